@@ -1,0 +1,9 @@
+FROM python:3.11-slim
+WORKDIR /srv/fineline
+COPY pyproject.toml README.md alembic.ini ./
+COPY app ./app
+COPY alembic ./alembic
+COPY scripts ./scripts
+RUN pip install --no-cache-dir .
+EXPOSE 8000
+CMD ["fineline", "serve", "--host", "0.0.0.0"]

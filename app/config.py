@@ -1,0 +1,86 @@
+"""One Settings object, read from the environment (prefix ``FINELINE_``).
+
+The names follow the "Configuration" table of API.md. Local defaults are safe: an SQLite file in the
+working directory, the sandbox provider, the worker inside the API process.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_QUIET_HOURS = re.compile(r"^(off|([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d)$")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FINELINE_", env_file=".env", extra="ignore")
+
+    database_url: str = "sqlite+aiosqlite:///./fineline.db"
+    provider: Literal["sandbox", "twilio"] | None = None
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None
+    twilio_api_base: str = "https://api.twilio.com"
+    public_base_url: str = "http://127.0.0.1:8000"
+    sandbox_owned_numbers: str = "+15005550006"
+    worker: Literal["inline", "off"] | None = None
+    quiet_hours: str = "08:00-21:00"
+
+    # Beyond the API.md table: operational knobs with sensible defaults.
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    max_import_bytes: int = Field(default=200 * 1_048_576, ge=1024)
+    default_region: str = "US"
+    brand_name: str = "Fineline Demo Co"
+    help_contact: str = "support@example.com"
+    http_transport: Literal["aiohttp", "httpx"] = "aiohttp"
+    sender_recheck_seconds: int = Field(default=3600, ge=1)
+    log_level: str = "INFO"
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet_hours_shape(cls, value: str) -> str:
+        if not _QUIET_HOURS.match(value.strip()):
+            raise ValueError("quiet_hours must be 'HH:MM-HH:MM' (e.g. 08:00-21:00) or 'off'")
+        return value.strip()
+
+    @field_validator("public_base_url", "twilio_api_base")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def provider_name(self) -> str:
+        """The provider in force: explicit setting, else twilio when credentials are set."""
+        if self.provider:
+            return self.provider
+        has_credentials = bool(self.twilio_account_sid and self.twilio_auth_token)
+        return "twilio" if has_credentials else "sandbox"
+
+    @property
+    def worker_mode(self) -> str:
+        return self.worker or ("inline" if self.is_sqlite else "off")
+
+    @property
+    def auth_token(self) -> str:
+        """The token that signs webhooks; the sandbox uses a fixed local one when none is set."""
+        if self.twilio_auth_token is not None:
+            return self.twilio_auth_token.get_secret_value()
+        return "sandbox-auth-token"
+
+    @property
+    def account_sid(self) -> str:
+        return self.twilio_account_sid or "AC" + "0" * 32
+
+    @property
+    def owned_sandbox_senders(self) -> list[str]:
+        return [part.strip() for part in self.sandbox_owned_numbers.split(",") if part.strip()]
+
+
+def get_settings() -> Settings:
+    return Settings()

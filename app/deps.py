@@ -1,0 +1,75 @@
+"""Request dependencies: the session (commits before the response is sent) and the caller's roles."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.config import Settings
+from app.errors import Forbidden, Unauthorized
+from app.models import User
+from app.users import keys
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with request.app.state.db.session() as session:
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
+
+
+# scope="function": the commit runs when the endpoint returns, before the response goes out, so a
+# client never sees a 2xx for work that was not committed.
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def _bearer(request: Request) -> str:
+    header = request.headers.get("authorization")
+    if not header:
+        raise Unauthorized("missing Authorization header; send 'Authorization: Bearer <api key>'")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("the Authorization header must be 'Bearer <api key>'")
+    return token.strip()
+
+
+async def current_user(request: Request, session: SessionDep) -> User:
+    user = await keys.authenticate(session, _bearer(request))
+    if user is None:
+        raise Unauthorized("the API key is not valid (unknown, revoked, or its user was offboarded)")
+    request.state.user_id = user.id
+    return user
+
+
+CurrentUser = Annotated[User, Depends(current_user)]
+
+
+def require(*roles: str):
+    """A dependency that lets through a user holding any of ``roles``; others get 403."""
+
+    async def _check(user: CurrentUser) -> User:
+        if not user.has_any(*roles):
+            raise Forbidden(f"this action needs the role {' or '.join(roles)}; you have {', '.join(user.roles) or 'none'}")
+        return user
+
+    return Depends(_check)
+
+
+AdminDep = Annotated[User, require("admin")]
+MarketerDep = Annotated[User, require("marketer")]
+ReviewerDep = Annotated[User, require("reviewer")]
+OpsDep = Annotated[User, require("ops")]
+OpsOrMarketerDep = Annotated[User, require("ops", "marketer")]

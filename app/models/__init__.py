@@ -1,0 +1,7 @@
+"""Every ORM class, imported here so Alembic's autogenerate sees the whole schema."""
+
+from app.models.api_key import ApiKey
+from app.models.audit_event import AuditEvent
+from app.models.user import ROLES, User
+
+__all__ = ["ROLES", "ApiKey", "AuditEvent", "User"]

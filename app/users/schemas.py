@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
+
+Role = Literal["admin", "marketer", "reviewer", "ops"]
+
+
+class UserIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: EmailStr
+    name: str = Field(min_length=1, max_length=200)
+    roles: list[Role] = Field(min_length=1, max_length=4)
+
+    @field_validator("roles")
+    @classmethod
+    def _unique(cls, roles: list[str]) -> list[str]:
+        return sorted(set(roles))
+
+    @field_validator("name")
+    @classmethod
+    def _strip(cls, name: str) -> str:
+        if not name.strip():
+            raise ValueError("name must not be blank")
+        return name.strip()
+
+
+class UserOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    email: str
+    name: str
+    roles: list[str]
+    active: bool
+    created_at: datetime
+    offboarded_at: datetime | None
+
+
+class ApiKeyOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    prefix: str
+    created_at: datetime
+    api_key: str = Field(description="the key itself; shown only in this response, store it now")
+
+
+class UserCreatedOut(UserOut):
+    api_key: str = Field(description="the new user's API key; shown only in this response")
+
+
+class HandedBack(BaseModel):
+    senders: list[dict] = Field(default_factory=list)
+    campaigns: list[dict] = Field(default_factory=list)
+
+
+class OffboardOut(BaseModel):
+    user: UserOut
+    revoked_keys: int
+    handed_back: HandedBack

@@ -1,0 +1,29 @@
+"""Plain factory functions with keyword overrides."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from app.models import User
+from app.users import service as users
+
+
+@dataclass
+class Actor:
+    user: User
+    key: str
+
+    @property
+    def id(self) -> str:
+        return self.user.id
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}"}
+
+
+async def make_user(session, *, roles: list[str], email: str | None = None, name: str = "Test User") -> Actor:
+    email = email or f"user-{uuid.uuid4().hex[:8]}@example.com"
+    user, _, key = await users.create_user(session, email=email, name=name, roles=roles, actor=None)
+    return Actor(user=user, key=key)

@@ -1,0 +1,80 @@
+"""Errors, limits and the operations endpoints."""
+
+from __future__ import annotations
+
+
+async def test_unknown_route_is_json_404(client):
+    response = await client.get("/v1/nope")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+
+
+async def test_wrong_method_is_json_405(client, admin):
+    response = await client.delete("/v1/me", headers=admin.headers)
+    assert response.status_code == 405
+    assert response.json()["error"]["code"] == "method_not_allowed"
+
+
+async def test_malformed_json_is_422_invalid_json(client, admin):
+    response = await client.post(
+        "/v1/users", content=b'{"email": "a@b.co", "name": ', headers={**admin.headers, "content-type": "application/json"}
+    )
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "invalid_json"
+
+
+async def test_non_object_json_is_422(client, admin):
+    response = await client.post("/v1/users", json=[1, 2, 3], headers=admin.headers)
+    assert response.status_code == 422
+
+
+async def test_oversized_body_is_413(client, admin, settings):
+    big = b'{"name": "' + b"x" * (settings.max_body_bytes + 10) + b'"}'
+    response = await client.post("/v1/users", content=big, headers={**admin.headers, "content-type": "application/json"})
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "payload_too_large"
+
+
+async def test_oversized_streamed_body_without_length_is_413(client, admin, settings):
+    async def chunks():
+        for _ in range(settings.max_body_bytes // 65536 + 2):
+            yield b"x" * 65536
+
+    response = await client.post("/v1/users", content=chunks(), headers={**admin.headers, "content-type": "application/json"})
+    assert response.status_code == 413
+
+
+async def test_bad_pagination_params_are_422(client, admin):
+    for params in ({"limit": 0}, {"limit": 100000}, {"limit": "many"}):
+        response = await client.get("/v1/users", params=params, headers=admin.headers)
+        assert response.status_code == 422
+        assert response.json()["error"]["details"][0]["field"] == "limit"
+
+
+async def test_healthz_and_readyz(client):
+    assert (await client.get("/healthz")).json() == {"status": "ok"}
+    ready = await client.get("/readyz")
+    assert ready.status_code == 200, ready.text
+    assert ready.json()["migrations"]["current"] == ready.json()["migrations"]["head"]
+
+
+async def test_readyz_is_503_when_database_is_unreachable(settings):
+    import httpx
+
+    from app.db import Database
+    from app.main import create_app
+
+    broken = Database.from_url("postgresql+asyncpg://nobody@127.0.0.1:1/none")
+    app = create_app(settings, database=broken)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        response = await client.get("/readyz")
+    await broken.dispose()
+    assert response.status_code == 503
+    assert response.json()["status"] == "unavailable"
+
+
+async def test_metrics_count_requests_by_route_template(client, admin):
+    await client.get("/v1/users/usr_whatever", headers=admin.headers)
+    text = (await client.get("/metrics")).text
+    assert 'fineline_http_requests_total{method="GET",route="/v1/users/{user_id}",status="404"}' in text
+    assert "fineline_http_request_duration_seconds_bucket" in text
