@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from app.audience.router import router as audience_router
 from app.audit.router import router as audit_router
 from app.config import Settings
 from app.db import Database
@@ -14,28 +15,36 @@ from app.errors import install_error_handlers
 from app.ops.limits import BodySizeLimit
 from app.ops.metrics import MetricsMiddleware
 from app.ops.router import router as ops_router
+from app.providers import Provider, build_provider
+from app.senders.router import router as senders_router
 from app.users.router import router as users_router
+from app.webhooks.router import router as webhooks_router
 
 
-def create_app(settings: Settings | None = None, *, database: Database | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, *, database: Database | None = None, provider: Provider | None = None
+) -> FastAPI:
     settings = settings or Settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         db = database or Database.from_url(settings.database_url)
         app.state.db = db
+        app.state.provider = provider or build_provider(settings)
         worker_task = None
         if settings.worker_mode == "inline":
             from app.worker import run_worker
 
             stop = asyncio.Event()
-            worker_task = asyncio.create_task(run_worker(settings, stop=stop, db=db))
+            worker_task = asyncio.create_task(run_worker(settings, stop=stop, db=db, provider=app.state.provider))
         try:
             yield
         finally:
             if worker_task is not None:
                 stop.set()
                 await worker_task
+            if provider is None:
+                await app.state.provider.aclose()
             if database is None:
                 await db.dispose()
 
@@ -43,9 +52,11 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.state.settings = settings
     if database is not None:
         app.state.db = database
+    if provider is not None:
+        app.state.provider = provider
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes, large_limit=settings.max_import_bytes)
     app.add_middleware(MetricsMiddleware)
-    for router in (ops_router, users_router, audit_router):
+    for router in (ops_router, users_router, senders_router, audience_router, webhooks_router, audit_router):
         app.include_router(router)
     return app

@@ -1,5 +1,7 @@
-"""The worker process: a thin loop around periodic jobs. Later issues add dispatch, reconciliation,
-sender re-verification and the spike guard's notifier; each job is a function tests call directly."""
+"""The worker process: a thin loop around periodic jobs, each a function tests call directly.
+
+Jobs so far: sender re-verification. Later issues add dispatch, reconciliation and the notifier.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +9,41 @@ import asyncio
 import contextlib
 import logging
 import signal
+import time
+from datetime import timedelta
 
 from app.config import Settings
 from app.db import Database
+from app.db.base import utcnow
+from app.providers import Provider, build_provider
+from app.senders import service as senders
 
 log = logging.getLogger(__name__)
+
+
+class Periodic:
+    """Runs ``job`` at most every ``every`` seconds; a failing job is logged and retried next time."""
+
+    def __init__(self, name: str, every: float, job):
+        self.name, self.every, self.job = name, every, job
+        self.next_at = 0.0
+
+    async def tick(self) -> None:
+        now = time.monotonic()
+        if now < self.next_at:
+            return
+        self.next_at = now + self.every
+        try:
+            await self.job()
+        except Exception:
+            log.exception("worker job %s failed; it runs again in %.0fs", self.name, self.every)
+
+
+async def recheck_senders(db: Database, provider: Provider, settings: Settings) -> dict[str, int]:
+    async with db.unit_of_work() as session:
+        return await senders.recheck_due(
+            session, provider=provider, now=utcnow(), every=timedelta(seconds=settings.sender_recheck_seconds)
+        )
 
 
 async def run_worker(
@@ -19,6 +51,7 @@ async def run_worker(
     *,
     stop: asyncio.Event | None = None,
     db: Database | None = None,
+    provider: Provider | None = None,
     handle_signals: bool = False,
 ) -> None:
     """Run until ``stop`` is set (or SIGINT/SIGTERM when the worker owns the process)."""
@@ -27,14 +60,23 @@ async def run_worker(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-    own_db = db is None
+    own_db, own_provider = db is None, provider is None
     db = db or Database.from_url(settings.database_url)
+    provider = provider or build_provider(settings)
+    jobs = [
+        Periodic("recheck_senders", min(60.0, settings.sender_recheck_seconds),
+                 lambda: recheck_senders(db, provider, settings)),
+    ]
     log.info("worker started")
     try:
         while not stop.is_set():
+            for job in jobs:
+                await job.tick()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=1.0)
     finally:
+        if own_provider:
+            await provider.aclose()
         if own_db:
             await db.dispose()
         log.info("worker stopped")

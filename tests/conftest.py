@@ -13,6 +13,7 @@ from app.config import Settings
 from app.db import Database, migrations
 from app.db.session import make_engine
 from app.main import create_app
+from app.providers.sandbox import SandboxProvider
 from tests import databases
 from tests.factories import make_user
 
@@ -75,9 +76,18 @@ def settings(database_url) -> Settings:
     )
 
 
+OWNED = ["+15005550006", "+18005550100", "12345", "MG" + "a" * 32]
+
+
 @pytest.fixture
-def app(settings, db):
-    return create_app(settings, database=db)
+def provider(settings):
+    """The sandbox account: two numbers (one toll-free), a short code and a messaging service."""
+    return SandboxProvider(OWNED, account_sid=settings.account_sid, auth_token=settings.auth_token, callbacks=False)
+
+
+@pytest.fixture
+def app(settings, db, provider):
+    return create_app(settings, database=db, provider=provider)
 
 
 @pytest.fixture
@@ -95,6 +105,12 @@ def bearer(key: str) -> dict[str, str]:
 async def admin(db):
     async with db.unit_of_work() as session:
         return await make_user(session, roles=["admin"], email="admin@example.com")
+
+
+@pytest.fixture
+async def admin2(db):
+    async with db.unit_of_work() as session:
+        return await make_user(session, roles=["admin"], email="admin2@example.com")
 
 
 @pytest.fixture

@@ -1,7 +1,30 @@
 """Every ORM class, imported here so Alembic's autogenerate sees the whole schema."""
 
 from app.models.api_key import ApiKey
+from app.models.audience import (
+    ConsentEvent,
+    InboundMessage,
+    OutboundText,
+    Subscriber,
+    SubscriberList,
+    Subscription,
+    Suppression,
+)
 from app.models.audit_event import AuditEvent
+from app.models.sender import Sender
 from app.models.user import ROLES, User
 
-__all__ = ["ROLES", "ApiKey", "AuditEvent", "User"]
+__all__ = [
+    "ROLES",
+    "ApiKey",
+    "AuditEvent",
+    "ConsentEvent",
+    "InboundMessage",
+    "OutboundText",
+    "Sender",
+    "Subscriber",
+    "SubscriberList",
+    "Subscription",
+    "Suppression",
+    "User",
+]

@@ -1,0 +1,177 @@
+"""Consent: the ledger, and the one function for each thing a subscriber can say.
+
+- ``opt_out`` is THE opt-out: keyword STOP, a natural-language revocation, and Twilio error 21610
+  all come here. It is global for the company (every list) and puts the number on the suppression
+  list, which outlives erasure.
+- ``opt_back_in`` (START/UNSTOP, or YES from an opted-out number) lifts it; ``confirm`` (YES) turns
+  a pending double opt-in into a subscription.
+- ``sendable`` is the one definition of "may this subscriber get a campaign from these lists".
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import and_, exists, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.base import utcnow
+from app.models import ConsentEvent, Subscriber, Subscription, Suppression
+
+PENDING, SUBSCRIBED, UNSUBSCRIBED = "pending", "subscribed", "unsubscribed"
+
+
+def record_event(
+    session: AsyncSession,
+    subscriber: Subscriber,
+    kind: str,
+    *,
+    channel: str,
+    consented_at: datetime | None = None,
+    list_id: str | None = None,
+    evidence: str | None = None,
+    ip: str | None = None,
+    inbound_sid: str | None = None,
+    actor_id: str | None = None,
+) -> ConsentEvent:
+    event = ConsentEvent(
+        subscriber_id=subscriber.id,
+        list_id=list_id,
+        kind=kind,
+        channel=channel,
+        evidence=evidence,
+        phone=subscriber.phone,
+        consented_at=consented_at or utcnow(),
+        ip=ip,
+        inbound_sid=inbound_sid,
+        actor_id=actor_id,
+    )
+    session.add(event)
+    return event
+
+
+async def active_suppression(session: AsyncSession, phone: str) -> Suppression | None:
+    row = await session.get(Suppression, phone)
+    return row if row is not None and row.lifted_at is None else None
+
+
+async def suppress(session: AsyncSession, phone: str, *, reason: str, at: datetime) -> None:
+    row = await session.get(Suppression, phone)
+    if row is None:
+        session.add(Suppression(phone=phone, reason=reason, opted_out_at=at))
+    elif row.lifted_at is not None:
+        row.reason, row.opted_out_at, row.lifted_at = reason, at, None
+
+
+async def opt_out(
+    session: AsyncSession,
+    phone: str,
+    *,
+    channel: str,
+    reason: str,
+    inbound_sid: str | None = None,
+    at: datetime | None = None,
+) -> bool:
+    """Opt ``phone`` out of everything, at once and for good. True if it was not opted out before.
+
+    The caller commits before answering (the inbound webhook commits before its 200).
+    """
+    at = at or utcnow()
+    already = await active_suppression(session, phone) is not None
+    await suppress(session, phone, reason=reason, at=at)
+    subscriber = await session.scalar(select(Subscriber).where(Subscriber.phone == phone))
+    if subscriber is not None:
+        if subscriber.opted_out_at is None:
+            subscriber.opted_out_at = at
+        await session.execute(
+            update(Subscription)
+            .where(Subscription.subscriber_id == subscriber.id, Subscription.state != UNSUBSCRIBED)
+            .values(state=UNSUBSCRIBED, updated_at=at)
+        )
+        if not already:
+            record_event(session, subscriber, "opt_out", channel=channel, consented_at=at,
+                         evidence=reason, inbound_sid=inbound_sid)
+    await session.flush()
+    return not already
+
+
+async def lift(session: AsyncSession, phone: str, *, at: datetime) -> None:
+    """Take ``phone`` off the suppression list (only ever after a new explicit opt-in)."""
+    row = await session.get(Suppression, phone)
+    if row is not None and row.lifted_at is None:
+        row.lifted_at = at
+    subscriber = await session.scalar(select(Subscriber).where(Subscriber.phone == phone))
+    if subscriber is not None:
+        subscriber.opted_out_at = None
+
+
+async def opt_back_in(session: AsyncSession, phone: str, *, channel: str, evidence: str,
+                      inbound_sid: str | None = None, at: datetime | None = None) -> Subscriber | None:
+    """An explicit opt-in from the subscriber (START/UNSTOP/YES): lift suppression, restore lists."""
+    at = at or utcnow()
+    row = await session.get(Suppression, phone)
+    if row is not None and row.lifted_at is None:
+        row.lifted_at = at
+    subscriber = await session.scalar(select(Subscriber).where(Subscriber.phone == phone))
+    if subscriber is None:
+        await session.flush()
+        return None
+    was_out = subscriber.opted_out_at is not None or row is not None
+    subscriber.opted_out_at = None
+    subscriptions = (await session.scalars(
+        select(Subscription).where(Subscription.subscriber_id == subscriber.id, Subscription.state == UNSUBSCRIBED)
+    )).all()
+    for subscription in subscriptions:
+        subscription.state, subscription.updated_at = SUBSCRIBED, at
+        event = record_event(session, subscriber, "opt_back_in", channel=channel, consented_at=at,
+                             list_id=subscription.list_id, evidence=evidence, inbound_sid=inbound_sid)
+        await session.flush()
+        subscription.consent_event_id = event.id
+    if was_out and not subscriptions:
+        record_event(session, subscriber, "opt_back_in", channel=channel, consented_at=at, evidence=evidence,
+                     inbound_sid=inbound_sid)
+    await session.flush()
+    return subscriber
+
+
+async def confirm(session: AsyncSession, phone: str, *, inbound_sid: str | None, evidence: str,
+                  at: datetime | None = None) -> list[Subscription]:
+    """YES to a double opt-in: every pending subscription of this number becomes subscribed."""
+    at = at or utcnow()
+    subscriber = await session.scalar(select(Subscriber).where(Subscriber.phone == phone))
+    if subscriber is None:
+        return []
+    pending = (await session.scalars(
+        select(Subscription).where(Subscription.subscriber_id == subscriber.id, Subscription.state == PENDING)
+    )).all()
+    for subscription in pending:
+        event = record_event(session, subscriber, "confirm", channel="sms", consented_at=at,
+                             list_id=subscription.list_id, evidence=evidence, inbound_sid=inbound_sid)
+        await session.flush()
+        subscription.state, subscription.updated_at, subscription.consent_event_id = SUBSCRIBED, at, event.id
+    await session.flush()
+    return list(pending)
+
+
+def sendable_condition(list_ids):
+    """SQL condition over ``Subscriber``/``Subscription``: may this subscription receive a campaign?
+
+    Subscribed (confirmed, for double opt-in) to one of ``list_ids``, not opted out, not erased, not
+    marked invalid, and not on the active suppression list.
+    """
+    return and_(
+        Subscription.subscriber_id == Subscriber.id,
+        Subscription.list_id.in_(list_ids),
+        Subscription.state == SUBSCRIBED,
+        Subscriber.opted_out_at.is_(None),
+        Subscriber.erased_at.is_(None),
+        Subscriber.invalid_reason.is_(None),
+        ~exists().where(Suppression.phone == Subscriber.phone, Suppression.lifted_at.is_(None)),
+    )
+
+
+async def is_sendable(session: AsyncSession, subscriber_id: str, list_ids: list[str]) -> bool:
+    query = select(Subscription.id).join(Subscriber, Subscriber.id == Subscription.subscriber_id).where(
+        Subscriber.id == subscriber_id, sendable_condition(list_ids)
+    ).limit(1)
+    return await session.scalar(query) is not None

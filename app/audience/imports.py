@@ -1,0 +1,342 @@
+"""Bulk import of consenting subscribers: CSV or JSON, streamed, in constant memory.
+
+The upload is spooled to a temporary file (memory up to 1 MiB, then disk) and read row by row in
+batches of ``BATCH`` — each batch costs a handful of set-based queries, never a query per row.
+Every row is judged on its own: a bad row is reported with its number and reason and never stops
+the good ones. Rules:
+
+- consent is required: ``consent_source`` (one of CONSENT_SOURCES), ``consent_evidence`` (the
+  disclosure shown or the form URL) and ``consented_at``; a row without them is rejected;
+- numbers are normalised to E.164; duplicates (in the file or already on the list) merge;
+- a number on the suppression list is rejected ("opted out on DATE"): an import never resubscribes;
+- re-importing the same file changes nothing.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.audience import phones, texts
+from app.audience.consent import PENDING, SUBSCRIBED
+from app.audience.service import CONSENT_SOURCES
+from app.audit.service import record
+from app.config import Settings
+from app.db.base import new_id, utcnow
+from app.errors import Invalid, PayloadTooLarge
+from app.models import ConsentEvent, OutboundText, Subscriber, SubscriberList, Subscription, Suppression, User
+
+BATCH = 1000
+MAX_REJECTIONS_LISTED = 1000
+MAX_FIELD = 10_000
+REQUIRED = ("phone", "consent_source", "consent_evidence", "consented_at")
+KNOWN = {*REQUIRED, "first_name", "time_zone", "consent_ip"}
+
+csv.field_size_limit(MAX_FIELD * 10)
+
+
+@dataclass
+class Report:
+    accepted: int = 0
+    created: int = 0
+    unchanged: int = 0
+    rejected_count: int = 0
+    rejected: list[dict] = field(default_factory=list)
+
+    def reject(self, row: int, phone: str | None, reason: str) -> None:
+        self.rejected_count += 1
+        if len(self.rejected) < MAX_REJECTIONS_LISTED:
+            self.rejected.append({"row": row, "phone": phone, "reason": reason})
+
+    def as_dict(self) -> dict:
+        return {
+            "accepted": self.accepted,
+            "created": self.created,
+            "unchanged": self.unchanged,
+            "rejected_count": self.rejected_count,
+            "rejected": self.rejected,
+            "rejected_truncated": self.rejected_count > len(self.rejected),
+        }
+
+
+@dataclass
+class Row:
+    number: int
+    phone: str
+    first_name: str | None
+    attributes: dict
+    time_zone: str | None
+    source: str
+    evidence: str
+    consented_at: datetime
+    ip: str | None
+
+
+async def spool(chunks: AsyncIterator[bytes], limit: int) -> tempfile.SpooledTemporaryFile:
+    spooled = tempfile.SpooledTemporaryFile(max_size=1 << 20)  # noqa: SIM115 - the caller closes it
+    size = 0
+    async for chunk in chunks:
+        size += len(chunk)
+        if size > limit:
+            spooled.close()
+            raise PayloadTooLarge(f"the import is larger than the limit of {limit} bytes")
+        spooled.write(chunk)
+    spooled.seek(0)
+    return spooled
+
+
+def _parse_time(value: str) -> datetime:
+    value = value.strip()
+    try:
+        if len(value) == 10:
+            parsed = datetime.combine(date.fromisoformat(value), datetime.min.time())
+        else:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise ValueError(f"consented_at {value!r} is not an ISO 8601 date or time") from exc
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def judge(number: int, raw: dict, settings: Settings, now: datetime) -> Row:
+    """One row to a valid Row, or ValueError with the reason."""
+    for name, value in raw.items():
+        if isinstance(value, str) and "\ufffd" in value:
+            raise ValueError(f"column {name!r} is not valid UTF-8 text")
+        if isinstance(value, str) and len(value) > MAX_FIELD:
+            raise ValueError(f"column {name!r} is longer than {MAX_FIELD} characters")
+    missing = [name for name in REQUIRED if not str(raw.get(name) or "").strip()]
+    if missing:
+        raise ValueError(f"missing {', '.join(missing)}" + (" (consent evidence is required)" if "phone" not in missing else ""))
+    source = str(raw["consent_source"]).strip()
+    if source not in CONSENT_SOURCES:
+        raise ValueError(f"consent_source {source!r} is not one of {', '.join(CONSENT_SOURCES)}")
+    try:
+        phone = phones.normalize(str(raw["phone"]), settings.default_region)
+    except phones.InvalidPhone as exc:
+        raise ValueError(f"phone {raw['phone']!r} cannot receive SMS: {exc.reason}") from exc
+    consented_at = _parse_time(str(raw["consented_at"]))
+    if consented_at > now:
+        raise ValueError("consented_at is in the future")
+    attributes = raw.get("attributes") if isinstance(raw.get("attributes"), dict) else {}
+    attributes = {**attributes, **{k: v for k, v in raw.items() if k not in KNOWN and k != "attributes" and v not in (None, "")}}
+    first_name = (str(raw.get("first_name") or "").strip() or None)
+    return Row(number=number, phone=phone, first_name=first_name, attributes=attributes,
+               time_zone=(str(raw.get("time_zone") or "").strip() or None), source=source,
+               evidence=str(raw["consent_evidence"]).strip(), consented_at=consented_at,
+               ip=(str(raw.get("consent_ip") or "").strip() or None))
+
+
+def csv_rows(spooled) -> Iterator[tuple[int, dict | None, str | None]]:
+    """(row number, fields or None, error) for each data row; row 1 is the header."""
+    text = io.TextIOWrapper(spooled, encoding="utf-8-sig", errors="replace", newline="")
+    reader = csv.reader(text)
+    try:
+        header = next(reader)
+    except (StopIteration, csv.Error) as exc:
+        raise Invalid("the CSV file has no header row", field="file") from exc
+    header = [name.strip().lower() for name in header]
+    missing = [name for name in REQUIRED if name not in header]
+    if missing:
+        raise Invalid(f"the CSV header lacks the column(s) {', '.join(missing)}; required: {', '.join(REQUIRED)}",
+                      field="file")
+    number = 1
+    while True:
+        number += 1
+        try:
+            values = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            yield number, None, f"unreadable CSV row: {exc}"
+            continue
+        if not any(value.strip() for value in values):
+            continue
+        if len(values) > len(header):
+            yield number, None, f"{len(values)} fields but the header has {len(header)}"
+            continue
+        yield number, dict(zip(header, values, strict=False)), None
+
+
+def json_rows(spooled) -> Iterator[tuple[int, dict | None, str | None]]:
+    """A JSON array of objects, or one object per line (NDJSON); each object a row, numbered from 1."""
+    head = spooled.read(64).lstrip()
+    spooled.seek(0)
+    if head.startswith(b"["):
+        try:
+            items = json.load(io.TextIOWrapper(spooled, encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise Invalid(f"the body is not valid JSON: {exc}", field="body") from exc
+        for number, item in enumerate(items, start=1):
+            yield (number, _flatten(item), None) if isinstance(item, dict) else (number, None, "not a JSON object")
+        return
+    for number, line in enumerate(io.TextIOWrapper(spooled, encoding="utf-8", errors="replace"), start=1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except ValueError:
+            yield number, None, "not valid JSON"
+            continue
+        yield (number, _flatten(item), None) if isinstance(item, dict) else (number, None, "not a JSON object")
+
+
+def _flatten(item: dict) -> dict:
+    """The API's shape ({phone, consent: {source, evidence, consented_at, ip}}) as import columns."""
+    flat = {k: v for k, v in item.items() if k != "consent"}
+    given = item.get("consent") if isinstance(item.get("consent"), dict) else {}
+    for key, column in (("source", "consent_source"), ("evidence", "consent_evidence"),
+                        ("consented_at", "consented_at"), ("ip", "consent_ip")):
+        if key in given:
+            flat[column] = given[key]
+    for key, value in list(flat.items()):
+        if key != "attributes" and value is not None and not isinstance(value, str):
+            flat[key] = json.dumps(value) if isinstance(value, dict | list) else str(value)
+    return flat
+
+
+async def run(session: AsyncSession, lst: SubscriberList, rows: Iterator[tuple[int, dict | None, str | None]], *,
+              settings: Settings, actor: User) -> dict:
+    report = Report()
+    now = utcnow()
+    batch: dict[str, Row] = {}
+    for number, raw, error in rows:
+        if error is not None:
+            report.reject(number, None, error)
+            continue
+        try:
+            row = judge(number, raw, settings, now)
+        except ValueError as exc:
+            report.reject(number, (raw or {}).get("phone"), str(exc))
+            continue
+        if row.phone in batch:  # a duplicate within the file merges into the first
+            first = batch[row.phone]
+            first.attributes = {**first.attributes, **row.attributes}
+            first.first_name = row.first_name or first.first_name
+            report.accepted += 1
+            report.unchanged += 1
+            continue
+        batch[row.phone] = row
+        if len(batch) >= BATCH:
+            await _write(session, lst, batch, report, settings, now)
+            batch = {}
+    if batch:
+        await _write(session, lst, batch, report, settings, now)
+    record(session, "list.imported", actor=actor, target_type="list", target_id=lst.id,
+           accepted=report.accepted, created=report.created, rejected=report.rejected_count)
+    await session.flush()
+    return report.as_dict()
+
+
+async def _write(session: AsyncSession, lst: SubscriberList, batch: dict[str, Row], report: Report,
+                 settings: Settings, now: datetime) -> None:
+    phones_in = list(batch)
+    suppressed = dict((await session.execute(
+        select(Suppression.phone, Suppression.opted_out_at)
+        .where(Suppression.phone.in_(phones_in), Suppression.lifted_at.is_(None))
+    )).all())
+    for phone, opted_out_at in suppressed.items():
+        row = batch.pop(phone)
+        report.reject(row.number, phone, f"opted out on {opted_out_at.date().isoformat()}")
+    if not batch:
+        return
+    existing = {s.phone: s for s in (await session.scalars(
+        select(Subscriber).where(Subscriber.phone.in_(list(batch)))
+    )).all()}
+    new_subscribers = []
+    for phone, row in batch.items():
+        subscriber = existing.get(phone)
+        if subscriber is None:
+            zone, zones, state = _zones(phone, row.time_zone, settings)
+            new_subscribers.append({
+                "id": new_id("sub"), "phone": phone, "first_name": row.first_name, "attributes": row.attributes,
+                "time_zone": zone, "time_zones": zones, "us_state": state, "created_at": now,
+            })
+        else:
+            merged = {**(subscriber.attributes or {}), **row.attributes}
+            if merged != subscriber.attributes:
+                subscriber.attributes = merged
+            if row.first_name and row.first_name != subscriber.first_name:
+                subscriber.first_name = row.first_name
+    if new_subscribers:
+        await session.execute(insert(Subscriber), new_subscribers)
+    ids = {s["phone"]: s["id"] for s in new_subscribers} | {p: s.id for p, s in existing.items()}
+    present = set((await session.scalars(
+        select(Subscription.subscriber_id).where(
+            Subscription.list_id == lst.id,
+            Subscription.subscriber_id.in_(list(ids.values())),
+            Subscription.state.in_((PENDING, SUBSCRIBED)),
+        )
+    )).all())
+    state = PENDING if lst.opt_in == "double" else SUBSCRIBED
+    events, subscriptions, outbound = [], [], []
+    for phone, row in batch.items():
+        report.accepted += 1
+        subscriber_id = ids[phone]
+        if subscriber_id in present:
+            report.unchanged += 1
+            continue
+        event_id = new_id("cev")
+        events.append({"id": event_id, "subscriber_id": subscriber_id, "list_id": lst.id, "kind": "opt_in",
+                       "channel": row.source, "evidence": row.evidence, "phone": phone,
+                       "consented_at": row.consented_at, "recorded_at": now, "ip": row.ip})
+        subscriptions.append({"id": new_id("sbn"), "list_id": lst.id, "subscriber_id": subscriber_id, "state": state,
+                              "consent_event_id": event_id, "created_at": now, "updated_at": now})
+        if state == PENDING:
+            outbound.append({"id": new_id("otx"), "purpose": "confirmation", "sender_id": lst.sender_id,
+                             "subscriber_id": subscriber_id, "to": phone, "state": "queued", "created_at": now,
+                             "body": lst.confirmation_text or texts.confirmation(settings.brand_name, lst.name)})
+        report.created += 1
+    if events:
+        await session.execute(insert(ConsentEvent), events)
+        await _upsert_subscriptions(session, lst, subscriptions)
+    if outbound:
+        await session.execute(insert(OutboundText), outbound)
+
+
+async def _upsert_subscriptions(session: AsyncSession, lst: SubscriberList, rows: list[dict]) -> None:
+    """New subscriptions, or a list-level unsubscribed one coming back with new consent."""
+    lapsed = {s.subscriber_id: s for s in (await session.scalars(
+        select(Subscription).where(Subscription.list_id == lst.id,
+                                   Subscription.subscriber_id.in_([r["subscriber_id"] for r in rows]))
+    )).all()}
+    fresh = []
+    for row in rows:
+        old = lapsed.get(row["subscriber_id"])
+        if old is None:
+            fresh.append(row)
+        else:
+            old.state, old.consent_event_id, old.updated_at = row["state"], row["consent_event_id"], row["updated_at"]
+    if fresh:
+        await session.execute(insert(Subscription), fresh)
+
+
+_zone_cache: dict[tuple[str, str | None], tuple[str, list[str], str | None]] = {}
+
+
+def _zones(phone: str, given: str | None, settings: Settings) -> tuple[str, list[str], str | None]:
+    """Zones by number prefix (country code + area code), cached: numbers of one area share them."""
+    if given:
+        from app.audience.service import zones_for
+
+        try:
+            return zones_for(phone, given, settings)
+        except Invalid:
+            pass  # an unknown zone in a row falls back to the number's own
+    if not phone.startswith("+1"):  # outside the NANP an area code is not a fixed-length prefix
+        return (phones.time_zone_for(phone, settings.default_region),
+                phones.candidate_time_zones(phone, settings.default_region), phones.us_state_for(phone))
+    key = (phone[:5], settings.default_region)
+    if key not in _zone_cache:
+        _zone_cache[key] = (phones.time_zone_for(phone, settings.default_region),
+                            phones.candidate_time_zones(phone, settings.default_region), phones.us_state_for(phone))
+    return _zone_cache[key]
+
+

@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+ConsentSource = Literal["web_form", "keyword", "paper", "import", "api"]
+
+
+class ListIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    opt_in: Literal["single", "double"]
+    sender_id: str | None = Field(default=None, description="the list's default verified sender; required for double opt-in")
+    confirmation_text: str | None = Field(default=None, min_length=1, max_length=640)
+
+
+class ListOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    name: str
+    opt_in: str
+    sender_id: str | None
+    confirmation_text: str | None
+    created_at: datetime
+    counts: dict[str, int] = Field(default_factory=dict, description="subscriptions by state")
+
+
+class ConsentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    source: ConsentSource
+    evidence: str = Field(min_length=1, max_length=10_000, description="the disclosure text shown, or the form URL")
+    consented_at: AwareDatetime
+    ip: str | None = Field(default=None, max_length=64)
+
+
+class SubscriberIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    phone: str = Field(min_length=3, max_length=40)
+    first_name: str | None = Field(default=None, max_length=200)
+    attributes: dict[str, Any] | None = None
+    time_zone: str | None = Field(default=None, max_length=64)
+    consent: ConsentIn
+
+
+class SubscriptionOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    list_id: str
+    state: str
+    consent_event_id: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class ConsentEventOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    kind: str
+    channel: str
+    list_id: str | None
+    evidence: str | None
+    consented_at: datetime
+    recorded_at: datetime
+    ip: str | None
+    inbound_sid: str | None
+
+
+class SubscriberOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    phone: str
+    first_name: str | None
+    attributes: dict[str, Any]
+    time_zone: str
+    opted_out_at: datetime | None
+    erased_at: datetime | None
+    created_at: datetime
+
+
+class SubscriberDetailOut(SubscriberOut):
+    subscriptions: list[SubscriptionOut]
+    consent_history: list[ConsentEventOut]
+    suppressed: bool
+
+
+class AddedOut(BaseModel):
+    subscriber: SubscriberOut
+    subscription: SubscriptionOut
+    changed: bool
+
+
+class ImportOut(BaseModel):
+    accepted: int
+    created: int
+    unchanged: int
+    rejected_count: int
+    rejected: list[dict[str, Any]]
+    rejected_truncated: bool

@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, ForeignKey, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db.base import Base, created_at_column, id_column
+
+
+class Sender(Base):
+    """A company sender: the only thing a message may leave from (DESIGN.md invariant 1).
+
+    ``state`` changes only through ``app.senders.lifecycle.move``; every change is audited.
+    """
+
+    __tablename__ = "sender"
+
+    id: Mapped[str] = id_column("snd")
+    kind: Mapped[str] = mapped_column(String(24))
+    address: Mapped[str] = mapped_column(String(64), unique=True)
+    label: Mapped[str] = mapped_column(String(200))
+    mps: Mapped[int] = mapped_column(Integer)
+    mps_overridden: Mapped[bool] = mapped_column(default=False)
+    state: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    state_reason: Mapped[str | None] = mapped_column(String(500))
+    pool: Mapped[list[str]] = mapped_column(JSON, default=list)
+    provider_sid: Mapped[str | None] = mapped_column(String(64))
+    registered_by_id: Mapped[str | None] = mapped_column(ForeignKey("user.id"))
+    confirmed_by_id: Mapped[str | None] = mapped_column(ForeignKey("user.id"))
+    assigned_to_id: Mapped[str | None] = mapped_column(ForeignKey("user.id"), index=True)
+    created_at: Mapped[datetime] = created_at_column()
+    verified_at: Mapped[datetime | None]
+    last_checked_at: Mapped[datetime | None]
+    suspended_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]

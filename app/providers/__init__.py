@@ -1,0 +1,27 @@
+"""The only code that talks to an SMS provider."""
+
+from __future__ import annotations
+
+from app.config import Settings
+from app.providers.base import Provider, SenderCheck, SenderRefused, SentMessage
+
+
+def build_provider(settings: Settings, **overrides) -> Provider:
+    if settings.provider_name == "twilio":
+        from app.providers.twilio import TwilioProvider
+
+        return TwilioProvider(
+            account_sid=settings.account_sid,
+            auth_token=settings.auth_token,
+            api_base=settings.twilio_api_base,
+            transport=settings.http_transport,
+            **overrides,
+        )
+    from app.providers.sandbox import SandboxProvider
+
+    return SandboxProvider(
+        settings.owned_sandbox_senders, account_sid=settings.account_sid, auth_token=settings.auth_token, **overrides
+    )
+
+
+__all__ = ["Provider", "SenderCheck", "SenderRefused", "SentMessage", "build_provider"]

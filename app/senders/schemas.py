@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SenderKind = Literal["long_code", "toll_free", "short_code", "alphanumeric", "messaging_service"]
+
+
+class SenderIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: SenderKind
+    address: str = Field(min_length=1, max_length=64)
+    label: str = Field(min_length=1, max_length=200)
+    mps: int | None = Field(default=None, ge=1, le=10_000, description="messages per second; defaults by kind")
+
+
+class SenderPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    label: str | None = Field(default=None, min_length=1, max_length=200)
+    mps: int | None = Field(default=None, ge=1, le=10_000)
+
+
+class AssignIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    user_id: str | None = Field(description="the employee whose business line this is; null returns it to the pool")
+
+
+class RevokeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str | None = Field(default=None, max_length=500)
+
+
+class SenderOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    kind: str
+    address: str
+    label: str
+    mps: int
+    state: str
+    state_reason: str | None
+    pool: list[str]
+    assigned_to_id: str | None
+    registered_by_id: str | None
+    confirmed_by_id: str | None
+    created_at: datetime
+    verified_at: datetime | None
+    last_checked_at: datetime | None
+    suspended_at: datetime | None
+    revoked_at: datetime | None

@@ -1,0 +1,232 @@
+"""Senders: register, verify with the provider (or a second admin), re-check, suspend, revoke, assign.
+
+Every state change goes through ``_move``, which consults the lifecycle table and audits it.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.audit.service import record
+from app.db.base import utcnow
+from app.errors import AppError, Conflict, Forbidden, Invalid, NotFound
+from app.models import Sender, User
+from app.providers.base import Provider
+from app.providers.errors import ProviderError
+from app.senders import addresses, lifecycle
+from app.senders.lifecycle import PENDING, REVOKED, SUSPENDED, VERIFIED
+
+log = logging.getLogger(__name__)
+
+
+class ProviderFailed(AppError):
+    status = 502
+    code = "provider_error"
+
+
+async def get_sender(session: AsyncSession, sender_id: str) -> Sender:
+    sender = await session.get(Sender, sender_id)
+    if sender is None:
+        raise NotFound(f"no sender with id {sender_id}")
+    return sender
+
+
+async def list_senders(session: AsyncSession, *, limit: int, cursor: str | None, state: str | None = None) -> list[Sender]:
+    query = select(Sender).order_by(Sender.id).limit(limit)
+    if cursor:
+        query = query.where(Sender.id > cursor)
+    if state:
+        query = query.where(Sender.state == state)
+    return list((await session.scalars(query)).all())
+
+
+def _move(session: AsyncSession, sender: Sender, target: str, *, actor: User | None, reason: str) -> None:
+    """The one place a sender's state changes."""
+    try:
+        lifecycle.check_move(sender.state, target)
+    except lifecycle.IllegalTransition as exc:
+        raise Conflict(str(exc), code="illegal_transition") from exc
+    previous = sender.state
+    now = utcnow()
+    sender.state = target
+    sender.state_reason = reason
+    if target == VERIFIED:
+        sender.verified_at = now
+        sender.suspended_at = None
+    elif target == SUSPENDED:
+        sender.suspended_at = now
+    elif target == REVOKED:
+        sender.revoked_at = now
+    action = {VERIFIED: "sender.verified", SUSPENDED: "sender.suspended", REVOKED: "sender.revoked"}[target]
+    record(session, action, actor=actor, target_type="sender", target_id=sender.id,
+           previous=previous, state=target, reason=reason, address=sender.address)
+
+
+async def register(
+    session: AsyncSession, *, kind: str, address: str, label: str, mps: int | None, actor: User, region: str
+) -> Sender:
+    try:
+        normalized = addresses.normalize(kind, address, region=region)
+    except addresses.BadAddress as exc:
+        raise Invalid(f"not a verified company sender: {exc}", field="address", code="not_a_company_sender") from exc
+    existing = await session.scalar(select(Sender).where(Sender.address == normalized))
+    if existing is not None:
+        raise Conflict(f"{normalized} is already registered as sender {existing.id} ({existing.state})",
+                       code="sender_exists", details={"sender_id": existing.id})
+    sender = Sender(
+        kind=kind,
+        address=normalized,
+        label=label.strip(),
+        mps=mps or addresses.DEFAULT_MPS.get(kind, 1),
+        mps_overridden=mps is not None,
+        state=PENDING,
+        registered_by_id=actor.id,
+        pool=[],
+    )
+    session.add(sender)
+    await session.flush()
+    record(session, "sender.registered", actor=actor, target_type="sender", target_id=sender.id,
+           kind=kind, address=normalized, mps=sender.mps)
+    return sender
+
+
+async def verify(session: AsyncSession, sender: Sender, *, provider: Provider, actor: User) -> Sender:
+    """Ask the provider (or, for an alphanumeric ID, take a second admin's confirmation).
+
+    A pending sender the provider does not confirm stays pending and the caller gets a 422 with the
+    reason; a verified one the provider no longer confirms is suspended (and that is the answer).
+    """
+    if sender.state == REVOKED:
+        raise Conflict(f"sender {sender.id} was revoked; a revoked sender cannot be verified again", code="illegal_transition")
+    if sender.kind == "alphanumeric":
+        return _confirm_alphanumeric(session, sender, actor=actor)
+    return await recheck(session, sender, provider=provider, actor=actor, refuse_unowned=True)
+
+
+def _confirm_alphanumeric(session: AsyncSession, sender: Sender, *, actor: User) -> Sender:
+    if sender.registered_by_id == actor.id:
+        raise Forbidden(
+            f"an alphanumeric sender ID cannot be proven by the provider, so a second admin must confirm it; "
+            f"you registered '{sender.address}' yourself"
+        )
+    if sender.state == VERIFIED:
+        return sender
+    sender.confirmed_by_id = actor.id
+    sender.last_checked_at = utcnow()
+    record(session, "sender.confirmed", actor=actor, target_type="sender", target_id=sender.id, address=sender.address)
+    _move(session, sender, VERIFIED, actor=actor, reason=f"confirmed by a second admin ({actor.email})")
+    return sender
+
+
+async def recheck(
+    session: AsyncSession, sender: Sender, *, provider: Provider, actor: User | None, refuse_unowned: bool = False
+) -> Sender:
+    try:
+        check = await provider.check_sender(sender.kind, sender.address)
+    except ProviderError as exc:
+        # No answer is not a "no": the state stays as it is, and the caller learns why.
+        sender.last_checked_at = utcnow()
+        raise ProviderFailed(f"could not ask the provider about {sender.address}: {exc}",
+                             details={"provider_code": getattr(exc, "code", None)}) from exc
+    sender.last_checked_at = utcnow()
+    if check.owned:
+        sender.provider_sid = check.provider_sid
+        if sender.kind == "messaging_service":
+            sender.pool = list(check.pool)
+            if not sender.mps_overridden:
+                sender.mps = addresses.pool_mps(sender.pool)
+        if sender.state != VERIFIED:
+            _move(session, sender, VERIFIED, actor=actor, reason=check.reason)
+        return sender
+    if sender.state == VERIFIED:
+        _move(session, sender, SUSPENDED, actor=actor, reason=f"the provider no longer confirms it: {check.reason}")
+        await session.flush()
+        await on_suspended(session, sender)
+        return sender
+    if refuse_unowned:
+        # Nothing changed (a pending sender stays pending), so nothing is lost by the rollback.
+        raise Invalid(f"{sender.address} is not a verified company sender: {check.reason}",
+                      field="address", code="not_a_company_sender")
+    return sender
+
+
+async def on_suspended(session: AsyncSession, sender: Sender) -> None:
+    """What follows a suspension or revocation. Campaigns and alerts hook in here as they arrive."""
+
+
+async def revoke(session: AsyncSession, sender: Sender, *, actor: User, reason: str | None) -> Sender:
+    _move(session, sender, REVOKED, actor=actor, reason=reason or f"revoked by {actor.email}")
+    await session.flush()
+    await on_suspended(session, sender)
+    return sender
+
+
+async def update(session: AsyncSession, sender: Sender, *, actor: User, label: str | None, mps: int | None) -> Sender:
+    changes = {}
+    if label is not None:
+        sender.label = label.strip()
+        changes["label"] = sender.label
+    if mps is not None:
+        changes["mps"] = {"from": sender.mps, "to": mps}
+        sender.mps = mps
+        sender.mps_overridden = True
+    if changes:
+        record(session, "sender.updated", actor=actor, target_type="sender", target_id=sender.id, **changes)
+    await session.flush()
+    return sender
+
+
+async def assign(session: AsyncSession, sender: Sender, *, user: User | None, actor: User) -> Sender:
+    if sender.state == REVOKED:
+        raise Conflict(f"sender {sender.id} was revoked and cannot be assigned", code="illegal_transition")
+    if user is not None and not user.active:
+        raise Conflict(f"user {user.id} was offboarded; senders cannot be assigned to them", code="user_offboarded")
+    previous = sender.assigned_to_id
+    sender.assigned_to_id = user.id if user else None
+    record(session, "sender.assigned", actor=actor, target_type="sender", target_id=sender.id,
+           previous=previous, assigned_to=sender.assigned_to_id)
+    await session.flush()
+    return sender
+
+
+async def return_assignments(session: AsyncSession, user: User, *, actor: User) -> list[Sender]:
+    """Offboarding: every sender assigned to ``user`` goes back to the company pool."""
+    senders = list((await session.scalars(select(Sender).where(Sender.assigned_to_id == user.id).order_by(Sender.id))).all())
+    for sender in senders:
+        sender.assigned_to_id = None
+        record(session, "sender.assigned", actor=actor, target_type="sender", target_id=sender.id,
+               previous=user.id, assigned_to=None, reason="offboarding")
+    await session.flush()
+    return senders
+
+
+async def due_for_recheck(session: AsyncSession, *, now: datetime, every: timedelta, limit: int = 100) -> list[Sender]:
+    cutoff = now - every
+    query = (
+        select(Sender)
+        .where(Sender.state == VERIFIED, Sender.kind != "alphanumeric")
+        .where(or_(Sender.last_checked_at.is_(None), Sender.last_checked_at <= cutoff))
+        .order_by(Sender.last_checked_at.nulls_first(), Sender.id)
+        .limit(limit)
+    )
+    return list((await session.scalars(query)).all())
+
+
+async def recheck_due(session: AsyncSession, *, provider: Provider, now: datetime, every: timedelta) -> dict[str, int]:
+    """The worker's periodic re-verification. A provider outage skips a sender; it never suspends one."""
+    counts = {"checked": 0, "suspended": 0, "unreachable": 0}
+    for sender in await due_for_recheck(session, now=now, every=every):
+        try:
+            await recheck(session, sender, provider=provider, actor=None)
+        except ProviderFailed as exc:
+            counts["unreachable"] += 1
+            log.warning("sender re-check skipped: %s", exc.message)
+            continue
+        counts["checked"] += 1
+        counts["suspended"] += sender.state == SUSPENDED
+    await session.flush()
+    return counts

@@ -1,0 +1,62 @@
+"""An inbound SMS: stored once by its MessageSid, classified, acted on, answered.
+
+Order matters (DESIGN.md invariants 3 and 8): the message is stored first (a repeated delivery
+finds it and changes nothing), then the opt-out or opt-in is applied, and the caller commits
+before the 200 — so a STOP is durable before Twilio hears back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.audience import consent, texts
+from app.audience.keywords import Keyword, classify
+from app.config import Settings
+from app.db.base import new_id, utcnow
+from app.db.upsert import insert_ignore
+from app.models import InboundMessage
+
+
+@dataclass(frozen=True)
+class InboundResult:
+    kind: Keyword
+    duplicate: bool
+    reply: str | None
+
+
+async def handle(session: AsyncSession, params: dict[str, str], settings: Settings) -> InboundResult:
+    sid = params.get("MessageSid") or params.get("SmsSid") or ""
+    phone = (params.get("From") or "").strip()
+    body = params.get("Body") or ""
+    kind = classify(body)
+    if not sid or not phone:
+        return InboundResult(kind, duplicate=False, reply=None)
+    stored = await insert_ignore(session, InboundMessage, {
+        "id": new_id("inb"), "message_sid": sid, "from_phone": phone,
+        "to": params.get("To") or "", "body": body, "classification": kind.value, "params": params,
+        "received_at": utcnow(),
+    }, conflict=["message_sid"])
+    if not stored:
+        return InboundResult(kind, duplicate=True, reply=None)
+    brand = settings.brand_name
+    if kind is Keyword.OPT_OUT:
+        await consent.opt_out(session, phone, channel="keyword", reason=f"replied {body.strip()[:60]!r}", inbound_sid=sid)
+        return InboundResult(kind, False, texts.opted_out(brand))
+    if kind is Keyword.OPT_IN:
+        await consent.opt_back_in(session, phone, channel="keyword", evidence=f"replied {body.strip()[:60]!r}",
+                                  inbound_sid=sid)
+        return InboundResult(kind, False, texts.opted_back_in(brand))
+    if kind is Keyword.CONFIRM:
+        confirmed = await consent.confirm(session, phone, inbound_sid=sid, evidence=f"replied {body.strip()[:60]!r}")
+        if confirmed:
+            return InboundResult(kind, False, texts.confirmed(brand))
+        if await consent.active_suppression(session, phone) is not None:
+            await consent.opt_back_in(session, phone, channel="keyword", evidence=f"replied {body.strip()[:60]!r}",
+                                      inbound_sid=sid)
+            return InboundResult(kind, False, texts.opted_back_in(brand))
+        return InboundResult(kind, False, None)
+    if kind is Keyword.HELP:
+        return InboundResult(kind, False, texts.help_text(brand, settings.help_contact))
+    return InboundResult(kind, False, None)

@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from twilio.twiml.messaging_response import MessagingResponse
+
+from app.deps import SessionDep, SettingsDep
+from app.webhooks import inbound
+from app.webhooks.signature import verified_form
+
+router = APIRouter(prefix="/webhooks/twilio", tags=["twilio webhooks"])
+
+
+def twiml(reply: str | None) -> Response:
+    response = MessagingResponse()
+    if reply:
+        response.message(reply)
+    return Response(str(response), media_type="application/xml")
+
+
+@router.post("/inbound", response_class=Response)
+async def inbound_sms(request: Request, session: SessionDep, settings: SettingsDep):
+    """An inbound SMS from Twilio. Answers TwiML; the opt-out is committed before this returns."""
+    params = await verified_form(request, settings.public_base_url, settings.auth_token)
+    result = await inbound.handle(session, params, settings)
+    return twiml(result.reply)

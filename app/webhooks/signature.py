@@ -1,0 +1,32 @@
+"""Twilio webhook signatures, checked with the twilio package's own RequestValidator.
+
+The URL is rebuilt from FINELINE_PUBLIC_BASE_URL (where Twilio reaches us) plus the request's path
+and query — never from the request's own Host, which a proxy or an attacker controls.
+"""
+
+from __future__ import annotations
+
+from fastapi import Request
+from twilio.request_validator import RequestValidator
+
+from app.errors import Forbidden
+
+
+def signed_url(request: Request, public_base_url: str) -> str:
+    query = request.url.query
+    return f"{public_base_url}{request.url.path}" + (f"?{query}" if query else "")
+
+
+async def verified_form(request: Request, public_base_url: str, auth_token: str) -> dict[str, str]:
+    """The form parameters of a genuine Twilio request, or 403 (and nothing is stored)."""
+    signature = request.headers.get("x-twilio-signature")
+    if not signature:
+        raise Forbidden("missing X-Twilio-Signature", code="bad_signature")
+    try:
+        form = await request.form()
+    except Exception as exc:  # malformed bodies are forgeries as far as we are concerned
+        raise Forbidden("the webhook body could not be read as a form", code="bad_signature") from exc
+    params = {key: value for key, value in form.multi_items() if isinstance(value, str)}
+    if not RequestValidator(auth_token).validate(signed_url(request, public_base_url), params, signature):
+        raise Forbidden("X-Twilio-Signature does not match this request", code="bad_signature")
+    return params

@@ -1,0 +1,181 @@
+"""The provider layer: the only way out takes a verified sender record; Twilio is spoken through
+the SDK over our httpx client, answered here by pytest-httpx with Twilio-shaped responses."""
+
+from __future__ import annotations
+
+import json
+import re
+from urllib.parse import parse_qs
+
+import pytest
+
+from app.db.base import utcnow
+from app.models import Sender
+from app.providers.base import SenderRefused
+from app.providers.errors import ProviderAuthError
+from app.providers.twilio import TwilioProvider
+from app.senders import service as senders
+from app.senders.service import ProviderFailed
+
+ACCOUNT = "AC" + "1" * 32
+API = "https://twilio.test"
+
+
+def sender(state: str = "verified", **overrides) -> Sender:
+    fields = dict(id="snd_test", kind="long_code", address="+15005550006", label="Main", mps=1, state=state, pool=[],
+                  verified_at=utcnow() if state == "verified" else None)
+    fields.update(overrides)
+    return Sender(**fields)
+
+
+@pytest.mark.parametrize(
+    ("record", "message"),
+    [
+        (sender("pending"), "is pending: not a verified company sender"),
+        (sender("suspended", state_reason="the provider no longer confirms it"), "is suspended"),
+        (sender("revoked"), "is revoked: not a verified company sender"),
+        (sender(id=None), "is unknown: it was never registered"),
+        ("+14155552671", "not from '+14155552671'"),
+        (None, "free-form 'from' values"),
+    ],
+    ids=["pending", "suspended", "revoked", "unknown", "personal-string", "none"],
+)
+async def test_send_refuses_anything_but_a_verified_sender(provider, record, message):
+    with pytest.raises(SenderRefused, match=re.escape(message)):
+        await provider.send(record, to="+14155552671", body="hi")
+    assert provider.sent == []
+
+
+async def test_sandbox_sends_from_a_verified_sender(provider):
+    sent = await provider.send(sender(), to="+14155552671", body="Hello from Acme. Reply STOP to opt out.")
+    assert sent.sid.startswith("SM") and len(sent.sid) == 34
+    assert (sent.status, sent.from_, sent.to) == ("queued", "+15005550006", "+14155552671")
+
+
+@pytest.fixture
+def twilio():
+    return TwilioProvider(account_sid=ACCOUNT, auth_token="secret", api_base=API, transport="httpx")
+
+
+def _numbers_page(*numbers: dict) -> dict:
+    return {
+        "incoming_phone_numbers": list(numbers),
+        "first_page_uri": "/2010-04-01/Accounts/AC/IncomingPhoneNumbers.json?PageSize=50&Page=0",
+        "next_page_uri": None, "previous_page_uri": None, "page": 0, "page_size": 50, "start": 0, "end": len(numbers),
+        "uri": "/2010-04-01/Accounts/AC/IncomingPhoneNumbers.json",
+    }
+
+
+def _number(phone: str, sms: bool = True) -> dict:
+    return {"sid": "PN" + "b" * 32, "account_sid": ACCOUNT, "phone_number": phone, "friendly_name": phone,
+            "capabilities": {"voice": True, "sms": sms, "mms": True, "fax": False}}
+
+
+INCOMING = re.compile(rf"^{re.escape(API)}/2010-04-01/Accounts/{ACCOUNT}/IncomingPhoneNumbers\.json\?.*PhoneNumber=")
+
+
+async def test_twilio_confirms_an_owned_sms_number(twilio, httpx_mock):
+    httpx_mock.add_response(url=INCOMING, json=_numbers_page(_number("+15005550006")))
+    check = await twilio.check_sender("long_code", "+15005550006")
+    assert check.owned and check.provider_sid.startswith("PN")
+    request = httpx_mock.get_requests()[0]
+    assert request.headers["authorization"].startswith("Basic ")
+    assert "PhoneNumber=%2B15005550006" in str(request.url)
+    await twilio.aclose()
+
+
+async def test_twilio_refuses_a_number_not_in_the_account_or_without_sms(twilio, httpx_mock):
+    httpx_mock.add_response(url=INCOMING, json=_numbers_page())
+    httpx_mock.add_response(url=INCOMING, json=_numbers_page(_number("+15005550006", sms=False)))
+    missing = await twilio.check_sender("long_code", "+14155552671")
+    assert not missing.owned and "not among the phone numbers" in missing.reason
+    no_sms = await twilio.check_sender("long_code", "+15005550006")
+    assert not no_sms.owned and "no SMS capability" in no_sms.reason
+    await twilio.aclose()
+
+
+async def test_twilio_short_code_and_messaging_service(twilio, httpx_mock):
+    httpx_mock.add_response(
+        url=re.compile(r".*/ShortCodes\.json\?.*ShortCode=12345"),
+        json={"short_codes": [{"sid": "SC" + "c" * 32, "short_code": "12345", "account_sid": ACCOUNT}],
+              "next_page_uri": None, "page": 0, "page_size": 50, "uri": "/x"},
+    )
+    service_sid = "MG" + "d" * 32
+    httpx_mock.add_response(url=f"{API}/v1/Services/{service_sid}",
+                            json={"sid": service_sid, "account_sid": ACCOUNT, "friendly_name": "Marketing"})
+    httpx_mock.add_response(
+        url=re.compile(rf"^{re.escape(API)}/v1/Services/{service_sid}/PhoneNumbers"),
+        json={"phone_numbers": [{"sid": "PN" + "e" * 32, "phone_number": "+15005550006"},
+                                {"sid": "PN" + "f" * 32, "phone_number": "+18005550100"}],
+              "meta": {"key": "phone_numbers", "next_page_url": None, "page": 0, "page_size": 50}},
+    )
+    assert (await twilio.check_sender("short_code", "12345")).owned
+    service = await twilio.check_sender("messaging_service", service_sid)
+    assert service.owned and service.pool == ["+15005550006", "+18005550100"]
+    await twilio.aclose()
+
+
+async def test_twilio_unknown_messaging_service_20404_is_not_owned(twilio, httpx_mock):
+    service_sid = "MG" + "0" * 32
+    httpx_mock.add_response(
+        url=f"{API}/v1/Services/{service_sid}", status_code=404,
+        json={"code": 20404, "message": "The requested resource was not found", "status": 404,
+              "more_info": "https://www.twilio.com/docs/errors/20404"},
+    )
+    check = await twilio.check_sender("messaging_service", service_sid)
+    assert not check.owned and "not among the messaging services" in check.reason
+    await twilio.aclose()
+
+
+async def test_twilio_bad_credentials_20003_is_a_provider_error_not_a_verdict(twilio, httpx_mock, session, admin):
+    httpx_mock.add_response(
+        url=INCOMING, status_code=401,
+        json={"code": 20003, "message": "Authenticate", "status": 401, "more_info": "https://www.twilio.com/docs/errors/20003"},
+    )
+    with pytest.raises(ProviderAuthError):
+        await twilio.check_sender("long_code", "+15005550006")
+
+    httpx_mock.add_response(url=INCOMING, status_code=401, json={"code": 20003, "message": "Authenticate", "status": 401})
+    record = sender("verified")
+    session.add(record)
+    await session.flush()
+    with pytest.raises(ProviderFailed, match="could not ask the provider"):
+        await senders.recheck(session, record, provider=twilio, actor=admin.user)
+    assert record.state == "verified"  # no answer is not a "no"
+    await twilio.aclose()
+
+
+async def test_twilio_send_posts_the_message_with_a_status_callback(twilio, httpx_mock):
+    messages = f"{API}/2010-04-01/Accounts/{ACCOUNT}/Messages.json"
+    httpx_mock.add_response(
+        url=messages, method="POST", status_code=201,
+        json={"sid": "SM" + "a" * 32, "status": "queued", "to": "+14155552671", "from": "+15005550006",
+              "body": "Hi", "account_sid": ACCOUNT, "error_code": None, "date_created": "Sun, 22 Nov 2026 15:00:00 +0000"},
+    )
+    sent = await twilio.send(sender(), to="+14155552671", body="Hi", status_callback="https://fineline.test/webhooks/twilio/status?t=1")
+    assert sent.sid == "SM" + "a" * 32 and sent.status == "queued"
+    form = parse_qs(httpx_mock.get_requests()[0].content.decode())
+    assert form == {"To": ["+14155552671"], "From": ["+15005550006"], "Body": ["Hi"],
+                    "StatusCallback": ["https://fineline.test/webhooks/twilio/status?t=1"]}
+    await twilio.aclose()
+
+
+async def test_twilio_messaging_service_sender_sends_by_service_sid(twilio, httpx_mock):
+    service_sid = "MG" + "d" * 32
+    httpx_mock.add_response(method="POST", status_code=201,
+                            json={"sid": "SM" + "b" * 32, "status": "accepted", "to": "+14155552671", "from": None})
+    await twilio.send(sender(kind="messaging_service", address=service_sid), to="+14155552671", body="Hi")
+    form = parse_qs(httpx_mock.get_requests()[0].content.decode())
+    assert form["MessagingServiceSid"] == [service_sid] and "From" not in form
+    await twilio.aclose()
+
+
+async def test_twilio_pending_sender_never_reaches_the_network(twilio, httpx_mock):
+    with pytest.raises(SenderRefused):
+        await twilio.send(sender("pending"), to="+14155552671", body="Hi")
+    assert httpx_mock.get_requests() == []
+    await twilio.aclose()
+
+
+def test_json_fixture_shapes_are_serialisable():
+    assert json.dumps(_numbers_page(_number("+15005550006")))
