@@ -35,6 +35,12 @@ class Settings(BaseSettings):
     brand_name: str = "Fineline Demo Co"
     help_contact: str = "support@example.com"
     http_transport: Literal["aiohttp", "httpx"] = "aiohttp"
+    # Content review policy (app/campaigns/content.py).
+    append_opt_out: bool = False
+    opt_out_text: str = "Reply STOP to opt out."
+    require_brand: bool = False
+    shaft_blocks: bool = False
+    company_contacts: str = ""  # comma-separated emails, domains and numbers a body may mention
     sender_recheck_seconds: int = Field(default=3600, ge=1)
     log_level: str = "INFO"
 

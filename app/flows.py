@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.campaigns import service as campaigns
 from app.models import User
 from app.senders import service as senders
 from app.senders.schemas import SenderOut
@@ -16,6 +17,7 @@ async def offboard(session: AsyncSession, user: User, *, actor: User) -> dict:
     returned = await senders.return_assignments(session, user, actor=actor)
     handed_back: dict[str, list] = {
         "senders": [SenderOut.model_validate(sender).model_dump(mode="json") for sender in returned],
-        "campaigns": [],
+        "campaigns": [{"id": c.id, "name": c.name, "status": c.status}
+                      for c in await campaigns.hand_back(session, user, actor=actor)],
     }
     return {**result, "handed_back": handed_back}

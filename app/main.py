@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from app.audience.router import router as audience_router
 from app.audit.router import router as audit_router
+from app.campaigns.router import router as campaigns_router
 from app.config import Settings
 from app.db import Database
 from app.errors import install_error_handlers
@@ -57,6 +58,6 @@ def create_app(
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes, large_limit=settings.max_import_bytes)
     app.add_middleware(MetricsMiddleware)
-    for router in (ops_router, users_router, senders_router, audience_router, webhooks_router, audit_router):
+    for router in (ops_router, users_router, senders_router, audience_router, campaigns_router, webhooks_router, audit_router):
         app.include_router(router)
     return app

@@ -1,6 +1,6 @@
 """The worker process: a thin loop around periodic jobs, each a function tests call directly.
 
-Jobs so far: sender re-verification. Later issues add dispatch, reconciliation and the notifier.
+Jobs so far: sender re-verification, double opt-in confirmation texts. Later issues add dispatch, reconciliation and the notifier.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import signal
 import time
 from datetime import timedelta
 
+from app.audience import outbound
 from app.config import Settings
 from app.db import Database
 from app.db.base import utcnow
@@ -46,6 +47,11 @@ async def recheck_senders(db: Database, provider: Provider, settings: Settings) 
         )
 
 
+async def send_outbound_texts(db: Database, provider: Provider) -> dict[str, int]:
+    async with db.unit_of_work() as session:
+        return await outbound.send_queued(session, provider)
+
+
 async def run_worker(
     settings: Settings,
     *,
@@ -66,6 +72,7 @@ async def run_worker(
     jobs = [
         Periodic("recheck_senders", min(60.0, settings.sender_recheck_seconds),
                  lambda: recheck_senders(db, provider, settings)),
+        Periodic("send_outbound_texts", 1.0, lambda: send_outbound_texts(db, provider)),
     ]
     log.info("worker started")
     try:

@@ -295,3 +295,20 @@ async def test_roles_on_audience_routes(client, marketer, reviewer, ops, sender_
     sub = (await add(client, marketer, lst["id"])).json()["subscriber"]["id"]
     assert (await client.get(f"/v1/subscribers/{sub}", headers=ops.headers)).status_code == 200
     assert (await client.delete(f"/v1/subscribers/{sub}", headers=marketer.headers)).status_code == 403
+
+
+async def test_worker_sends_confirmation_once_and_skips_opted_out(client, marketer, sender_id, db, provider):
+    from app.audience import outbound
+
+    lst = await make_list(client, marketer, sender_id, opt_in="double")
+    await add(client, marketer, lst["id"])
+    await add(client, marketer, lst["id"], phone="+14155552672")
+    await inbound(client, "SM" + "c" * 32, "+14155552672", "STOP")
+    async with db.unit_of_work() as session:
+        counts = await outbound.send_queued(session, provider)
+    assert counts == {"sent": 1, "skipped": 1, "failed": 0, "retry": 0}
+    assert [m.to for m in provider.sent] == [PHONE]
+    async with db.unit_of_work() as session:
+        again = await outbound.send_queued(session, provider)
+    assert again == {"sent": 0, "skipped": 0, "failed": 0, "retry": 0}
+    assert len(provider.sent) == 1

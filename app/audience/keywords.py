@@ -89,7 +89,9 @@ _PHRASES = tuple(
         # "leave me alone"
         r"\bleave\s+me\s+alone\b",
         # "I don't want these texts", "I do not want any more messages"
-        r"\b(?:dont|do\s+not)\s+want\s+(?:(?:these|your|any|this|the|more|those)\s+){0,2}" + _MESSAGES + r"\b",
+        r"\b(?:dont|do\s+not)\s+want\s+(?:(?:these|your|any|this|the|more|those)\s+){0,2}"
+        + _MESSAGES
+        + r"\b",
         # "lose my number"
         r"\blose\s+my\s+number\b",
     )

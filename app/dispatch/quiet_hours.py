@@ -86,7 +86,9 @@ def parse_window(text: str) -> Window | None:
 
 
 DEFAULT_WINDOW = Window(8 * 3600, 21 * 3600)
-STATE_WINDOWS: dict[str, Window] = {state: Window(8 * 3600, 20 * 3600) for state in ("FL", "CT", "MD", "OK", "WA")}
+STATE_WINDOWS: dict[str, Window] = {
+    state: Window(8 * 3600, 20 * 3600) for state in ("FL", "CT", "MD", "OK", "WA")
+}
 
 
 def effective_window(default: Window | None, state: str | None) -> Window | None:

@@ -11,6 +11,7 @@ from app.models.audience import (
     Suppression,
 )
 from app.models.audit_event import AuditEvent
+from app.models.campaign import Campaign, CampaignList, Review, TestNumber, TestSend
 from app.models.sender import Sender
 from app.models.user import ROLES, User
 
@@ -18,13 +19,18 @@ __all__ = [
     "ROLES",
     "ApiKey",
     "AuditEvent",
+    "Campaign",
+    "CampaignList",
     "ConsentEvent",
     "InboundMessage",
     "OutboundText",
+    "Review",
     "Sender",
     "Subscriber",
     "SubscriberList",
     "Subscription",
     "Suppression",
+    "TestNumber",
+    "TestSend",
     "User",
 ]

@@ -12,6 +12,7 @@ this message?". Twilio has no idempotency key for message creation, so:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import ClassVar
@@ -164,12 +165,30 @@ def translate(exc: BaseException) -> ProviderError:
     elif isinstance(exc, httpx.HTTPError):
         # Read/write timeouts, resets, disconnects, protocol errors: the request may have left.
         err = ProviderUnknownOutcome(f"{type(exc).__name__}: {exc}", **_request_info(exc))
+    elif isinstance(exc, TwilioException) and _page_response(exc) is not None:
+        # List calls fail as TwilioException("Unable to fetch page", response): classify by the answer.
+        status, code, message = _page_response(exc)
+        err = _classify_http(status, code)(message, code=code, status=status)
     elif isinstance(exc, TwilioException):
         err = ProviderError(str(exc))
     else:
         err = ProviderUnknownOutcome(f"unexpected {type(exc).__name__}: {exc}")
     err.__cause__ = exc
     return err
+
+
+def _page_response(exc: TwilioException) -> tuple[int | None, int | None, str] | None:
+    response = exc.args[1] if len(exc.args) > 1 else None
+    status = _int_or_none(getattr(response, "status_code", None))
+    if status is None:
+        return None
+    try:
+        payload = json.loads(getattr(response, "text", "") or "{}")
+    except ValueError:
+        payload = {}
+    payload = payload if isinstance(payload, dict) else {}
+    code = _int_or_none(payload.get("code"))
+    return status, (None if code == status else code), str(payload.get("message") or exc.args[0])
 
 
 def _request_info(exc: httpx.HTTPError) -> dict[str, str | None]:

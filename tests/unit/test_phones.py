@@ -113,12 +113,20 @@ def test_time_zones_of_garbage_raise():
         candidate_time_zones("not a number")
 
 
+STRICT_STATE_AREA_CODES = {
+    "FL": "239 305 321 324 352 386 407 448 561 645 656 689 727 728 754 772 786 813 850 863 904 941 954",
+    "CT": "203 475 860 959",
+    "MD": "227 240 301 410 443 667",
+    "OK": "405 539 572 580 918",
+    "WA": "206 253 360 425 509 564",
+}
+
 STATES = [
-    *(("+1" + ac + "2345678", "FL") for ac in "239 305 321 324 352 386 407 448 561 645 656 689 727 728 754 772 786 813 850 863 904 941 954".split()),
-    *(("+1" + ac + "2345678", "CT") for ac in "203 475 860 959".split()),
-    *(("+1" + ac + "2345678", "MD") for ac in "227 240 301 410 443 667".split()),
-    *(("+1" + ac + "2345678", "OK") for ac in "405 539 572 580 918".split()),
-    *(("+1" + ac + "2345678", "WA") for ac in "206 253 360 425 509 564".split()),
+    *(
+        (f"+1{code}2345678", state)
+        for state, codes in STRICT_STATE_AREA_CODES.items()
+        for code in codes.split()
+    ),
     ("+12125551234", "NY"),
     ("+14155552671", "CA"),
     ("+12025551234", "DC"),
@@ -139,8 +147,14 @@ def test_us_state_for(e164, state):
 
 def test_area_code_table_agrees_with_numbering_plan_geography():
     # Every US area code in the table is described by phonenumbers' geocoder as that state.
-    names = {"WA": "Washington State", "DC": "Washington D.C.", "FL": "Florida", "CT": "Connecticut",
-             "MD": "Maryland", "OK": "Oklahoma"}
+    names = {
+        "WA": "Washington State",
+        "DC": "Washington D.C.",
+        "FL": "Florida",
+        "CT": "Connecticut",
+        "MD": "Maryland",
+        "OK": "Oklahoma",
+    }
     from phonenumbers import geocoder
 
     for code, state in AREA_CODE_STATE.items():

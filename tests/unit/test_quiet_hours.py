@@ -162,8 +162,18 @@ def test_next_window_start(now, zones, window, expected):
     assert next_window_start(now, zones, window) == expected
 
 
-ZONE_SETS = [[NY], [LA], [HONOLULU], [BOISE, LA], [NY, CHI], [NY, LA], ["America/Adak", "America/Anchorage"],
-             [LONDON], ["Australia/Sydney"], ["America/Denver", "America/North_Dakota/Center"]]
+ZONE_SETS = [
+    [NY],
+    [LA],
+    [HONOLULU],
+    [BOISE, LA],
+    [NY, CHI],
+    [NY, LA],
+    ["America/Adak", "America/Anchorage"],
+    [LONDON],
+    ["Australia/Sydney"],
+    ["America/Denver", "America/North_Dakota/Center"],
+]
 WINDOWS = ["08:00-21:00", "08:00-20:00", "09:15-17:30", "06:00-23:45", "12:00-13:00"]
 
 
@@ -172,14 +182,26 @@ def test_next_window_start_matches_a_brute_force_scan():
     start = utc(2026, 1, 1)
     for _ in range(150):
         # Instants near the 2026 DST changes on both sides of the Atlantic and the Pacific
-        pivot = rng.choice([utc(2026, 3, 8), utc(2026, 3, 29), utc(2026, 4, 5), utc(2026, 10, 4),
-                            utc(2026, 10, 25), utc(2026, 11, 1), start])
+        pivot = rng.choice(
+            [
+                utc(2026, 3, 8),
+                utc(2026, 3, 29),
+                utc(2026, 4, 5),
+                utc(2026, 10, 4),
+                utc(2026, 10, 25),
+                utc(2026, 11, 1),
+                start,
+            ]
+        )
         now = pivot + timedelta(minutes=15 * rng.randrange(-200, 200))
         zones, window = rng.choice(ZONE_SETS), parse_window(rng.choice(WINDOWS))
         got = next_window_start(now, zones, window)
         expected = next(
-            (now + timedelta(minutes=15 * i) for i in range(4 * 48 + 1)
-             if is_sendable_at(now + timedelta(minutes=15 * i), zones, window)),
+            (
+                now + timedelta(minutes=15 * i)
+                for i in range(4 * 48 + 1)
+                if is_sendable_at(now + timedelta(minutes=15 * i), zones, window)
+            ),
             None,
         )
         if expected is not None:

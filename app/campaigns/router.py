@@ -1,0 +1,177 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, status
+from sqlalchemy import select
+
+from app.audience.consent import sendable_condition
+from app.campaigns import lifecycle, segments, service, template
+from app.campaigns import testsend as test_sends
+from app.campaigns.schemas import (
+    CampaignIn,
+    CampaignOut,
+    CampaignPatch,
+    CheckOut,
+    ReasonIn,
+    ReviewIn,
+    ReviewOut,
+    TestNumberIn,
+    TestNumberOut,
+    TestSendIn,
+)
+from app.deps import (
+    CurrentUser,
+    MarketerDep,
+    OpsOrMarketerDep,
+    ReviewerDep,
+    SessionDep,
+    SettingsDep,
+    require,
+)
+from app.models import Campaign, Review, Subscriber, Subscription, User
+from app.pagination import Page, PageDep, page_of
+from app.senders.router import ProviderDep
+
+router = APIRouter(prefix="/v1", tags=["campaigns"])
+CheckerDep = Annotated[User, require("marketer", "reviewer")]
+
+
+async def _campaign(campaign_id: str, session: SessionDep) -> Campaign:
+    return await service.get_campaign(session, campaign_id)
+
+
+CampaignDep = Annotated[Campaign, Depends(_campaign)]
+
+
+async def out(session, campaign: Campaign) -> dict:
+    columns = {column.key: getattr(campaign, column.key) for column in Campaign.__table__.columns}
+    data = CampaignOut.model_validate({**columns, "list_ids": await service.list_ids_of(session, campaign)})
+    data.test_sends = await test_sends.count(session, campaign.id)
+    return data.model_dump()
+
+
+@router.post("/campaigns", response_model=CampaignOut, status_code=status.HTTP_201_CREATED)
+async def create_campaign(body: CampaignIn, session: SessionDep, marketer: MarketerDep):
+    campaign = await service.create(
+        session, name=body.name, sender_id=body.sender_id, list_ids=body.list_ids, body=body.body,
+        scheduled_at=body.scheduled_at, rollout=body.rollout.model_dump() if body.rollout else None,
+        spike_policy=body.spike_policy, actor=marketer)
+    return await out(session, campaign)
+
+
+@router.get("/campaigns", response_model=Page[CampaignOut])
+async def list_campaigns(session: SessionDep, _: CurrentUser, page: PageDep,
+                         status_: Annotated[str | None, Query(alias="status",
+                                                              pattern="^(" + "|".join(lifecycle.STATUSES) + ")$")] = None):
+    result = page_of(await service.list_campaigns(session, limit=page.limit + 1, cursor=page.cursor, status=status_), page)
+    result["items"] = [await out(session, c) for c in result["items"]]
+    return result
+
+
+@router.get("/campaigns/{campaign_id}", response_model=CampaignOut)
+async def get_campaign(campaign: CampaignDep, session: SessionDep, _: CurrentUser):
+    return await out(session, campaign)
+
+
+@router.patch("/campaigns/{campaign_id}", response_model=CampaignOut)
+async def edit_campaign(body: CampaignPatch, campaign: CampaignDep, session: SessionDep, marketer: MarketerDep):
+    changes = body.model_dump(exclude_unset=True)
+    if "rollout" in changes and body.rollout is not None:
+        changes["rollout"] = body.rollout.model_dump()
+    await service.edit(session, campaign, changes, actor=marketer)
+    return await out(session, campaign)
+
+
+@router.post("/campaigns/{campaign_id}/check", response_model=CheckOut)
+async def check_campaign(campaign: CampaignDep, session: SessionDep, _: CheckerDep, settings: SettingsDep,
+                         samples: Annotated[int, Query(ge=0, le=20)] = 3):
+    """The automated review findings, rendered samples, audience size and cost — no state change."""
+    result = await service.evaluate(session, campaign, settings)
+    info = segments.segment_info(result["full_body"])
+    audience = await service.audience_size(session, result["list_ids"])
+    rows = (await session.execute(
+        select(Subscriber.first_name, Subscriber.attributes).select_from(Subscription)
+        .join(Subscriber, Subscriber.id == Subscription.subscriber_id)
+        .where(sendable_condition(result["list_ids"])).order_by(Subscriber.id).limit(samples)
+    )).all() if result["list_ids"] else []
+    return {
+        "findings": [service.finding_out(f) for f in result["findings"]],
+        "blocking": bool(result["blocking"]),
+        "full_body": result["full_body"],
+        "segments": info.segments,
+        "encoding": info.encoding,
+        "audience": audience,
+        "estimated_segments_total": audience * info.segments,
+        "samples": [{"first_name": name, "text": template.render(result["full_body"], first_name=name,
+                                                                 attributes=attrs or {})} for name, attrs in rows],
+    }
+
+
+@router.post("/campaigns/{campaign_id}/submit", response_model=CampaignOut)
+async def submit_campaign(campaign: CampaignDep, session: SessionDep, marketer: MarketerDep, settings: SettingsDep):
+    await service.submit(session, campaign, actor=marketer, settings=settings)
+    return await out(session, campaign)
+
+
+@router.post("/campaigns/{campaign_id}/review", response_model=CampaignOut)
+async def review_campaign(body: ReviewIn, campaign: CampaignDep, session: SessionDep, reviewer: ReviewerDep,
+                          settings: SettingsDep):
+    await service.review(session, campaign, reviewer=reviewer, decision=body.decision, comment=body.comment,
+                         settings=settings)
+    return await out(session, campaign)
+
+
+@router.get("/campaigns/{campaign_id}/reviews", response_model=list[ReviewOut])
+async def list_reviews(campaign: CampaignDep, session: SessionDep, _: CurrentUser):
+    return (await session.scalars(select(Review).where(Review.campaign_id == campaign.id).order_by(Review.id))).all()
+
+
+@router.post("/campaigns/{campaign_id}/launch", response_model=CampaignOut)
+async def launch_campaign(campaign: CampaignDep, session: SessionDep, marketer: MarketerDep, settings: SettingsDep):
+    await service.launch(session, campaign, actor=marketer, settings=settings)
+    return await out(session, campaign)
+
+
+@router.post("/campaigns/{campaign_id}/pause", response_model=CampaignOut)
+async def pause_campaign(campaign: CampaignDep, session: SessionDep, user: OpsOrMarketerDep,
+                         body: ReasonIn | None = None):
+    await service.pause(session, campaign, actor=user, reason=(body.comment if body else None) or f"paused by {user.email}")
+    return await out(session, campaign)
+
+
+@router.post("/campaigns/{campaign_id}/resume", response_model=CampaignOut)
+async def resume_campaign(campaign: CampaignDep, session: SessionDep, user: OpsOrMarketerDep,
+                          body: ReasonIn | None = None):
+    await service.resume(session, campaign, actor=user, comment=body.comment if body else None)
+    return await out(session, campaign)
+
+
+@router.post("/campaigns/{campaign_id}/cancel", response_model=CampaignOut)
+async def cancel_campaign(campaign: CampaignDep, session: SessionDep, user: OpsOrMarketerDep,
+                          body: ReasonIn | None = None):
+    await service.cancel(session, campaign, actor=user, reason=body.comment if body else None)
+    return await out(session, campaign)
+
+
+@router.post("/campaigns/{campaign_id}/take-over", response_model=CampaignOut)
+async def take_over_campaign(campaign: CampaignDep, session: SessionDep, marketer: MarketerDep):
+    await service.take_over(session, campaign, actor=marketer)
+    return await out(session, campaign)
+
+
+@router.post("/campaigns/{campaign_id}/test-send")
+async def test_send(body: TestSendIn, campaign: CampaignDep, session: SessionDep, marketer: MarketerDep,
+                    provider: ProviderDep, settings: SettingsDep):
+    sends = await test_sends.send(session, campaign, to=body.to, actor=marketer, provider=provider, settings=settings)
+    return {"sent": [{"to": s.to, "sid": s.provider_sid, "test": True} for s in sends], "body": sends[0].body}
+
+
+@router.post("/me/test-numbers", response_model=TestNumberOut, status_code=status.HTTP_201_CREATED)
+async def add_test_number(body: TestNumberIn, session: SessionDep, user: CurrentUser, settings: SettingsDep):
+    return await test_sends.register_number(session, user, body.phone, settings)
+
+
+@router.get("/me/test-numbers", response_model=list[TestNumberOut])
+async def list_test_numbers(session: SessionDep, user: CurrentUser):
+    return await test_sends.numbers_of(session, user)

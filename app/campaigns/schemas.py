@@ -1,0 +1,125 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+
+class Rollout(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    first_slice_percent: float = Field(gt=0, lt=100, description="share of the audience sent first")
+    observe_minutes: int = Field(ge=1, le=7 * 24 * 60, description="how long the first slice is watched")
+
+
+class CampaignIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    sender_id: str = Field(min_length=1, max_length=40)
+    list_ids: list[str] = Field(min_length=1, max_length=50)
+    body: str = Field(min_length=1, max_length=1600)
+    scheduled_at: AwareDatetime | None = None
+    rollout: Rollout | None = None
+    spike_policy: Literal["pause", "alert_only"] = "pause"
+
+
+class CampaignPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    sender_id: str | None = Field(default=None, min_length=1, max_length=40)
+    list_ids: list[str] | None = Field(default=None, min_length=1, max_length=50)
+    body: str | None = Field(default=None, min_length=1, max_length=1600)
+    scheduled_at: AwareDatetime | None = None
+    rollout: Rollout | None = None
+    spike_policy: Literal["pause", "alert_only"] | None = None
+
+
+class FindingOut(BaseModel):
+    code: str
+    severity: Literal["block", "warn"]
+    message: str
+    span: list[int] | None
+
+
+class CheckOut(BaseModel):
+    findings: list[FindingOut]
+    blocking: bool
+    full_body: str
+    segments: int
+    encoding: str
+    audience: int
+    estimated_segments_total: int
+    samples: list[dict]
+
+
+class ReviewIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    decision: Literal["approve", "request_changes"]
+    comment: str = Field(default="", max_length=2000)
+
+
+class ReasonIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    comment: str | None = Field(default=None, max_length=2000)
+
+
+class TestSendIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    to: list[str] = Field(min_length=1, max_length=10)
+
+
+class TestNumberIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    phone: str = Field(min_length=3, max_length=40)
+
+
+class TestNumberOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    phone: str
+    created_at: datetime
+
+
+class ReviewOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    reviewer_id: str
+    decision: str
+    comment: str
+    content_hash: str
+    findings: list[dict]
+    audience_size: int
+    created_at: datetime
+
+
+class CampaignOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    name: str
+    author_id: str
+    owner_id: str | None
+    sender_id: str
+    list_ids: list[str]
+    body: str
+    scheduled_at: datetime | None
+    rollout: dict | None
+    spike_policy: str
+    status: str
+    status_reason: str | None
+    approved_by_id: str | None
+    approved_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    launched_at: datetime | None
+    counts: dict[str, float | int] = Field(default_factory=dict)
+    test_sends: int = 0

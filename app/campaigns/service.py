@@ -1,0 +1,325 @@
+"""Campaigns: write, check, submit, review, launch, pause, resume, cancel.
+
+Every status change goes through ``move`` (the lifecycle table, audited). Approval binds to
+``content_hash`` — body as it will be sent (with any appended opt-out text), sender, lists, rollout
+and schedule — so any edit after approval voids it and returns the campaign to draft.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.audience.consent import sendable_condition
+from app.audit.service import record
+from app.campaigns import content, lifecycle
+from app.campaigns.lifecycle import (
+    APPROVED,
+    CANCELLED,
+    CHANGES_REQUESTED,
+    DRAFT,
+    IN_REVIEW,
+    PAUSED,
+    SCHEDULED,
+    SENDING,
+)
+from app.config import Settings
+from app.db.base import utcnow
+from app.errors import Conflict, Forbidden, Invalid, NotFound
+from app.models import Campaign, CampaignList, Review, Sender, Subscriber, SubscriberList, Subscription, User
+
+
+async def get_campaign(session: AsyncSession, campaign_id: str) -> Campaign:
+    campaign = await session.get(Campaign, campaign_id)
+    if campaign is None:
+        raise NotFound(f"no campaign with id {campaign_id}")
+    return campaign
+
+
+async def list_ids_of(session: AsyncSession, campaign: Campaign) -> list[str]:
+    rows = await session.scalars(select(CampaignList.list_id).where(CampaignList.campaign_id == campaign.id))
+    return sorted(rows.all())
+
+
+async def list_campaigns(session: AsyncSession, *, limit: int, cursor: str | None, status: str | None) -> list[Campaign]:
+    query = select(Campaign).order_by(Campaign.id).limit(limit)
+    if cursor:
+        query = query.where(Campaign.id > cursor)
+    if status:
+        query = query.where(Campaign.status == status)
+    return list((await session.scalars(query)).all())
+
+
+def move(session: AsyncSession, campaign: Campaign, target: str, *, actor: User | None, reason: str) -> None:
+    """The one gate for a campaign's status."""
+    try:
+        lifecycle.check_move(campaign.status, target)
+    except lifecycle.IllegalTransition as exc:
+        raise Conflict(str(exc), code="illegal_transition") from exc
+    previous, campaign.status, campaign.status_reason = campaign.status, target, reason
+    campaign.updated_at = utcnow()
+    if target == DRAFT:
+        campaign.approved_hash = campaign.approved_by_id = campaign.approved_at = None
+    record(session, "campaign.status", actor=actor, target_type="campaign", target_id=campaign.id,
+           previous=previous, status=target, reason=reason)
+
+
+def content_context(settings: Settings, *, sender: Sender | None, company_numbers: frozenset[str] = frozenset(),
+                    sendable_counts: dict[str, int] | None = None) -> content.ContentContext:
+    contacts = [c.strip() for c in settings.company_contacts.split(",") if c.strip()]
+    return content.ContentContext(
+        brand_name=settings.brand_name,
+        require_brand=settings.require_brand,
+        append_opt_out=settings.append_opt_out,
+        opt_out_text=settings.opt_out_text,
+        shaft_blocks=settings.shaft_blocks,
+        company_numbers=company_numbers | frozenset(c for c in contacts if c.startswith("+")),
+        company_emails=frozenset(c.lower() for c in contacts if "@" in c),
+        company_domains=frozenset(c.lower() for c in contacts if "@" not in c and not c.startswith("+")),
+        sender_verified=sender is not None and sender.state == "verified",
+        sendable_counts=sendable_counts or {},
+        default_region=settings.default_region,
+    )
+
+
+def content_hash(*, full_body: str, sender_id: str, list_ids: list[str], rollout: dict | None,
+                 scheduled_at: datetime | None) -> str:
+    canonical = json.dumps({"body": full_body, "sender_id": sender_id, "list_ids": sorted(list_ids),
+                            "rollout": rollout, "scheduled_at": scheduled_at.isoformat() if scheduled_at else None},
+                           sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+async def _company_numbers(session: AsyncSession) -> frozenset[str]:
+    numbers: set[str] = set()
+    for address, pool in (await session.execute(select(Sender.address, Sender.pool).where(Sender.state == "verified"))):
+        numbers.add(address)
+        numbers.update(pool or [])
+    return frozenset(numbers)
+
+
+async def sendable_counts(session: AsyncSession, list_ids: list[str]) -> dict[str, int]:
+    names = dict((await session.execute(select(SubscriberList.id, SubscriberList.name)
+                                        .where(SubscriberList.id.in_(list_ids)))).all())
+    counts = {name: 0 for name in names.values()}
+    rows = await session.execute(
+        select(Subscription.list_id, func.count()).select_from(Subscription).join(Subscriber, Subscriber.id == Subscription.subscriber_id)
+        .where(sendable_condition(list_ids)).group_by(Subscription.list_id)
+    )
+    for list_id, count in rows:
+        counts[names[list_id]] = count
+    return counts
+
+
+async def audience_size(session: AsyncSession, list_ids: list[str]) -> int:
+    """Distinct sendable subscribers across the lists (a person on two lists counts once)."""
+    query = (select(func.count(func.distinct(Subscriber.id))).select_from(Subscription)
+             .join(Subscriber, Subscriber.id == Subscription.subscriber_id).where(sendable_condition(list_ids)))
+    return int(await session.scalar(query) or 0)
+
+
+async def evaluate(session: AsyncSession, campaign: Campaign, settings: Settings) -> dict:
+    """Findings, the body as it will be sent, and the hash an approval binds to."""
+    list_ids = await list_ids_of(session, campaign)
+    sender = await session.get(Sender, campaign.sender_id)
+    ctx = content_context(settings, sender=sender, company_numbers=await _company_numbers(session),
+                          sendable_counts=await sendable_counts(session, list_ids))
+    findings = content.check_content(campaign.body, ctx)
+    if campaign.scheduled_at is not None:
+        findings += await _quiet_hours_findings(session, campaign, list_ids, settings)
+    full = content.full_body(campaign.body, ctx)
+    return {
+        "findings": findings,
+        "blocking": [f for f in findings if f.severity == "block"],
+        "full_body": full,
+        "list_ids": list_ids,
+        "sender": sender,
+        "hash": content_hash(full_body=full, sender_id=campaign.sender_id, list_ids=list_ids,
+                             rollout=campaign.rollout, scheduled_at=campaign.scheduled_at),
+    }
+
+
+async def _quiet_hours_findings(session: AsyncSession, campaign: Campaign, list_ids: list[str],
+                                settings: Settings) -> list[content.Finding]:
+    from app.dispatch import quiet_hours
+
+    window = quiet_hours.parse_window(settings.quiet_hours)
+    if window is None or not list_ids:
+        return []
+    rows = (await session.execute(
+        select(Subscriber.time_zones, Subscriber.us_state).select_from(Subscription)
+        .join(Subscriber, Subscriber.id == Subscription.subscriber_id)
+        .where(sendable_condition(list_ids)).limit(5000)
+    )).all()
+    if not rows:
+        return []
+    share = quiet_hours.share_in_quiet_hours(campaign.scheduled_at, [(zones, state) for zones, state in rows], window)
+    if share <= 0.5:
+        return []
+    return [content.Finding("quiet_hours", "warn",
+                            f"at the scheduled time {share:.0%} of the audience is inside quiet hours; their "
+                            "messages will wait for the next sending window", None)]
+
+
+def _require_owner(campaign: Campaign, actor: User) -> None:
+    if campaign.owner_id is None:
+        raise Conflict(f"campaign {campaign.id} was handed back to the company; take it over first "
+                       f"(POST /v1/campaigns/{campaign.id}/take-over)", code="campaign_unowned")
+    if campaign.owner_id != actor.id:
+        raise Forbidden(f"campaign {campaign.id} belongs to another marketer; only its owner can change it")
+
+
+async def _check_references(session: AsyncSession, sender_id: str, list_ids: list[str]) -> None:
+    if await session.get(Sender, sender_id) is None:
+        raise Invalid(f"no sender with id {sender_id}", field="sender_id")
+    found = set((await session.scalars(select(SubscriberList.id).where(SubscriberList.id.in_(list_ids)))).all())
+    missing = [lid for lid in list_ids if lid not in found]
+    if missing:
+        raise Invalid(f"no list with id {', '.join(missing)}", field="list_ids")
+
+
+async def create(session: AsyncSession, *, name: str, sender_id: str, list_ids: list[str], body: str,
+                 scheduled_at: datetime | None, rollout: dict | None, spike_policy: str, actor: User) -> Campaign:
+    await _check_references(session, sender_id, list_ids)
+    campaign = Campaign(name=name, author_id=actor.id, owner_id=actor.id, sender_id=sender_id, body=body,
+                        scheduled_at=scheduled_at, rollout=rollout, spike_policy=spike_policy, status=DRAFT)
+    session.add(campaign)
+    await session.flush()
+    session.add_all([CampaignList(campaign_id=campaign.id, list_id=lid) for lid in sorted(set(list_ids))])
+    record(session, "campaign.created", actor=actor, target_type="campaign", target_id=campaign.id, name=name)
+    await session.flush()
+    return campaign
+
+
+async def edit(session: AsyncSession, campaign: Campaign, changes: dict, *, actor: User) -> Campaign:
+    _require_owner(campaign, actor)
+    if campaign.status not in lifecycle.EDITABLE:
+        raise Conflict(f"a {campaign.status} campaign cannot be edited", code="not_editable")
+    if "sender_id" in changes or "list_ids" in changes:
+        await _check_references(session, changes.get("sender_id", campaign.sender_id),
+                                changes.get("list_ids") or await list_ids_of(session, campaign))
+    for key in ("name", "sender_id", "body", "scheduled_at", "rollout", "spike_policy"):
+        if key in changes:
+            setattr(campaign, key, changes[key])
+    if "list_ids" in changes:
+        await session.execute(delete(CampaignList).where(CampaignList.campaign_id == campaign.id))
+        session.add_all([CampaignList(campaign_id=campaign.id, list_id=lid) for lid in sorted(set(changes["list_ids"]))])
+    campaign.updated_at = utcnow()
+    record(session, "campaign.edited", actor=actor, target_type="campaign", target_id=campaign.id,
+           fields=sorted(changes))
+    if campaign.status != DRAFT:
+        move(session, campaign, DRAFT, actor=actor, reason=f"edited while {campaign.status}: the review is void")
+    await session.flush()
+    return campaign
+
+
+async def submit(session: AsyncSession, campaign: Campaign, *, actor: User, settings: Settings) -> Campaign:
+    _require_owner(campaign, actor)
+    if campaign.status not in (DRAFT, CHANGES_REQUESTED):
+        raise Conflict(f"a {campaign.status} campaign cannot be submitted for review", code="illegal_transition")
+    result = await evaluate(session, campaign, settings)
+    if result["blocking"]:
+        raise Conflict("submission refused while a blocking finding stands: "
+                       + "; ".join(f.message for f in result["blocking"]),
+                       code="blocking_findings", details=[finding_out(f) for f in result["findings"]])
+    move(session, campaign, IN_REVIEW, actor=actor, reason="submitted for review")
+    await session.flush()
+    return campaign
+
+
+async def review(session: AsyncSession, campaign: Campaign, *, reviewer: User, decision: str, comment: str,
+                 settings: Settings) -> Campaign:
+    if reviewer.id in (campaign.author_id, campaign.owner_id):
+        raise Forbidden("the author of a campaign cannot review it; another reviewer must")
+    if campaign.status != IN_REVIEW:
+        raise Conflict(f"only a campaign in review can be reviewed; this one is {campaign.status}",
+                       code="illegal_transition")
+    result = await evaluate(session, campaign, settings)
+    if decision == "approve" and result["blocking"]:
+        raise Conflict("cannot approve while a blocking finding stands: "
+                       + "; ".join(f.message for f in result["blocking"]), code="blocking_findings",
+                       details=[finding_out(f) for f in result["findings"]])
+    session.add(Review(campaign_id=campaign.id, reviewer_id=reviewer.id, decision=decision, comment=comment,
+                       content_hash=result["hash"], findings=[finding_out(f) for f in result["findings"]],
+                       audience_size=await audience_size(session, result["list_ids"])))
+    if decision == "approve":
+        move(session, campaign, APPROVED, actor=reviewer, reason=comment or "approved")
+        campaign.approved_hash, campaign.approved_by_id, campaign.approved_at = result["hash"], reviewer.id, utcnow()
+        campaign.oops_warned = any(f.code in ("oops_personal", "personal_contact") for f in result["findings"])
+    else:
+        move(session, campaign, CHANGES_REQUESTED, actor=reviewer, reason=comment)
+    await session.flush()
+    return campaign
+
+
+async def launch(session: AsyncSession, campaign: Campaign, *, actor: User, settings: Settings,
+                 now: datetime | None = None) -> Campaign:
+    """approved → scheduled (a future scheduled_at) or sending. Re-checks the approval and the sender."""
+    now = now or utcnow()
+    if campaign.status != APPROVED:
+        raise Conflict(f"only an approved campaign can be launched; this one is {campaign.status}",
+                       code="illegal_transition")
+    result = await evaluate(session, campaign, settings)
+    if result["hash"] != campaign.approved_hash:
+        raise Conflict("the campaign changed since it was approved; it needs a new review", code="approval_void")
+    sender = result["sender"]
+    if sender is None or sender.state != "verified":
+        raise Conflict(f"sender {campaign.sender_id} is {sender.state if sender else 'unknown'}: "
+                       "a campaign leaves only from a verified company sender", code="sender_not_verified")
+    campaign.launched_at = now
+    if campaign.scheduled_at is not None and campaign.scheduled_at > now:
+        move(session, campaign, SCHEDULED, actor=actor, reason=f"launched for {campaign.scheduled_at.isoformat()}")
+    else:
+        move(session, campaign, SENDING, actor=actor, reason="launched")
+    await session.flush()
+    return campaign
+
+
+async def pause(session: AsyncSession, campaign: Campaign, *, actor: User | None, reason: str) -> Campaign:
+    move(session, campaign, PAUSED, actor=actor, reason=reason)
+    await session.flush()
+    return campaign
+
+
+async def resume(session: AsyncSession, campaign: Campaign, *, actor: User, comment: str | None) -> Campaign:
+    move(session, campaign, SENDING, actor=actor, reason=comment or "resumed")
+    await session.flush()
+    return campaign
+
+
+async def cancel(session: AsyncSession, campaign: Campaign, *, actor: User, reason: str | None) -> Campaign:
+    move(session, campaign, CANCELLED, actor=actor, reason=reason or "cancelled")
+    await session.flush()
+    return campaign
+
+
+async def take_over(session: AsyncSession, campaign: Campaign, *, actor: User) -> Campaign:
+    if campaign.owner_id is not None:
+        raise Conflict(f"campaign {campaign.id} already has an owner", code="campaign_owned")
+    campaign.owner_id = actor.id
+    record(session, "campaign.taken_over", actor=actor, target_type="campaign", target_id=campaign.id)
+    await session.flush()
+    return campaign
+
+
+async def hand_back(session: AsyncSession, user: User, *, actor: User) -> list[Campaign]:
+    """Offboarding: the leaver's draft and in-review campaigns go back to the company."""
+    campaigns = (await session.scalars(
+        select(Campaign).where(Campaign.owner_id == user.id,
+                               Campaign.status.in_((DRAFT, IN_REVIEW, CHANGES_REQUESTED)))
+        .order_by(Campaign.id))).all()
+    for campaign in campaigns:
+        campaign.owner_id = None
+        record(session, "campaign.handed_back", actor=actor, target_type="campaign", target_id=campaign.id,
+               previous_owner=user.id)
+    await session.flush()
+    return list(campaigns)
+
+
+def finding_out(finding: content.Finding) -> dict:
+    return {"code": finding.code, "severity": finding.severity, "message": finding.message,
+            "span": list(finding.span) if finding.span else None}

@@ -1,0 +1,65 @@
+"""Test sends: to the author's own registered numbers only, from the campaign's verified sender."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.audience.service import normalize_phone
+from app.audit.service import record
+from app.campaigns import content, template
+from app.campaigns.service import content_context
+from app.config import Settings
+from app.errors import Conflict, Invalid
+from app.models import Campaign, Sender, TestNumber, TestSend, User
+from app.providers.base import Provider
+
+
+async def register_number(session: AsyncSession, user: User, phone: str, settings: Settings) -> TestNumber:
+    phone = normalize_phone(phone, settings)
+    existing = await session.scalar(select(TestNumber).where(TestNumber.user_id == user.id, TestNumber.phone == phone))
+    if existing is not None:
+        return existing
+    number = TestNumber(user_id=user.id, phone=phone)
+    session.add(number)
+    await session.flush()
+    record(session, "test_number.added", actor=user, target_type="user", target_id=user.id, phone=phone)
+    return number
+
+
+async def numbers_of(session: AsyncSession, user: User) -> list[TestNumber]:
+    return list((await session.scalars(select(TestNumber).where(TestNumber.user_id == user.id)
+                                       .order_by(TestNumber.id))).all())
+
+
+async def send(session: AsyncSession, campaign: Campaign, *, to: list[str], actor: User, provider: Provider,
+               settings: Settings) -> list[TestSend]:
+    own = {number.phone for number in await numbers_of(session, actor)}
+    targets = []
+    for index, raw in enumerate(to):
+        phone = normalize_phone(raw, settings, field=f"to.{index}")
+        if phone not in own:
+            raise Invalid(f"{phone} is not one of your registered test numbers; test sends go only to your own "
+                          "numbers (POST /v1/me/test-numbers), never to subscribers", field=f"to.{index}",
+                          code="not_a_test_number")
+        targets.append(phone)
+    sender = await session.get(Sender, campaign.sender_id)
+    if sender is None or sender.state != "verified":
+        raise Conflict(f"the campaign's sender is {sender.state if sender else 'unknown'}: test sends, too, leave "
+                       "only from a verified company sender", code="sender_not_verified")
+    body = "[TEST] " + template.render(content.full_body(campaign.body, content_context(settings, sender=sender)),
+                                       first_name=None, attributes={})
+    sends = []
+    for phone in targets:
+        sent = await provider.send(sender, to=phone, body=body)
+        test = TestSend(campaign_id=campaign.id, user_id=actor.id, to=phone, body=body, provider_sid=sent.sid)
+        session.add(test)
+        sends.append(test)
+    await session.flush()
+    record(session, "campaign.test_sent", actor=actor, target_type="campaign", target_id=campaign.id, to=targets)
+    return sends
+
+
+async def count(session: AsyncSession, campaign_id: str) -> int:
+    return int(await session.scalar(select(func.count()).select_from(TestSend)
+                                    .where(TestSend.campaign_id == campaign_id)) or 0)

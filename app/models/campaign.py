@@ -1,0 +1,83 @@
+"""Campaigns, the lists they go to, review decisions, test sends and employees' test numbers."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db.base import Base, created_at_column, id_column
+
+
+class Campaign(Base):
+    """``status`` changes only through ``app.campaigns.lifecycle.move`` (audited)."""
+
+    __tablename__ = "campaign"
+
+    id: Mapped[str] = id_column("cmp")
+    name: Mapped[str] = mapped_column(String(200))
+    author_id: Mapped[str] = mapped_column(ForeignKey("user.id"), index=True)
+    owner_id: Mapped[str | None] = mapped_column(ForeignKey("user.id"), index=True)
+    sender_id: Mapped[str] = mapped_column(ForeignKey("sender.id"), index=True)
+    body: Mapped[str] = mapped_column(Text)
+    scheduled_at: Mapped[datetime | None]
+    rollout: Mapped[dict | None] = mapped_column(JSON)
+    spike_policy: Mapped[str] = mapped_column(String(16), default="pause")
+    status: Mapped[str] = mapped_column(String(20), default="draft", index=True)
+    status_reason: Mapped[str | None] = mapped_column(String(500))
+    approved_hash: Mapped[str | None] = mapped_column(String(64))
+    approved_by_id: Mapped[str | None] = mapped_column(ForeignKey("user.id"))
+    approved_at: Mapped[datetime | None]
+    oops_warned: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = created_at_column()
+    updated_at: Mapped[datetime] = created_at_column()
+    launched_at: Mapped[datetime | None]
+    completed_at: Mapped[datetime | None]
+
+
+class CampaignList(Base):
+    __tablename__ = "campaign_list"
+
+    campaign_id: Mapped[str] = mapped_column(ForeignKey("campaign.id"), primary_key=True)
+    list_id: Mapped[str] = mapped_column(ForeignKey("subscriber_list.id"), primary_key=True)
+
+
+class Review(Base):
+    """A reviewer's decision, bound to the content hash it was made on. Append-only."""
+
+    __tablename__ = "review"
+
+    id: Mapped[str] = id_column("rev")
+    campaign_id: Mapped[str] = mapped_column(ForeignKey("campaign.id"), index=True)
+    reviewer_id: Mapped[str] = mapped_column(ForeignKey("user.id"))
+    decision: Mapped[str] = mapped_column(String(20))
+    comment: Mapped[str] = mapped_column(Text)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    findings: Mapped[list] = mapped_column(JSON, default=list)
+    audience_size: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = created_at_column()
+
+
+class TestNumber(Base):
+    """An employee's own phone for test sends ("seed list"). Never a subscriber."""
+
+    __tablename__ = "test_number"
+    __table_args__ = (UniqueConstraint("user_id", "phone"),)
+
+    id: Mapped[str] = id_column("tst")
+    user_id: Mapped[str] = mapped_column(ForeignKey("user.id"), index=True)
+    phone: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime] = created_at_column()
+
+
+class TestSend(Base):
+    __tablename__ = "test_send"
+
+    id: Mapped[str] = id_column("tsd")
+    campaign_id: Mapped[str] = mapped_column(ForeignKey("campaign.id"), index=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("user.id"))
+    to: Mapped[str] = mapped_column(String(20))
+    body: Mapped[str] = mapped_column(Text)
+    provider_sid: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = created_at_column()

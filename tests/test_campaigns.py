@@ -1,0 +1,194 @@
+"""Campaigns and content review (invariant 4): nothing goes out without a second pair of eyes."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from app.models import Review
+from tests.conftest import OWNED
+
+GOOD_BODY = "Fineline Demo Co: Hi {first_name|there}, our fall sale starts today, 20% off in store. Reply STOP to opt out."
+
+
+@pytest.fixture
+async def setup(client, admin, marketer):
+    sender = (await client.post("/v1/senders", json={"kind": "long_code", "address": OWNED[0], "label": "Main"},
+                                headers=admin.headers)).json()
+    await client.post(f"/v1/senders/{sender['id']}/verify", headers=admin.headers)
+    lst = (await client.post("/v1/lists", json={"name": "VIP", "opt_in": "single", "sender_id": sender["id"]},
+                             headers=marketer.headers)).json()
+    consent = {"source": "web_form", "evidence": "https://acme.example/join", "consented_at": "2026-10-01T12:00:00Z"}
+    for phone, name in (("+14155552671", "Ana"), ("+14155552672", None)):
+        await client.post(f"/v1/lists/{lst['id']}/subscribers", json={"phone": phone, "first_name": name,
+                                                                        "consent": consent}, headers=marketer.headers)
+    return {"sender_id": sender["id"], "list_id": lst["id"]}
+
+
+async def create(client, marketer, setup, **overrides):
+    payload = {"name": "Fall sale", "sender_id": setup["sender_id"], "list_ids": [setup["list_id"]], "body": GOOD_BODY,
+               **overrides}
+    response = await client.post("/v1/campaigns", json=payload, headers=marketer.headers)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def to_approved(client, marketer, reviewer, setup, **overrides):
+    campaign = await create(client, marketer, setup, **overrides)
+    submitted = await client.post(f"/v1/campaigns/{campaign['id']}/submit", headers=marketer.headers)
+    assert submitted.status_code == 200, submitted.text
+    approved = await client.post(f"/v1/campaigns/{campaign['id']}/review",
+                                 json={"decision": "approve", "comment": "looks right"}, headers=reviewer.headers)
+    assert approved.status_code == 200, approved.text
+    return approved.json()
+
+
+async def test_check_returns_findings_samples_and_cost(client, marketer, reviewer, setup):
+    campaign = await create(client, marketer, setup, body="Hey babe lol call me later xoxo {nickname}")
+    response = await client.post(f"/v1/campaigns/{campaign['id']}/check", headers=reviewer.headers)
+    assert response.status_code == 200, response.text
+    result = response.json()
+    codes = {f["code"]: f["severity"] for f in result["findings"]}
+    assert codes["opt_out_missing"] == "block"
+    assert codes["unknown_placeholder"] == "block"
+    assert codes["oops_personal"] == "warn"
+    assert result["blocking"] is True
+    assert result["audience"] == 2 and result["estimated_segments_total"] == 2 * result["segments"]
+    clean = await create(client, marketer, setup)
+    samples = (await client.post(f"/v1/campaigns/{clean['id']}/check", headers=marketer.headers)).json()["samples"]
+    assert [s["text"].split(",")[0] for s in samples] == ["Fineline Demo Co: Hi Ana", "Fineline Demo Co: Hi there"]
+    after = (await client.get(f"/v1/campaigns/{campaign['id']}", headers=marketer.headers)).json()
+    assert after["status"] == "draft"
+
+
+async def test_submit_is_refused_while_a_blocking_finding_stands(client, marketer, setup):
+    campaign = await create(client, marketer, setup, body="Fineline Demo Co: sale today at bit.ly/x1. Reply STOP to opt out.")
+    response = await client.post(f"/v1/campaigns/{campaign['id']}/submit", headers=marketer.headers)
+    assert response.status_code == 409
+    error = response.json()["error"]
+    assert error["code"] == "blocking_findings"
+    assert "url_shortener" in [f["code"] for f in error["details"]]
+
+
+async def test_author_cannot_review_own_campaign(client, db, setup):
+    from tests.factories import make_user
+
+    async with db.unit_of_work() as session:
+        both = await make_user(session, roles=["marketer", "reviewer"])
+    campaign = await create(client, both, setup)
+    await client.post(f"/v1/campaigns/{campaign['id']}/submit", headers=both.headers)
+    response = await client.post(f"/v1/campaigns/{campaign['id']}/review", json={"decision": "approve", "comment": ""},
+                                 headers=both.headers)
+    assert response.status_code == 403
+    assert "author of a campaign cannot review it" in response.json()["error"]["message"]
+
+
+async def test_full_path_to_sending_and_pause_resume_cancel(client, marketer, reviewer, ops, setup, session):
+    campaign = await to_approved(client, marketer, reviewer, setup)
+    assert campaign["status"] == "approved" and campaign["approved_by_id"] == reviewer.id
+    [review] = (await session.scalars(select(Review).where(Review.campaign_id == campaign["id"]))).all()
+    assert review.decision == "approve" and review.comment == "looks right" and review.audience_size == 2
+    launched = await client.post(f"/v1/campaigns/{campaign['id']}/launch", headers=marketer.headers)
+    assert launched.json()["status"] == "sending"
+    paused = await client.post(f"/v1/campaigns/{campaign['id']}/pause", json={"comment": "checking"}, headers=ops.headers)
+    assert paused.json()["status"] == "paused"
+    resumed = await client.post(f"/v1/campaigns/{campaign['id']}/resume", headers=ops.headers)
+    assert resumed.json()["status"] == "sending"
+    cancelled = await client.post(f"/v1/campaigns/{campaign['id']}/cancel", headers=marketer.headers)
+    assert cancelled.json()["status"] == "cancelled"
+    again = await client.post(f"/v1/campaigns/{campaign['id']}/resume", headers=ops.headers)
+    assert again.status_code == 409 and again.json()["error"]["code"] == "illegal_transition"
+    audit = (await client.get("/v1/audit", params={"target_id": campaign["id"], "action": "campaign.status"},
+                              headers=(await _admin_headers(client, session)))).json()["items"]
+    assert [e["details"]["status"] for e in reversed(audit)] == [
+        "in_review", "approved", "sending", "paused", "sending", "cancelled"]
+
+
+async def _admin_headers(client, session):
+    from tests.factories import make_user
+
+    actor = await make_user(session, roles=["admin"])
+    await session.commit()
+    return actor.headers
+
+
+async def test_future_schedule_launches_to_scheduled(client, marketer, reviewer, setup):
+    campaign = await to_approved(client, marketer, reviewer, setup, scheduled_at="2099-01-01T15:00:00Z")
+    launched = await client.post(f"/v1/campaigns/{campaign['id']}/launch", headers=marketer.headers)
+    assert launched.json()["status"] == "scheduled"
+
+
+async def test_edit_after_approval_returns_to_draft_and_voids_approval(client, marketer, reviewer, setup):
+    campaign = await to_approved(client, marketer, reviewer, setup)
+    edited = await client.patch(f"/v1/campaigns/{campaign['id']}", json={"body": GOOD_BODY + " Ends Sunday."},
+                                headers=marketer.headers)
+    assert edited.status_code == 200
+    assert edited.json()["status"] == "draft" and edited.json()["approved_by_id"] is None
+    launch = await client.post(f"/v1/campaigns/{campaign['id']}/launch", headers=marketer.headers)
+    assert launch.status_code == 409
+
+
+async def test_request_changes_then_resubmit(client, marketer, reviewer, setup):
+    campaign = await create(client, marketer, setup)
+    await client.post(f"/v1/campaigns/{campaign['id']}/submit", headers=marketer.headers)
+    asked = await client.post(f"/v1/campaigns/{campaign['id']}/review",
+                              json={"decision": "request_changes", "comment": "mention the end date"},
+                              headers=reviewer.headers)
+    assert asked.json()["status"] == "changes_requested"
+    assert asked.json()["status_reason"] == "mention the end date"
+    edited = await client.patch(f"/v1/campaigns/{campaign['id']}", json={"body": GOOD_BODY + " Ends Sunday."},
+                                headers=marketer.headers)
+    assert edited.json()["status"] == "draft"
+    assert (await client.post(f"/v1/campaigns/{campaign['id']}/submit", headers=marketer.headers)).json()["status"] == "in_review"
+
+
+async def test_unverified_sender_blocks_and_launch_rechecks_sender(client, admin, marketer, reviewer, setup):
+    campaign = await to_approved(client, marketer, reviewer, setup)
+    await client.post(f"/v1/senders/{setup['sender_id']}/revoke", headers=admin.headers)
+    launch = await client.post(f"/v1/campaigns/{campaign['id']}/launch", headers=marketer.headers)
+    assert launch.status_code == 409
+    other = await create(client, marketer, setup)
+    check = (await client.post(f"/v1/campaigns/{other['id']}/check", headers=marketer.headers)).json()
+    assert {"sender_not_verified"} <= {f["code"] for f in check["findings"] if f["severity"] == "block"}
+
+
+async def test_test_send_only_to_own_numbers_and_counted_apart(client, marketer, setup, provider):
+    campaign = await create(client, marketer, setup)
+    refused = await client.post(f"/v1/campaigns/{campaign['id']}/test-send", json={"to": ["+14155552671"]},
+                                headers=marketer.headers)
+    assert refused.status_code == 422 and refused.json()["error"]["code"] == "not_a_test_number"
+    assert provider.sent == []
+    await client.post("/v1/me/test-numbers", json={"phone": "+14155550199"}, headers=marketer.headers)
+    sent = await client.post(f"/v1/campaigns/{campaign['id']}/test-send", json={"to": ["(415) 555-0199"]},
+                             headers=marketer.headers)
+    assert sent.status_code == 200, sent.text
+    assert sent.json()["body"].startswith("[TEST] Fineline Demo Co: Hi there")
+    assert [m.to for m in provider.sent] == ["+14155550199"]
+    fetched = (await client.get(f"/v1/campaigns/{campaign['id']}", headers=marketer.headers)).json()
+    assert fetched["test_sends"] == 1 and fetched["status"] == "draft"
+
+
+async def test_offboarding_hands_back_drafts_and_another_marketer_takes_over(client, admin, marketer, db, setup):
+    from tests.factories import make_user
+
+    async with db.unit_of_work() as session:
+        other = await make_user(session, roles=["marketer"])
+    campaign = await create(client, marketer, setup)
+    offboarded = (await client.post(f"/v1/users/{marketer.id}/offboard", headers=admin.headers)).json()
+    assert [c["id"] for c in offboarded["handed_back"]["campaigns"]] == [campaign["id"]]
+    blocked = await client.patch(f"/v1/campaigns/{campaign['id']}", json={"name": "x"}, headers=other.headers)
+    assert blocked.status_code == 409 and blocked.json()["error"]["code"] == "campaign_unowned"
+    taken = await client.post(f"/v1/campaigns/{campaign['id']}/take-over", headers=other.headers)
+    assert taken.json()["owner_id"] == other.id
+
+
+async def test_campaign_input_errors_name_the_field(client, marketer, setup):
+    bad = await client.post("/v1/campaigns", json={"name": "x", "sender_id": setup["sender_id"], "list_ids": ["lst_nope"],
+                                                   "body": GOOD_BODY}, headers=marketer.headers)
+    assert bad.status_code == 422 and bad.json()["error"]["details"][0]["field"] == "list_ids"
+    rollout = await client.post("/v1/campaigns", json={"name": "x", "sender_id": setup["sender_id"],
+                                                       "list_ids": [setup["list_id"]], "body": GOOD_BODY,
+                                                       "rollout": {"first_slice_percent": 150, "observe_minutes": 30}},
+                                headers=marketer.headers)
+    assert rollout.status_code == 422
+    assert rollout.json()["error"]["details"][0]["field"] == "rollout.first_slice_percent"
