@@ -13,6 +13,7 @@ from app.campaigns.router import router as campaigns_router
 from app.config import Settings
 from app.db import Database
 from app.errors import install_error_handlers
+from app.ops.idempotency import IdempotencyMiddleware
 from app.ops.limits import BodySizeLimit
 from app.ops.metrics import MetricsMiddleware
 from app.ops.router import router as ops_router
@@ -56,6 +57,7 @@ def create_app(
     if provider is not None:
         app.state.provider = provider
     install_error_handlers(app)
+    app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes, large_limit=settings.max_import_bytes)
     app.add_middleware(MetricsMiddleware)
     for router in (ops_router, users_router, senders_router, audience_router, campaigns_router, webhooks_router, audit_router):

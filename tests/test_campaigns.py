@@ -192,3 +192,22 @@ async def test_campaign_input_errors_name_the_field(client, marketer, setup):
                                 headers=marketer.headers)
     assert rollout.status_code == 422
     assert rollout.json()["error"]["details"][0]["field"] == "rollout.first_slice_percent"
+
+
+async def test_suspended_or_revoked_sender_pauses_its_campaigns(client, admin, marketer, reviewer, setup, db, provider):
+    from datetime import timedelta
+
+    from app.db.base import utcnow
+    from app.senders import service as senders
+
+    sending = await to_approved(client, marketer, reviewer, setup)
+    await client.post(f"/v1/campaigns/{sending['id']}/launch", headers=marketer.headers)
+    draft = await create(client, marketer, setup)
+    provider.release(OWNED[0])
+    async with db.unit_of_work() as session:
+        await senders.recheck_due(session, provider=provider, now=utcnow() + timedelta(hours=2),
+                                  every=timedelta(hours=1))
+    paused = (await client.get(f"/v1/campaigns/{sending['id']}", headers=marketer.headers)).json()
+    assert paused["status"] == "paused"
+    assert "is suspended" in paused["status_reason"]
+    assert (await client.get(f"/v1/campaigns/{draft['id']}", headers=marketer.headers)).json()["status"] == "draft"

@@ -78,3 +78,23 @@ async def test_metrics_count_requests_by_route_template(client, admin):
     text = (await client.get("/metrics")).text
     assert 'fineline_http_requests_total{method="GET",route="/v1/users/{user_id}",status="404"}' in text
     assert "fineline_http_request_duration_seconds_bucket" in text
+
+
+async def test_idempotency_key_replays_the_same_result(client, admin, marketer):
+    from tests.conftest import OWNED
+
+    headers = {**admin.headers, "Idempotency-Key": "reg-1"}
+    payload = {"kind": "long_code", "address": OWNED[0], "label": "Main"}
+    first = await client.post("/v1/senders", json=payload, headers=headers)
+    second = await client.post("/v1/senders", json=payload, headers=headers)
+    assert first.status_code == second.status_code == 201
+    assert first.json()["id"] == second.json()["id"]
+    assert second.headers.get("idempotent-replayed") == "true"
+    listed = await client.get("/v1/senders", headers=admin.headers)
+    assert len(listed.json()["items"]) == 1
+
+    changed = await client.post("/v1/senders", json={**payload, "label": "Other"}, headers=headers)
+    assert changed.status_code == 422
+    assert changed.json()["error"]["code"] == "idempotency_key_reused"
+    fresh = await client.post("/v1/senders", json=payload, headers={**admin.headers, "Idempotency-Key": "reg-2"})
+    assert fresh.status_code == 409  # a new key is a new request: the address is already registered

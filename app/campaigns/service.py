@@ -54,6 +54,13 @@ async def list_campaigns(session: AsyncSession, *, limit: int, cursor: str | Non
     return list((await session.scalars(query)).all())
 
 
+async def active_for_sender(session: AsyncSession, sender_id: str) -> list[Campaign]:
+    """Campaigns that would send from ``sender_id`` if nothing stopped them."""
+    return list((await session.scalars(
+        select(Campaign).where(Campaign.sender_id == sender_id, Campaign.status.in_((SCHEDULED, SENDING)))
+        .order_by(Campaign.id))).all())
+
+
 def move(session: AsyncSession, campaign: Campaign, target: str, *, actor: User | None, reason: str) -> None:
     """The one gate for a campaign's status."""
     try:

@@ -154,8 +154,17 @@ async def recheck(
     return sender
 
 
-async def on_suspended(session: AsyncSession, sender: Sender) -> None:
-    """What follows a suspension or revocation. Campaigns and alerts hook in here as they arrive."""
+async def on_suspended(session: AsyncSession, sender: Sender) -> list[str]:
+    """What follows a suspension or revocation: the campaigns using the sender pause (DESIGN.md,
+    sender lifecycle). The audit log records it; the alerts issue adds a ``sender_suspended`` alert."""
+    from app.campaigns import service as campaigns  # campaigns depend on senders, not the reverse
+
+    paused = []
+    for campaign in await campaigns.active_for_sender(session, sender.id):
+        await campaigns.pause(session, campaign, actor=None,
+                              reason=f"sender {sender.address} is {sender.state}: {sender.state_reason}")
+        paused.append(campaign.id)
+    return paused
 
 
 async def revoke(session: AsyncSession, sender: Sender, *, actor: User, reason: str | None) -> Sender:

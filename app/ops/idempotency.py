@@ -1,0 +1,105 @@
+"""``Idempotency-Key`` on POSTs that create things: the same key and body return the same result.
+
+The key is scoped to the caller (their Authorization header), the method and the path. A key reused
+with a different body is refused with 422. Answers of 5xx are not stored (the client may retry).
+Routes that reveal an API key (user creation, key issuing) are not replayed: storing their answer
+would store the key itself, which Fineline keeps only as a hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from sqlalchemy import select
+
+from app.models import IdempotencyRecord
+
+SECRET_PATHS = ("/v1/users",)
+
+
+def _digest(*parts: bytes) -> str:
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(hashlib.sha256(part).digest())
+    return h.hexdigest()
+
+
+class IdempotencyMiddleware:
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"].startswith(SECRET_PATHS):
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers", ()))
+        supplied = headers.get(b"idempotency-key")
+        if not supplied:
+            await self.app(scope, receive, send)
+            return
+        if len(supplied) > 200:
+            await _answer(send, 422, "application/json", json.dumps({"error": {
+                "code": "invalid", "message": "Idempotency-Key is longer than 200 characters",
+                "details": [{"field": "Idempotency-Key", "message": "too long"}]}}).encode())
+            return
+        body = b""
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+        key = _digest(headers.get(b"authorization", b""), scope["path"].encode(), supplied)
+        request_hash = _digest(body)
+        db = scope["app"].state.db
+        async with db.session() as session:
+            stored = await session.scalar(select(IdempotencyRecord).where(IdempotencyRecord.key == key))
+            stored = (stored.request_hash, stored.status, stored.content_type, stored.body) if stored else None
+        if stored is not None:
+            if stored[0] != request_hash:
+                await _answer(send, 422, "application/json", json.dumps({"error": {
+                    "code": "idempotency_key_reused",
+                    "message": "this Idempotency-Key was used with a different request body",
+                    "details": [{"field": "Idempotency-Key", "message": "reused with a different body"}]}}).encode())
+                return
+            await _answer(send, stored[1], stored[2], stored[3], replayed=True)
+            return
+
+        sent_body = False
+
+        async def replay_receive():
+            nonlocal sent_body
+            if not sent_body:
+                sent_body = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        captured = {"status": 500, "content_type": "application/json", "body": b""}
+
+        async def capture_send(message):
+            if message["type"] == "http.response.start":
+                captured["status"] = message["status"]
+                for name, value in message.get("headers", ()):
+                    if name == b"content-type":
+                        captured["content_type"] = value.decode()
+            elif message["type"] == "http.response.body":
+                captured["body"] += message.get("body", b"")
+            await send(message)
+
+        await self.app(scope, replay_receive, capture_send)
+        if captured["status"] < 500:
+            async with db.unit_of_work() as session:
+                exists = await session.get(IdempotencyRecord, key)
+                if exists is None:
+                    session.add(IdempotencyRecord(key=key, request_hash=request_hash, status=captured["status"],
+                                                  content_type=captured["content_type"], body=captured["body"]))
+
+
+async def _answer(send, status: int, content_type: str, body: bytes, replayed: bool = False) -> None:
+    headers = [(b"content-type", content_type.encode()), (b"content-length", str(len(body)).encode())]
+    if replayed:
+        headers.append((b"idempotent-replayed", b"true"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
