@@ -291,6 +291,62 @@ async def run_case(
         await close()
 
 
+async def measure_layers(n: int = 5000) -> None:
+    """CPU per create_async of each layer without any network: the pool answers from memory."""
+    import json
+
+    import httpcore
+    from twilio.http import AsyncHttpClient
+    from twilio.http.response import Response as TwilioResponse
+    from twilio.rest import Client
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import fake_twilio
+
+    form = {"To": "+15551234567", "From": FROM, "Body": "Fineline bench: hello there"}
+    body = json.dumps(fake_twilio._message_json(ACCOUNT_SID, form, time.time())).encode()
+    headers = [(b"Content-Type", b"application/json; charset=utf-8"), (b"Content-Length", b"%d" % len(body))]
+
+    class MemoryPool:
+        async def handle_async_request(self, request: httpcore.Request) -> httpcore.Response:
+            async for _ in request.stream:  # type: ignore[union-attr]
+                pass
+            return httpcore.Response(201, headers=headers, content=body)
+
+        async def aclose(self) -> None:
+            return None
+
+    class MemoryTwilioHttp(AsyncHttpClient):
+        def __init__(self) -> None:
+            super().__init__(None, True, None)
+
+        async def request(self, *args, **kwargs):  # type: ignore[override]
+            return TwilioResponse(201, body.decode(), {})
+
+    transport = AiohttpPoolTransport()
+    transport._pool = MemoryPool()  # type: ignore[assignment]
+    ours = HttpxTwilioClient(httpx.AsyncClient(transport=transport), api_base="http://127.0.0.1:9")
+
+    async def per_call(http: AsyncHttpClient) -> float:
+        messages = Client(ACCOUNT_SID, AUTH_TOKEN, http_client=http).messages
+        for rounds in (200, n):
+            t0 = time.process_time()
+            for i in range(rounds):
+                await messages.create_async(
+                    to=f"+1555{i:07d}",
+                    from_=FROM,
+                    body="Fineline bench: hello there",
+                    status_callback=CALLBACK,
+                )
+        return (time.process_time() - t0) / n * 1e6
+
+    sdk_alone = await per_call(MemoryTwilioHttp())
+    with_ours = await per_call(ours)
+    print(f"twilio SDK alone (in-memory http client):           {sdk_alone:6.1f} µs/msg")
+    print(f"twilio + HttpxTwilioClient + transport (memory pool): {with_ours:6.1f} µs/msg")
+    print(f"  => HttpxTwilioClient + httpx objects + transport hop: {with_ours - sdk_alone:6.1f} µs/msg")
+
+
 def _loop_factory(use_uvloop: bool):
     if use_uvloop:
         try:
@@ -335,7 +391,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--case", action="append", choices=CASES, help="repeatable (default: all)")
     p.add_argument("--repeat", type=int, default=1, help="runs per case; the median by msg/s is reported")
     p.add_argument("--no-uvloop", action="store_true", help="client on asyncio's default loop")
+    p.add_argument("--layers", action="store_true", help="only measure the layers' CPU, without network")
     args = p.parse_args(argv)
+    if args.layers:
+        with asyncio.Runner(loop_factory=_loop_factory(not args.no_uvloop)) as runner:
+            runner.run(measure_layers())
+        return
 
     latencies = args.latency_ms or [0.0, 100.0]
     cases = args.case or CASES

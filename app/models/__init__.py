@@ -11,8 +11,8 @@ from app.models.audience import (
     Suppression,
 )
 from app.models.audit_event import AuditEvent
-from app.models.idempotency import IdempotencyRecord
 from app.models.campaign import Campaign, CampaignList, Review, TestNumber, TestSend
+from app.models.idempotency import IdempotencyRecord
 from app.models.sender import Sender
 from app.models.user import ROLES, User
 
