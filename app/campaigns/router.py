@@ -29,6 +29,7 @@ from app.deps import (
     SettingsDep,
     require,
 )
+from app.dispatch.counts import campaign_counts
 from app.models import Campaign, Review, Subscriber, Subscription, User
 from app.pagination import Page, PageDep, page_of
 from app.senders.router import ProviderDep
@@ -48,6 +49,7 @@ async def out(session, campaign: Campaign) -> dict:
     columns = {column.key: getattr(campaign, column.key) for column in Campaign.__table__.columns}
     data = CampaignOut.model_validate({**columns, "list_ids": await service.list_ids_of(session, campaign)})
     data.test_sends = await test_sends.count(session, campaign.id)
+    data.counts = await campaign_counts(session, campaign.id)
     return data.model_dump()
 
 

@@ -281,9 +281,18 @@ async def launch(session: AsyncSession, campaign: Campaign, *, actor: User, sett
     if campaign.scheduled_at is not None and campaign.scheduled_at > now:
         move(session, campaign, SCHEDULED, actor=actor, reason=f"launched for {campaign.scheduled_at.isoformat()}")
     else:
-        move(session, campaign, SENDING, actor=actor, reason="launched")
+        await start_sending(session, campaign, list_ids=result["list_ids"], actor=actor)
     await session.flush()
     return campaign
+
+
+async def start_sending(session: AsyncSession, campaign: Campaign, *, list_ids: list[str], actor: User | None) -> int:
+    """Materialise the audience and move to sending (at launch, or when a schedule comes due)."""
+    from app.dispatch.audience import materialise
+
+    count = await materialise(session, campaign, list_ids)
+    move(session, campaign, SENDING, actor=actor, reason=f"launched to {count} recipients")
+    return count
 
 
 async def pause(session: AsyncSession, campaign: Campaign, *, actor: User | None, reason: str) -> Campaign:

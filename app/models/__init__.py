@@ -13,6 +13,7 @@ from app.models.audience import (
 from app.models.audit_event import AuditEvent
 from app.models.campaign import Campaign, CampaignList, Review, TestNumber, TestSend
 from app.models.idempotency import IdempotencyRecord
+from app.models.message import Message, StatusCallback
 from app.models.sender import Sender
 from app.models.user import ROLES, User
 
@@ -25,9 +26,11 @@ __all__ = [
     "ConsentEvent",
     "IdempotencyRecord",
     "InboundMessage",
+    "Message",
     "OutboundText",
     "Review",
     "Sender",
+    "StatusCallback",
     "Subscriber",
     "SubscriberList",
     "Subscription",

@@ -4,7 +4,7 @@ from fastapi import APIRouter, Request, Response
 from twilio.twiml.messaging_response import MessagingResponse
 
 from app.deps import SessionDep, SettingsDep
-from app.webhooks import inbound
+from app.webhooks import inbound, status
 from app.webhooks.signature import verified_form
 
 router = APIRouter(prefix="/webhooks/twilio", tags=["twilio webhooks"])
@@ -23,3 +23,11 @@ async def inbound_sms(request: Request, session: SessionDep, settings: SettingsD
     params = await verified_form(request, settings.public_base_url, settings.auth_token)
     result = await inbound.handle(session, params, settings)
     return twiml(result.reply)
+
+
+@router.post("/status", response_class=Response)
+async def status_callback(request: Request, session: SessionDep, settings: SettingsDep):
+    """A message status callback: signature checked, stored once, applied monotonically."""
+    params = await verified_form(request, settings.public_base_url, settings.auth_token)
+    await status.handle(session, params)
+    return Response(status_code=204)

@@ -17,6 +17,7 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 from aiohttp import web
+from pytest_httpx import IteratorStream
 from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 
@@ -192,6 +193,22 @@ async def test_create_message_through_messaging_service(twilio, httpx_mock):
         "Body": ["Hi there"],
         "StatusCallback": [CALLBACK],
     }
+
+
+async def test_compressed_answers_are_decoded(twilio, httpx_mock):
+    import gzip
+    import json
+
+    httpx_mock.add_response(
+        method="POST",
+        url=MESSAGES_URL,
+        status_code=201,
+        headers={"Content-Type": "application/json", "Content-Encoding": "gzip"},
+        # stream=, not content=: pytest-httpx decodes content= once already, and gzip won't twice.
+        stream=IteratorStream([gzip.compress(json.dumps(message_json(body="héllo")).encode())]),
+    )
+    message = await twilio.messages.create_async(to=RECIPIENT, from_=SENDER, body="héllo")
+    assert message.body == "héllo"
 
 
 async def test_full_client_path_sends_the_same_request(httpx_mock):

@@ -1,0 +1,27 @@
+"""A campaign's counts (API.md): audience, queued, sent, delivered, failed, skipped, opt_outs, rate."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.dispatch import states
+from app.models import Message
+
+
+async def campaign_counts(session: AsyncSession, campaign_id: str) -> dict[str, float | int]:
+    by_state = dict((await session.execute(
+        select(Message.state, func.count()).where(Message.campaign_id == campaign_id).group_by(Message.state)
+    )).all())
+    delivered = by_state.get(states.DELIVERED, 0)
+    counts: dict[str, float | int] = {
+        "audience": sum(by_state.values()),
+        "queued": by_state.get(states.QUEUED, 0) + by_state.get(states.SENDING, 0),
+        "sent": by_state.get(states.SENT, 0) + delivered + by_state.get(states.UNDELIVERED, 0),
+        "delivered": delivered,
+        "failed": by_state.get(states.FAILED, 0) + by_state.get(states.UNDELIVERED, 0),
+        "skipped": by_state.get(states.SKIPPED, 0),
+        "opt_outs": 0,  # attribution arrives with the spike guard
+    }
+    counts["opt_out_rate"] = counts["opt_outs"] / delivered if delivered else 0.0
+    return counts
