@@ -43,6 +43,14 @@ class Settings(BaseSettings):
     company_contacts: str = ""  # comma-separated emails, domains and numbers a body may mention
     sender_recheck_seconds: int = Field(default=3600, ge=1)
     log_level: str = "INFO"
+    # Dispatch.
+    batch_size: int = Field(default=500, ge=1, le=5000)
+    max_in_flight: int = Field(default=256, ge=1, le=4096)
+    lease_seconds: int = Field(default=120, ge=30)
+    dispatch_lanes: int = Field(default=3, ge=1, le=16)
+    unknown_grace_seconds: int = Field(default=60, ge=0)
+    sandbox_callback_delay: float = Field(default=1.0, ge=0)
+    sandbox_failure_share: float = Field(default=0.03, ge=0, le=1)
 
     @field_validator("quiet_hours")
     @classmethod

@@ -1,6 +1,7 @@
 """The worker process: a thin loop around periodic jobs, each a function tests call directly.
 
-Jobs so far: sender re-verification, double opt-in confirmation texts. Later issues add dispatch, reconciliation and the notifier.
+Jobs: dispatch lanes (claim, send, complete), scheduled launches, reconciliation of sends in
+doubt, sender re-verification, double opt-in confirmation texts, queue-depth metric. Later issues add dispatch, reconciliation and the notifier.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from app.audience import outbound
 from app.config import Settings
 from app.db import Database
 from app.db.base import utcnow
+from app.dispatch import reconcile, runner
 from app.providers import Provider, build_provider
 from app.senders import service as senders
 
@@ -52,6 +54,11 @@ async def send_outbound_texts(db: Database, provider: Provider) -> dict[str, int
         return await outbound.send_queued(session, provider)
 
 
+async def reconcile_in_doubt(db: Database, provider: Provider, settings: Settings) -> dict[str, int]:
+    async with db.unit_of_work() as session:
+        return await reconcile.reconcile(session, provider, settings)
+
+
 async def run_worker(
     settings: Settings,
     *,
@@ -73,15 +80,23 @@ async def run_worker(
         Periodic("recheck_senders", min(60.0, settings.sender_recheck_seconds),
                  lambda: recheck_senders(db, provider, settings)),
         Periodic("send_outbound_texts", 1.0, lambda: send_outbound_texts(db, provider)),
+        Periodic("launch_due", 1.0, lambda: runner.launch_due(db)),
+        Periodic("reconcile", 5.0, lambda: reconcile_in_doubt(db, provider, settings)),
+        Periodic("queue_depth", 5.0, lambda: runner.queue_depth(db)),
     ]
-    log.info("worker started")
+    lanes = 1 if db.dialect == "sqlite" else settings.dispatch_lanes
+    semaphore = asyncio.Semaphore(settings.max_in_flight)
+    lane_tasks = [asyncio.create_task(runner.run_lane(db, provider, settings, stop, semaphore)) for _ in range(lanes)]
+    log.info("worker started with %d dispatch lane(s)", lanes)
     try:
         while not stop.is_set():
             for job in jobs:
                 await job.tick()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=1.0)
+                await asyncio.wait_for(stop.wait(), timeout=0.5)
     finally:
+        stop.set()
+        await asyncio.gather(*lane_tasks, return_exceptions=True)
         if own_provider:
             await provider.aclose()
         if own_db:

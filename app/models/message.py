@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base, created_at_column
@@ -24,6 +24,12 @@ class Message(Base):
     __table_args__ = (
         UniqueConstraint("campaign_id", "subscriber_id"),
         Index("ix_message_campaign_state", "campaign_id", "state"),
+        # Only the queued rows, in id order: the claim walks this and nothing already processed
+        # (the plan flip of PERF_NOTES.md cannot drag it through a million sent rows).
+        Index("ix_message_queued", "id", postgresql_where=text("state = 'queued'"),
+              sqlite_where=text("state = 'queued'")),
+        Index("ix_message_leased", "lease_expires_at", postgresql_where=text("state IN ('sending', 'unknown')"),
+              sqlite_where=text("state IN ('sending', 'unknown')")),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -35,6 +41,10 @@ class Message(Base):
     skip_reason: Mapped[str | None] = mapped_column(String(200))
     error_code: Mapped[int | None] = mapped_column(Integer)
     provider_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    not_before: Mapped[datetime | None]  # quiet hours or back-off: not claimed before this
+    claimed_at: Mapped[datetime | None]
+    lease_expires_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
@@ -54,3 +64,16 @@ class StatusCallback(Base):
     message_id: Mapped[int | None] = mapped_column(BigId)
     known: Mapped[bool] = mapped_column(default=False)
     received_at: Mapped[datetime] = created_at_column()
+
+
+class SenderRate(Base):
+    """Per-sender send slots shared by every worker: the next free instant on the sender's clock.
+
+    A worker reserves ``k`` consecutive slots ``1/mps`` apart in one atomic UPDATE, so slots never
+    overlap across workers and no sender exceeds its MPS (DESIGN.md invariant 6).
+    """
+
+    __tablename__ = "sender_rate"
+
+    sender_id: Mapped[str] = mapped_column(ForeignKey("sender.id"), primary_key=True)
+    next_at: Mapped[float] = mapped_column(Float)  # seconds since the epoch, database clock

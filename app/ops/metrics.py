@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -47,3 +47,14 @@ class MetricsMiddleware:
             method = scope.get("method", "")
             HTTP_REQUESTS.labels(method, template, str(status_holder["status"])).inc()
             HTTP_LATENCY.labels(method, template).observe(time.perf_counter() - started)
+
+MESSAGES = Counter("fineline_messages_total", "Campaign messages by the state a batch left them in", ["state"],
+                   registry=REGISTRY)
+PROVIDER_LATENCY = Histogram(
+    "fineline_provider_request_seconds", "Provider send latency",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5, 15), registry=REGISTRY,
+)
+SENDER_SENDS = Counter("fineline_sender_sends_total", "Messages accepted by the provider, per sender", ["sender_id"],
+                       registry=REGISTRY)
+QUEUE_DEPTH = Gauge("fineline_queue_depth", "Campaign messages waiting (queued) at the last worker pass",
+                    registry=REGISTRY)

@@ -19,6 +19,8 @@ def build_provider(settings: Settings, **overrides) -> Provider:
         )
     from app.providers.sandbox import SandboxProvider
 
+    overrides.setdefault("callback_delay", settings.sandbox_callback_delay)
+    overrides.setdefault("failure_share", settings.sandbox_failure_share)
     return SandboxProvider(
         settings.owned_sandbox_senders, account_sid=settings.account_sid, auth_token=settings.auth_token, **overrides
     )

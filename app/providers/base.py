@@ -35,6 +35,7 @@ class SentMessage:
     from_: str | None
     created_at: datetime | None = None
     error_code: int | None = None
+    body: str | None = None
 
 
 class SenderRefused(Conflict):

@@ -83,7 +83,7 @@ class SandboxProvider(Provider):
     async def _create_message(self, sender: Sender, *, to: str, body: str, status_callback: str | None) -> SentMessage:
         sid = "SM" + secrets.token_hex(16)
         from_ = self.random.choice(sender.pool) if sender.kind == "messaging_service" and sender.pool else sender.address
-        message = SentMessage(sid=sid, status="queued", to=to, from_=from_, created_at=datetime.now(UTC))
+        message = SentMessage(sid=sid, status="queued", to=to, from_=from_, created_at=datetime.now(UTC), body=body)
         self.sent.append(message)
         if status_callback and self.callbacks:
             task = asyncio.create_task(self._callbacks(message, status_callback))

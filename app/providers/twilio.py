@@ -87,4 +87,5 @@ def _sent(message) -> SentMessage:
         from_=message.from_,
         created_at=message.date_created,
         error_code=message.error_code,
+        body=message.body,
     )

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db.base import utcnow
 from app.db.upsert import insert_ignore
 from app.dispatch import states
+from app.dispatch.reconcile import attach_sid
 from app.models import Message, StatusCallback
 
 
@@ -21,12 +22,14 @@ def _int(value: str | None) -> int | None:
         return None
 
 
-async def handle(session: AsyncSession, params: dict[str, str]) -> str:
+async def handle(session: AsyncSession, params: dict[str, str], *, message_id: str | None = None) -> str:
     sid = params.get("MessageSid") or params.get("SmsSid") or ""
     status = (params.get("MessageStatus") or params.get("SmsStatus") or "").lower()
     if not sid or not status:
         return "ignored"
-    message = await session.scalar(select(Message).where(Message.provider_sid == sid))
+    message = await session.scalar(select(Message).where(Message.provider_sid == sid).with_for_update())
+    if message is None and message_id and message_id.isdigit():
+        message = await attach_sid(session, int(message_id), sid)
     code = _int(params.get("ErrorCode"))
     stored = await insert_ignore(session, StatusCallback, {
         "message_sid": sid, "status": status[:20], "error_code": code, "received_at": utcnow(),

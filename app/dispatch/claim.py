@@ -1,0 +1,65 @@
+"""Claiming due messages under a lease, and releasing them.
+
+A claim moves rows from ``queued`` to ``sending`` and stamps ``claimed_at`` (the lease's fencing
+token) and ``lease_expires_at``. On PostgreSQL the SELECT takes ``FOR UPDATE SKIP LOCKED``, so any
+number of workers claim disjoint rows; the partial index on queued ids keeps the claim fast however
+many rows were already processed. Completion updates only rows still carrying the same
+``claimed_at``, so a worker whose lease was taken over cannot overwrite anything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.dispatch import states
+from app.models import Campaign, Message, Sender
+
+
+@dataclass(frozen=True)
+class Claimed:
+    id: int
+    campaign_id: str
+    subscriber_id: str
+    to: str
+    attempts: int
+    claimed_at: datetime
+
+
+async def sending_campaigns(session: AsyncSession) -> list[tuple[str, str, int]]:
+    """(campaign id, sender id, sender MPS) of every campaign now sending."""
+    rows = await session.execute(
+        select(Campaign.id, Campaign.sender_id, Sender.mps).join(Sender, Sender.id == Campaign.sender_id)
+        .where(Campaign.status == "sending").order_by(Campaign.id)
+    )
+    return [(cid, sid, mps) for cid, sid, mps in rows]
+
+
+async def claim(session: AsyncSession, campaign_id: str, *, limit: int, now: datetime, lease: timedelta) -> list[Claimed]:
+    due = (
+        select(Message.id)
+        .where(Message.state == states.QUEUED, Message.campaign_id == campaign_id,
+               or_(Message.not_before.is_(None), Message.not_before <= now))
+        .order_by(Message.id)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    ids = list((await session.scalars(due)).all())
+    if not ids:
+        return []
+    rows = await session.execute(
+        update(Message)
+        .where(Message.id.in_(ids), Message.state == states.QUEUED)
+        .values(state=states.SENDING, claimed_at=now, lease_expires_at=now + lease, updated_at=now)
+        .returning(Message.id, Message.campaign_id, Message.subscriber_id, Message.to, Message.attempts)
+    )
+    return sorted((Claimed(i, c, s, t, a, now) for i, c, s, t, a in rows), key=lambda c: c.id)
+
+
+def fenced(message_id: int, claimed_at: datetime):
+    """The WHERE clause that makes a completion apply only to our own, still-held claim."""
+    return and_(Message.id == message_id, Message.claimed_at == claimed_at)

@@ -1,0 +1,228 @@
+"""Sending one claimed batch: re-check, wait for each sender slot, send, record — in batches.
+
+Right before the provider call every message is re-checked (DESIGN.md invariants 1, 2, 3, 7): the
+campaign is still sending, the sender is still verified, the subscriber is still sendable, and the
+recipient is inside their sending window. Outcomes are written in one transaction per batch.
+
+At most once (invariant 5): a message is sent only while its lease is held (a worker never calls the
+provider after its lease deadline), and every outcome that may hide an accepted message (a 5xx, a
+timeout) becomes ``unknown`` — reconciled with the provider (``reconcile.py``), never resent blindly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.audience import consent
+from app.audience.consent import sendable_condition
+from app.campaigns import content, template
+from app.campaigns.service import content_context, list_ids_of
+from app.config import Settings
+from app.db import Database
+from app.db.base import utcnow
+from app.dispatch import quiet_hours, states, throttle
+from app.dispatch.claim import Claimed, fenced
+from app.models import Campaign, Message, Sender, Subscriber, Subscription
+from app.ops import metrics
+from app.providers.base import Provider, SenderRefused
+from app.providers.errors import InvalidRecipient, ProviderError, ProviderUnknownOutcome, RecipientOptedOut
+
+log = logging.getLogger(__name__)
+
+#: Never call the provider later than this before the lease runs out (HTTP timeouts fit inside it).
+LEASE_MARGIN = 30.0
+
+
+@dataclass
+class Outcome:
+    claimed: Claimed
+    values: dict
+    opt_out: bool = False
+    invalid: str | None = None
+
+
+@dataclass
+class BatchResult:
+    counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    throttled_senders: set[str] = field(default_factory=set)
+    campaigns: set[str] = field(default_factory=set)
+
+
+def status_callback_url(settings: Settings, message_id: int) -> str:
+    """Carries the message id, so a callback finds its message even if the SID was never recorded
+    (the worker died after the provider accepted it); the signature covers the whole URL."""
+    return f"{settings.public_base_url}/webhooks/twilio/status?m={message_id}"
+
+
+def backoff(attempts: int) -> float:
+    """Exponential back-off with full jitter, capped at five minutes."""
+    return random.uniform(0, min(300.0, 2.0 * 2 ** min(attempts, 8)))
+
+
+@dataclass
+class _Context:
+    campaign: Campaign
+    sender: Sender | None
+    full_body: str
+    sendable: set[str]
+
+
+async def _load(session: AsyncSession, batch: list[Claimed], settings: Settings) -> tuple[dict, dict]:
+    contexts: dict[str, _Context] = {}
+    for campaign_id in {c.campaign_id for c in batch}:
+        campaign = await session.get(Campaign, campaign_id, populate_existing=True)
+        sender = await session.get(Sender, campaign.sender_id, populate_existing=True)
+        list_ids = await list_ids_of(session, campaign)
+        ids = [c.subscriber_id for c in batch if c.campaign_id == campaign_id]
+        sendable = set((await session.scalars(
+            select(Subscription.subscriber_id).join(Subscriber, Subscriber.id == Subscription.subscriber_id)
+            .where(Subscriber.id.in_(ids), sendable_condition(list_ids))
+        )).all())
+        full = content.full_body(campaign.body, content_context(settings, sender=sender))
+        contexts[campaign_id] = _Context(campaign, sender, full, sendable)
+    subscribers = {s.id: s for s in (await session.scalars(
+        select(Subscriber).where(Subscriber.id.in_([c.subscriber_id for c in batch]))
+    )).all()}
+    return contexts, subscribers
+
+
+def _window(settings: Settings, subscriber: Subscriber):
+    default = quiet_hours.parse_window(settings.quiet_hours)
+    if default is None:  # "off": tests and demos only
+        return None
+    try:
+        return quiet_hours.effective_window(default, subscriber.us_state)
+    except ValueError:
+        return default
+
+
+async def process_batch(db: Database, provider: Provider, settings: Settings, batch: list[Claimed], *,
+                        now: datetime | None = None, semaphore: asyncio.Semaphore | None = None) -> BatchResult:
+    """Re-check, send and record one claimed batch. ``now`` is injectable for tests (a fake clock)."""
+    now = now or utcnow()
+    result = BatchResult()
+    deadline = time.monotonic() + settings.lease_seconds - LEASE_MARGIN
+    async with db.session() as session:
+        contexts, subscribers = await _load(session, batch, settings)
+    outcomes: list[Outcome] = []
+    to_send: dict[str, list[tuple[Claimed, str]]] = defaultdict(list)
+    for claimed in batch:
+        ctx = contexts[claimed.campaign_id]
+        subscriber = subscribers.get(claimed.subscriber_id)
+        if ctx.campaign.status != "sending":
+            if ctx.campaign.status == "cancelled":
+                outcomes.append(_skip(claimed, "the campaign was cancelled"))
+            else:
+                outcomes.append(_release(claimed))  # paused: it waits for resume, never re-sent
+            continue
+        if ctx.sender is None or ctx.sender.state != "verified":
+            outcomes.append(_release(claimed))  # the sender's suspension pauses the campaign
+            continue
+        if subscriber is None or claimed.subscriber_id not in ctx.sendable:
+            outcomes.append(_skip(claimed, "no longer sendable: opted out, unsubscribed or erased"))
+            continue
+        window = _window(settings, subscriber)
+        zones = subscriber.time_zones or [subscriber.time_zone]
+        if window is not None and not quiet_hours.is_sendable_at(now, zones, window):
+            later = quiet_hours.next_window_start(now, zones, window)
+            outcomes.append(Outcome(claimed, {"state": states.QUEUED, "not_before": later, "lease_expires_at": None}))
+            continue
+        body = template.render(ctx.full_body, first_name=subscriber.first_name, attributes=subscriber.attributes or {})
+        to_send[ctx.campaign.sender_id].append((claimed, body))
+
+    semaphore = semaphore or asyncio.Semaphore(settings.max_in_flight)
+    tasks = []
+    for sender_id, items in to_send.items():
+        sender = next(c.sender for c in contexts.values() if c.sender and c.sender.id == sender_id)
+        async with db.unit_of_work() as session:
+            first, offset = await throttle.reserve(session, sender_id, sender.mps, len(items))
+        step = throttle.interval(sender.mps)
+        for index, (claimed, body) in enumerate(items):
+            slot_local = first + index * step - offset
+            tasks.append(_send_one(provider, settings, sender, claimed, body, slot_local, deadline, semaphore, now))
+    for outcome in await asyncio.gather(*tasks):
+        outcomes.append(outcome)
+        if outcome.values.get("error_code") == 20429 or outcome.values.get("_throttled"):
+            result.throttled_senders.add(contexts[outcome.claimed.campaign_id].campaign.sender_id)
+    await _record(db, outcomes, result, now)
+    for sender_id in result.throttled_senders:
+        async with db.unit_of_work() as session:
+            await throttle.penalise(session, sender_id, 1.0)
+    return result
+
+
+async def _send_one(provider: Provider, settings: Settings, sender: Sender, claimed: Claimed, body: str,
+                    slot_local: float, deadline: float, semaphore: asyncio.Semaphore, now: datetime) -> Outcome:
+    """``now`` is the batch's clock (a fake one in tests): back-off and grace are measured from it."""
+    wait = slot_local - time.time()
+    if wait > 0:
+        await asyncio.sleep(wait)
+    async with semaphore:
+        if time.monotonic() > deadline:
+            # Too late to send under our lease; the sweep reconciles and requeues it.
+            return Outcome(claimed, {"_untouched": True})
+        started = time.perf_counter()
+        try:
+            sent = await provider.send(sender, to=claimed.to, body=body,
+                                       status_callback=status_callback_url(settings, claimed.id))
+        except SenderRefused:
+            return _release(claimed)
+        except RecipientOptedOut as exc:
+            return Outcome(claimed, {"state": states.FAILED, "error_code": exc.code or 21610}, opt_out=True)
+        except InvalidRecipient as exc:
+            return Outcome(claimed, {"state": states.FAILED, "error_code": exc.code}, invalid=str(exc)[:200])
+        except ProviderUnknownOutcome:
+            # It may have been accepted: reconcile after a grace period, never resend blindly.
+            grace = timedelta(seconds=settings.unknown_grace_seconds)
+            return Outcome(claimed, {"state": "unknown", "lease_expires_at": now + grace})
+        except ProviderError as exc:
+            if exc.safe_to_retry:  # 429 / 20429, or never connected: nothing was accepted
+                later = now + timedelta(seconds=backoff(claimed.attempts))
+                return Outcome(claimed, {"state": states.QUEUED, "not_before": later, "lease_expires_at": None,
+                                         "attempts": claimed.attempts + 1, "_throttled": exc.status == 429})
+            return Outcome(claimed, {"state": states.FAILED, "error_code": exc.code})
+        finally:
+            metrics.PROVIDER_LATENCY.observe(time.perf_counter() - started)
+    metrics.SENDER_SENDS.labels(sender.id).inc()
+    return Outcome(claimed, {"state": states.SENT, "provider_sid": sent.sid, "sent_at": utcnow()})
+
+
+def _skip(claimed: Claimed, reason: str) -> Outcome:
+    return Outcome(claimed, {"state": states.SKIPPED, "skip_reason": reason, "lease_expires_at": None})
+
+
+def _release(claimed: Claimed) -> Outcome:
+    return Outcome(claimed, {"state": states.QUEUED, "lease_expires_at": None, "claimed_at": None})
+
+
+async def _record(db: Database, outcomes: list[Outcome], result: BatchResult, now: datetime) -> None:
+    """One transaction for the batch; each update fenced by the claim it completes."""
+    async with db.unit_of_work() as session:
+        stamp = utcnow()
+        for outcome in outcomes:
+            values = {k: v for k, v in outcome.values.items() if not k.startswith("_")}
+            result.campaigns.add(outcome.claimed.campaign_id)
+            if outcome.values.get("_untouched") or not values:
+                result.counts["untouched"] += 1
+                continue
+            await session.execute(update(Message).where(fenced(outcome.claimed.id, outcome.claimed.claimed_at))
+                                  .values(**values, updated_at=stamp).execution_options(synchronize_session=False))
+            state = values.get("state", "sending")
+            key = "deferred" if state == states.QUEUED and "not_before" in values else state
+            result.counts[key] += 1
+            metrics.MESSAGES.labels(key).inc()
+            if outcome.opt_out:
+                await consent.opt_out(session, outcome.claimed.to, channel="provider",
+                                      reason="the provider reports the recipient opted out (Twilio 21610)")
+            if outcome.invalid:
+                await session.execute(update(Subscriber).where(Subscriber.id == outcome.claimed.subscriber_id)
+                                      .values(invalid_reason=outcome.invalid))
