@@ -7,11 +7,13 @@ working directory, the sandbox provider, the worker inside the API process.
 from __future__ import annotations
 
 import re
+import secrets
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+_PROCESS_TOKEN = secrets.token_urlsafe(32)
 _QUIET_HOURS = re.compile(r"^(off|([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d)$")
 
 
@@ -80,12 +82,20 @@ class Settings(BaseSettings):
     def worker_mode(self) -> str:
         return self.worker or ("inline" if self.is_sqlite else "off")
 
+    @model_validator(mode="after")
+    def _twilio_needs_a_token(self) -> Settings:
+        if self.provider == "twilio" and not (self.twilio_account_sid and self.twilio_auth_token):
+            raise ValueError("FINELINE_PROVIDER=twilio needs FINELINE_TWILIO_ACCOUNT_SID and FINELINE_TWILIO_AUTH_TOKEN")
+        return self
+
     @property
     def auth_token(self) -> str:
-        """The token that signs webhooks; the sandbox uses a fixed local one when none is set."""
+        """The token that signs webhooks. Without one (sandbox only) each process makes a random one,
+        so nobody can forge a webhook with a well-known token; run several sandbox processes against
+        one database only with FINELINE_TWILIO_AUTH_TOKEN set."""
         if self.twilio_auth_token is not None:
             return self.twilio_auth_token.get_secret_value()
-        return "sandbox-auth-token"
+        return _PROCESS_TOKEN
 
     @property
     def account_sid(self) -> str:

@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger(__name__)
@@ -114,6 +115,22 @@ def install_error_handlers(app: FastAPI) -> None:
             status_code=exc.status_code,
             headers=getattr(exc, "headers", None),
         )
+
+    @app.exception_handler(IntegrityError)
+    async def _integrity(_: Request, exc: IntegrityError) -> JSONResponse:
+        # Two identical requests at the same instant: the database's unique keys decide; the loser
+        # gets a clear 409 (its transaction was rolled back, nothing half-written).
+        return JSONResponse(error_body("conflict", "this conflicts with a record created at the same time; "
+                                                   "fetch it or retry"), status_code=409)
+
+    @app.exception_handler(OperationalError)
+    async def _busy(request: Request, exc: OperationalError) -> JSONResponse:
+        if "locked" in str(exc.orig).lower():  # SQLite's single writer was busy for too long
+            return JSONResponse(error_body("busy", "the database is busy; retry shortly"), status_code=503,
+                                headers={"Retry-After": "1"})
+        log.exception("database error on %s %s", request.method, request.url.path)
+        return JSONResponse(error_body("database_unavailable", "the database is unavailable; retry shortly"),
+                            status_code=503, headers={"Retry-After": "5"})
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:  # pragma: no cover - safety net

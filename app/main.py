@@ -17,6 +17,7 @@ from app.ops.idempotency import IdempotencyMiddleware
 from app.ops.limits import BodySizeLimit
 from app.ops.metrics import MetricsMiddleware
 from app.ops.router import router as ops_router
+from app.ops.sanity import InputSanity
 from app.providers import Provider, build_provider
 from app.senders.router import router as senders_router
 from app.users.router import router as users_router
@@ -57,6 +58,7 @@ def create_app(
     if provider is not None:
         app.state.provider = provider
     install_error_handlers(app)
+    app.add_middleware(InputSanity)
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes, large_limit=settings.max_import_bytes)
     app.add_middleware(MetricsMiddleware)

@@ -50,8 +50,7 @@ async def recheck_senders(db: Database, provider: Provider, settings: Settings) 
 
 
 async def send_outbound_texts(db: Database, provider: Provider) -> dict[str, int]:
-    async with db.unit_of_work() as session:
-        return await outbound.send_queued(session, provider)
+    return await outbound.send_queued(db, provider)
 
 
 async def reconcile_in_doubt(db: Database, provider: Provider, settings: Settings) -> dict[str, int]:

@@ -22,7 +22,10 @@ Run by hand, never from the tests. Steps:
    reset through /proc/<pid>/clear_refs before each upload, so each upload gets its own) and CPU
    time from /proc/<pid>/stat, and prints one table.
 
-All traffic stays on 127.0.0.1. Each HTTP request is bounded by ``--timeout`` seconds.
+With ``--probe``, while each upload runs a second client times GET /healthz (is the server's event
+loop free?) and POST /v1/lists (can anyone else write?) every 0.5 s and reports the worst latency.
+
+All traffic stays on 127.0.0.1. Each upload is bounded by ``--timeout`` seconds, other requests by 30.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -294,11 +298,64 @@ class Server:
 # ---------------------------------------------------------------------------------------------
 
 @dataclass
+class Probe:
+    """While an upload runs: GET /healthz (is the event loop free?) and POST /v1/lists (can others write?)."""
+
+    base: str
+    headers: dict
+    sender_id: str
+    interval: float = 0.5
+    health: list[float] = field(default_factory=list)
+    writes: list[float] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self) -> None:
+        with httpx.Client(base_url=self.base, timeout=30, trust_env=False) as client:
+            n = 0
+            while not self._stop.wait(self.interval):
+                n += 1
+                write = {"name": f"probe {n}", "opt_in": "single", "sender_id": self.sender_id}
+                for kind, method, path, kwargs in (
+                    ("healthz", "GET", "/healthz", {}),
+                    ("write", "POST", "/v1/lists", {"headers": self.headers, "json": write}),
+                ):
+                    started = time.perf_counter()
+                    try:
+                        response = client.request(method, path, **kwargs)
+                        ok = response.status_code < 300
+                        detail = f"{response.status_code} {response.text[:120]}"
+                    except httpx.HTTPError as exc:
+                        ok, detail = False, f"{type(exc).__name__}"
+                    (self.health if kind == "healthz" else self.writes).append(time.perf_counter() - started)
+                    if not ok:
+                        self.failures.append(f"{kind}: {detail}")
+
+    def __enter__(self) -> Probe:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=60)
+
+    def summary(self) -> str:
+        def worst(values: list[float]) -> str:
+            return f"max {max(values) * 1000:.0f} ms over {len(values)}" if values else "none"
+        text = f"healthz {worst(self.health)}; concurrent writes {worst(self.writes)}; {len(self.failures)} failed"
+        return text + (f" (first: {self.failures[0]})" if self.failures else "")
+
+
+@dataclass
 class Upload:
     seconds: float
     report: dict
     peak_rss: int
     server_cpu: float
+    probe: str = ""
 
 
 @dataclass
@@ -320,24 +377,27 @@ def _expect(response: httpx.Response, status: int) -> dict:
     return response.json()
 
 
-def _upload(client: httpx.Client, server: Server, list_id: str, data: CsvFile, headers: dict, timeout: float) -> Upload:
+def _upload(client: httpx.Client, server: Server, list_id: str, data: CsvFile, headers: dict, timeout: float,
+            probe: Probe | None) -> Upload:
     pid = server.proc.pid
     can_reset = _reset_peak(pid)
     cpu0 = _cpu_seconds(pid)
-    started = time.perf_counter()
-    response = client.post(
-        f"/v1/lists/{list_id}/imports", content=file_chunks(data.path),
-        headers={**headers, "content-type": "text/csv", "content-length": str(data.size)},
-        timeout=httpx.Timeout(timeout, connect=10),
-    )
-    seconds = time.perf_counter() - started
+    with probe or contextlib.nullcontext():
+        started = time.perf_counter()
+        response = client.post(
+            f"/v1/lists/{list_id}/imports", content=file_chunks(data.path),
+            headers={**headers, "content-type": "text/csv", "content-length": str(data.size)},
+            timeout=httpx.Timeout(timeout, connect=10),
+        )
+        seconds = time.perf_counter() - started
     report = _expect(response, 200)
     memory = _status(pid)
     return Upload(seconds=seconds, report=report, server_cpu=_cpu_seconds(pid) - cpu0,
-                  peak_rss=memory["VmHWM"] if can_reset else max(memory["VmHWM"], memory["VmRSS"]))
+                  peak_rss=memory["VmHWM"] if can_reset else max(memory["VmHWM"], memory["VmRSS"]),
+                  probe=probe.summary() if probe else "")
 
 
-def bench_one(kind: str, database_url: str, data: CsvFile, work: Path, timeout: float) -> Result:
+def bench_one(kind: str, database_url: str, data: CsvFile, work: Path, timeout: float, probe: bool) -> Result:
     result = Result(database=kind, rows=data.rows)
     env = _env(database_url)
     _run(["migrate"], env, work)
@@ -356,10 +416,16 @@ def bench_one(kind: str, database_url: str, data: CsvFile, work: Path, timeout: 
             lst = _expect(client.post("/v1/lists", json={"name": "Bench import", "opt_in": "single",
                                                          "sender_id": sender["id"]}, headers=marketer), 201)
             result.rss_before = _status(server.proc.pid)["VmRSS"]
-            result.first = _upload(client, server, lst["id"], data, marketer, timeout)
+
+            def probing() -> Probe | None:
+                return Probe(server.base, marketer, sender["id"]) if probe else None
+
+            result.first = _upload(client, server, lst["id"], data, marketer, timeout, probing())
+            _progress(kind, "import", result.first, data.rows)
             result.stored = asyncio.run(_scalar(
                 database_url, "SELECT count(*) FROM subscription WHERE list_id = :list_id", list_id=lst["id"]))
-            result.again = _upload(client, server, lst["id"], data, marketer, timeout)
+            result.again = _upload(client, server, lst["id"], data, marketer, timeout, probing())
+            _progress(kind, "re-import", result.again, data.rows)
     except Exception as exc:
         result.error = f"{type(exc).__name__}: {exc}"
         with contextlib.suppress(Exception):
@@ -379,18 +445,25 @@ def bench_one(kind: str, database_url: str, data: CsvFile, work: Path, timeout: 
     return result
 
 
-def run_sqlite(data: CsvFile, work: Path, timeout: float) -> Result:
+def _progress(kind: str, what: str, upload: Upload, rows: int) -> None:
+    r = upload.report
+    print(f"  {kind} {what}: {upload.seconds:.1f} s ({rows / upload.seconds:,.0f} rows/s), accepted {r['accepted']:,}, "
+          f"created {r['created']:,}, rejected {r['rejected_count']:,}, peak RSS {_mb(upload.peak_rss)} MB"
+          + (f"\n    probe: {upload.probe}" if upload.probe else ""), flush=True)
+
+
+def run_sqlite(data: CsvFile, work: Path, timeout: float, probe: bool) -> Result:
     db_dir = Path(tempfile.mkdtemp(prefix="sqlite-", dir=work))
-    return bench_one("sqlite", f"sqlite+aiosqlite:///{db_dir / 'bench.db'}", data, work, timeout)
+    return bench_one("sqlite", f"sqlite+aiosqlite:///{db_dir / 'bench.db'}", data, work, timeout, probe)
 
 
-def run_postgres(data: CsvFile, work: Path, timeout: float, pg_url: str) -> Result:
+def run_postgres(data: CsvFile, work: Path, timeout: float, probe: bool, pg_url: str) -> Result:
     _check_local(pg_url)
     name = f"fineline_bench_{uuid.uuid4().hex[:10]}"
     asyncio.run(_pg_admin(pg_url, f'CREATE DATABASE "{name}"'))
     try:
         url = make_url(pg_url).set(database=name).render_as_string(hide_password=False)
-        return bench_one("postgres", url, data, work, timeout)
+        return bench_one("postgres", url, data, work, timeout, probe)
     finally:
         asyncio.run(_pg_admin(pg_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
@@ -422,6 +495,9 @@ def print_table(results: list[Result], data: CsvFile) -> None:
     for line in lines:
         print("  ".join(c.rjust(w) for c, w in zip(line, widths, strict=True)))
     for r in results:
+        for label, upload in (("import", r.first), ("re-import", r.again)):
+            if upload and upload.probe:
+                print(f"probe {r.database} {label}: {upload.probe}")
         for problem in r.problems:
             print(f"! {r.database}: {problem}")
         if r.error:
@@ -435,6 +511,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pg-url", default="postgresql+asyncpg://postgres@127.0.0.1:5432/postgres",
                         help="a PostgreSQL server on 127.0.0.1; a fresh database is made on it and dropped")
     parser.add_argument("--timeout", type=float, default=600, help="seconds allowed for each upload")
+    parser.add_argument("--probe", action="store_true",
+                        help="during each upload, time GET /healthz and a concurrent write (POST /v1/lists) every 0.5 s")
     args = parser.parse_args(argv)
     if args.rows < 1:
         parser.error("--rows must be positive")
@@ -452,9 +530,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{kind}: importing …", flush=True)
             try:
                 if kind == "sqlite":
-                    results.append(run_sqlite(data, work, args.timeout))
+                    results.append(run_sqlite(data, work, args.timeout, args.probe))
                 else:
-                    results.append(run_postgres(data, work, args.timeout, args.pg_url))
+                    results.append(run_postgres(data, work, args.timeout, args.probe, args.pg_url))
             except Exception as exc:  # setup failed before a Result existed (e.g. no PostgreSQL)
                 results.append(Result(database=kind, rows=data.rows, error=f"{type(exc).__name__}: {exc}"))
         print_table(results, data)

@@ -304,11 +304,53 @@ async def test_worker_sends_confirmation_once_and_skips_opted_out(client, market
     await add(client, marketer, lst["id"])
     await add(client, marketer, lst["id"], phone="+14155552672")
     await inbound(client, "SM" + "c" * 32, "+14155552672", "STOP")
-    async with db.unit_of_work() as session:
-        counts = await outbound.send_queued(session, provider)
+    counts = await outbound.send_queued(db, provider)
     assert counts == {"sent": 1, "skipped": 1, "failed": 0, "retry": 0}
     assert [m.to for m in provider.sent] == [PHONE]
-    async with db.unit_of_work() as session:
-        again = await outbound.send_queued(session, provider)
+    again = await outbound.send_queued(db, provider)
     assert again == {"sent": 0, "skipped": 0, "failed": 0, "retry": 0}
     assert len(provider.sent) == 1
+
+
+
+async def test_old_consent_never_outlives_a_stop_even_after_a_lift(client, marketer, sender_id):
+    from datetime import UTC, datetime
+
+    a = await make_list(client, marketer, sender_id, name="A")
+    b = await make_list(client, marketer, sender_id, name="B")
+    await add(client, marketer, a["id"])
+    await inbound(client, "SM" + "d" * 32, PHONE, "STOP")
+    fresh = {**CONSENT, "consented_at": datetime.now(UTC).isoformat()}
+    assert (await client.post(f"/v1/lists/{a['id']}/subscribers", json={"phone": PHONE, "consent": fresh},
+                              headers=marketer.headers)).status_code == 201
+    stale = await add(client, marketer, b["id"])  # consent dated before the STOP
+    assert stale.status_code == 409 and "opted out on" in stale.json()["error"]["message"]
+
+
+async def test_start_after_stop_keeps_an_unconfirmed_double_opt_in_pending(client, marketer, sender_id, session):
+    lst = await make_list(client, marketer, sender_id, opt_in="double")
+    sub_id = (await add(client, marketer, lst["id"])).json()["subscriber"]["id"]
+    await inbound(client, "SM" + "e" * 32, PHONE, "STOP")
+    await inbound(client, "SM" + "f" * 32, PHONE, "START")
+    detail = (await client.get(f"/v1/subscribers/{sub_id}", headers=marketer.headers)).json()
+    assert detail["subscriptions"][0]["state"] == "pending"
+    assert not await consent.is_sendable(session, sub_id, [lst["id"]])
+
+
+async def test_21610_on_a_confirmation_text_is_an_opt_out(client, marketer, sender_id, db, settings, httpx_mock):
+    import re
+
+    from app.audience import outbound
+    from app.providers.twilio import TwilioProvider
+
+    lst = await make_list(client, marketer, sender_id, opt_in="double")
+    await add(client, marketer, lst["id"])
+    httpx_mock.add_response(url=re.compile(r".*/Messages\.json$"), method="POST", status_code=400,
+                            json={"code": 21610, "message": "Attempt to send to unsubscribed recipient", "status": 400})
+    twilio = TwilioProvider(account_sid=settings.account_sid, auth_token="x", api_base="https://twilio.test",
+                            transport="httpx")
+    counts = await outbound.send_queued(db, twilio)
+    await twilio.aclose()
+    assert counts["failed"] == 1
+    async with db.session() as session:
+        assert await consent.active_suppression(session, PHONE) is not None

@@ -211,3 +211,14 @@ async def test_suspended_or_revoked_sender_pauses_its_campaigns(client, admin, m
     assert paused["status"] == "paused"
     assert "is suspended" in paused["status_reason"]
     assert (await client.get(f"/v1/campaigns/{draft['id']}", headers=marketer.headers)).json()["status"] == "draft"
+
+
+
+async def test_subscriber_or_opted_out_numbers_cannot_be_test_numbers(client, marketer, setup):
+    response = await client.post("/v1/me/test-numbers", json={"phone": "+14155552671"}, headers=marketer.headers)
+    assert response.status_code == 422 and response.json()["error"]["code"] == "not_a_test_number"
+
+
+async def test_unauthenticated_lookup_is_401_not_404(client):
+    for path in ("/v1/campaigns/cmp_nope", "/v1/senders/snd_nope", "/v1/lists/lst_nope"):
+        assert (await client.get(path)).status_code == 401

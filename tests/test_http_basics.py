@@ -98,3 +98,48 @@ async def test_idempotency_key_replays_the_same_result(client, admin, marketer):
     assert changed.json()["error"]["code"] == "idempotency_key_reused"
     fresh = await client.post("/v1/senders", json=payload, headers={**admin.headers, "Idempotency-Key": "reg-2"})
     assert fresh.status_code == 409  # a new key is a new request: the address is already registered
+
+
+async def test_nul_and_nan_and_deep_json_are_422_not_500(client, admin):
+    cases = [
+        ("post", "/v1/users", {"content": b'{"email": "a@example.com", "name": "A\\u0000", "roles": ["ops"]}'}),
+        ("post", "/v1/users", {"content": b'{"email": "a@example.com", "name": NaN, "roles": ["ops"]}'}),
+        ("post", "/v1/users", {"content": b"[" * 100_000 + b"]" * 100_000}),
+        ("get", "/v1/users?cursor=%00", {}),
+        ("get", "/v1/users/usr_%00", {}),
+        ("get", "/v1/audit?since=0001-01-01T00:00:00%2B01:00", {}),
+    ]
+    for method, path, kwargs in cases:
+        headers = {**admin.headers, "content-type": "application/json"}
+        response = await getattr(client, method)(path, headers=headers, **kwargs)
+        assert response.status_code == 422, (path, kwargs, response.text)
+
+
+async def test_offboarded_key_cannot_replay_an_idempotent_answer(client, admin, db):
+    from tests.factories import make_user
+
+    async with db.unit_of_work() as session:
+        marketer = await make_user(session, roles=["marketer"])
+    headers = {**marketer.headers, "Idempotency-Key": "list-1"}
+    payload = {"name": "VIP", "opt_in": "single"}
+    assert (await client.post("/v1/lists", json=payload, headers=headers)).status_code == 201
+    await client.post(f"/v1/users/{marketer.id}/offboard", headers=admin.headers)
+    replay = await client.post("/v1/lists", json=payload, headers=headers)
+    assert replay.status_code == 401
+
+
+async def test_patch_with_null_for_a_required_field_is_422(client, admin, marketer):
+    from tests.conftest import OWNED
+
+    sender = (await client.post("/v1/senders", json={"kind": "long_code", "address": OWNED[0], "label": "M"},
+                                headers=admin.headers)).json()
+    lst = (await client.post("/v1/lists", json={"name": "L", "opt_in": "single"}, headers=marketer.headers)).json()
+    campaign = (await client.post("/v1/campaigns", json={"name": "C", "sender_id": sender["id"],
+                                                         "list_ids": [lst["id"]], "body": "Hi. Reply STOP to opt out."},
+                                  headers=marketer.headers)).json()
+    for field in ("name", "body", "list_ids", "spike_policy"):
+        response = await client.patch(f"/v1/campaigns/{campaign['id']}", json={field: None}, headers=marketer.headers)
+        assert response.status_code == 422, response.text
+    year_one = await client.patch(f"/v1/campaigns/{campaign['id']}", json={"scheduled_at": "0001-01-01T00:00:00+01:00"},
+                                  headers=marketer.headers)
+    assert year_one.status_code == 422

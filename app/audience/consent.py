@@ -16,7 +16,8 @@ from sqlalchemy import and_, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.base import utcnow
-from app.models import ConsentEvent, Subscriber, Subscription, Suppression
+from app.db.upsert import insert_ignore
+from app.models import ConsentEvent, Subscriber, SubscriberList, Subscription, Suppression
 
 PENDING, SUBSCRIBED, UNSUBSCRIBED = "pending", "subscribed", "unsubscribed"
 
@@ -56,11 +57,19 @@ async def active_suppression(session: AsyncSession, phone: str) -> Suppression |
 
 
 async def suppress(session: AsyncSession, phone: str, *, reason: str, at: datetime) -> None:
+    # INSERT … ON CONFLICT: two STOPs from one number at the same instant both succeed.
+    inserted = await insert_ignore(session, Suppression, {"phone": phone, "reason": reason, "opted_out_at": at},
+                                   conflict=["phone"])
+    if not inserted:
+        row = await session.get(Suppression, phone, with_for_update=True, populate_existing=True)
+        if row.lifted_at is not None:
+            row.reason, row.opted_out_at, row.lifted_at = reason, at, None
+
+
+async def last_opt_out_at(session: AsyncSession, phone: str) -> datetime | None:
+    """When this number last opted out (lifted or not): consent older than that never counts."""
     row = await session.get(Suppression, phone)
-    if row is None:
-        session.add(Suppression(phone=phone, reason=reason, opted_out_at=at))
-    elif row.lifted_at is not None:
-        row.reason, row.opted_out_at, row.lifted_at = reason, at, None
+    return row.opted_out_at if row is not None else None
 
 
 async def opt_out(
@@ -121,8 +130,18 @@ async def opt_back_in(session: AsyncSession, phone: str, *, channel: str, eviden
     subscriptions = (await session.scalars(
         select(Subscription).where(Subscription.subscriber_id == subscriber.id, Subscription.state == UNSUBSCRIBED)
     )).all()
+    confirmed_lists = set((await session.scalars(
+        select(ConsentEvent.list_id).where(ConsentEvent.subscriber_id == subscriber.id,
+                                           ConsentEvent.kind.in_(("confirm", "opt_back_in")))
+    )).all())
+    double_lists = set((await session.scalars(
+        select(SubscriberList.id).where(SubscriberList.opt_in == "double",
+                                        SubscriberList.id.in_([s.list_id for s in subscriptions]))
+    )).all()) if subscriptions else set()
     for subscription in subscriptions:
-        subscription.state, subscription.updated_at = SUBSCRIBED, at
+        # Back to the state before the opt-out: a double opt-in never confirmed stays pending.
+        never_confirmed = subscription.list_id in double_lists and subscription.list_id not in confirmed_lists
+        subscription.state, subscription.updated_at = (PENDING if never_confirmed else SUBSCRIBED), at
         event = record_event(session, subscriber, "opt_back_in", channel=channel, consented_at=at,
                              list_id=subscription.list_id, evidence=evidence, inbound_sid=inbound_sid)
         await session.flush()

@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audience import phones, texts
@@ -35,10 +35,14 @@ from app.errors import Invalid, PayloadTooLarge
 from app.models import ConsentEvent, OutboundText, Subscriber, SubscriberList, Subscription, Suppression, User
 
 BATCH = 1000
+COMMIT_EVERY = 5  # batches
 MAX_REJECTIONS_LISTED = 1000
 MAX_FIELD = 10_000
 REQUIRED = ("phone", "consent_source", "consent_evidence", "consented_at")
 KNOWN = {*REQUIRED, "first_name", "time_zone", "consent_ip"}
+
+#: The columns' sizes in the schema: a longer value is a bad row, never a failed import.
+COLUMN_LIMITS = {"phone": 40, "first_name": 200, "time_zone": 64, "consent_ip": 64, "consent_source": 16}
 
 csv.field_size_limit(MAX_FIELD * 10)
 
@@ -101,8 +105,14 @@ def _parse_time(value: str) -> datetime:
         else:
             parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError as exc:
-        raise ValueError(f"consented_at {value!r} is not an ISO 8601 date or time") from exc
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+        raise ValueError(f"consented_at {value[:40]!r} is not an ISO 8601 date or time") from exc
+    try:
+        parsed = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except OverflowError as exc:
+        raise ValueError(f"consented_at {value[:40]!r} is out of range") from exc
+    if not 1970 <= parsed.year <= 2200:
+        raise ValueError(f"consented_at {value[:40]!r} is out of range (years 1970 to 2200)")
+    return parsed
 
 
 def judge(number: int, raw: dict, settings: Settings, now: datetime) -> Row:
@@ -110,8 +120,11 @@ def judge(number: int, raw: dict, settings: Settings, now: datetime) -> Row:
     for name, value in raw.items():
         if isinstance(value, str) and "\ufffd" in value:
             raise ValueError(f"column {name!r} is not valid UTF-8 text")
-        if isinstance(value, str) and len(value) > MAX_FIELD:
-            raise ValueError(f"column {name!r} is longer than {MAX_FIELD} characters")
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError(f"column {name!r} contains a NUL character")
+        limit = COLUMN_LIMITS.get(name, MAX_FIELD)
+        if isinstance(value, str) and len(value) > limit:
+            raise ValueError(f"column {name!r} is longer than {limit} characters")
     missing = [name for name in REQUIRED if not str(raw.get(name) or "").strip()]
     if missing:
         raise ValueError(f"missing {', '.join(missing)}" + (" (consent evidence is required)" if "phone" not in missing else ""))
@@ -171,8 +184,8 @@ def json_rows(spooled) -> Iterator[tuple[int, dict | None, str | None]]:
     spooled.seek(0)
     if head.startswith(b"["):
         try:
-            items = json.load(io.TextIOWrapper(spooled, encoding="utf-8"))
-        except (ValueError, UnicodeDecodeError) as exc:
+            items = json.load(io.TextIOWrapper(spooled, encoding="utf-8"), parse_constant=_no_constants)
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             raise Invalid(f"the body is not valid JSON: {exc}", field="body") from exc
         for number, item in enumerate(items, start=1):
             yield (number, _flatten(item), None) if isinstance(item, dict) else (number, None, "not a JSON object")
@@ -181,11 +194,15 @@ def json_rows(spooled) -> Iterator[tuple[int, dict | None, str | None]]:
         if not line.strip():
             continue
         try:
-            item = json.loads(line)
-        except ValueError:
-            yield number, None, "not valid JSON"
+            item = json.loads(line, parse_constant=_no_constants)
+        except (ValueError, RecursionError):
+            yield number, None, "not valid JSON (or nested too deeply, or NaN/Infinity)"
             continue
         yield (number, _flatten(item), None) if isinstance(item, dict) else (number, None, "not a JSON object")
+
+
+def _no_constants(name: str):
+    raise ValueError(f"{name} is not a JSON value")
 
 
 def _flatten(item: dict) -> dict:
@@ -206,6 +223,7 @@ async def run(session: AsyncSession, lst: SubscriberList, rows: Iterator[tuple[i
               settings: Settings, actor: User) -> dict:
     report = Report()
     now = utcnow()
+    written = 0
     batch: dict[str, Row] = {}
     for number, raw, error in rows:
         if error is not None:
@@ -227,6 +245,11 @@ async def run(session: AsyncSession, lst: SubscriberList, rows: Iterator[tuple[i
         if len(batch) >= BATCH:
             await _write(session, lst, batch, report, settings, now)
             batch = {}
+            written += 1
+            if written % COMMIT_EVERY == 0:
+                # Rows stand on their own and a re-import changes nothing, so a large import commits
+                # as it goes: SQLite's write lock is released regularly for the API and the worker.
+                await session.commit()
     if batch:
         await _write(session, lst, batch, report, settings, now)
     record(session, "list.imported", actor=actor, target_type="list", target_id=lst.id,
@@ -238,84 +261,83 @@ async def run(session: AsyncSession, lst: SubscriberList, rows: Iterator[tuple[i
 async def _write(session: AsyncSession, lst: SubscriberList, batch: dict[str, Row], report: Report,
                  settings: Settings, now: datetime) -> None:
     phones_in = list(batch)
-    suppressed = dict((await session.execute(
-        select(Suppression.phone, Suppression.opted_out_at)
-        .where(Suppression.phone.in_(phones_in), Suppression.lifted_at.is_(None))
-    )).all())
-    for phone, opted_out_at in suppressed.items():
-        row = batch.pop(phone)
-        report.reject(row.number, phone, f"opted out on {opted_out_at.date().isoformat()}")
+    opted_out = (await session.execute(
+        select(Suppression.phone, Suppression.opted_out_at, Suppression.lifted_at).where(Suppression.phone.in_(phones_in))
+    )).all()
+    for phone, opted_out_at, lifted_at in opted_out:
+        # An import never resubscribes: a suppressed number is refused, and a lifted one only with
+        # consent given after its opt-out.
+        if lifted_at is None or batch[phone].consented_at <= opted_out_at:
+            row = batch.pop(phone)
+            report.reject(row.number, phone, f"opted out on {opted_out_at.date().isoformat()}")
     if not batch:
         return
-    existing = {s.phone: s for s in (await session.scalars(
-        select(Subscriber).where(Subscriber.phone.in_(list(batch)))
+    existing = {phone: (sid, attrs, name) for sid, phone, attrs, name in (await session.execute(
+        select(Subscriber.id, Subscriber.phone, Subscriber.attributes, Subscriber.first_name)
+        .where(Subscriber.phone.in_(list(batch)))
     )).all()}
-    new_subscribers = []
+    new_subscribers, changed = [], []
     for phone, row in batch.items():
-        subscriber = existing.get(phone)
-        if subscriber is None:
+        if phone not in existing:
             zone, zones, state = _zones(phone, row.time_zone, settings)
             new_subscribers.append({
                 "id": new_id("sub"), "phone": phone, "first_name": row.first_name, "attributes": row.attributes,
                 "time_zone": zone, "time_zones": zones, "us_state": state, "created_at": now,
             })
-        else:
-            merged = {**(subscriber.attributes or {}), **row.attributes}
-            if merged != subscriber.attributes:
-                subscriber.attributes = merged
-            if row.first_name and row.first_name != subscriber.first_name:
-                subscriber.first_name = row.first_name
+            continue
+        sid, attrs, name = existing[phone]
+        merged = {**(attrs or {}), **row.attributes}
+        if merged != (attrs or {}) or (row.first_name and row.first_name != name):
+            changed.append({"b_id": sid, "b_attributes": merged, "b_first_name": row.first_name or name})
     if new_subscribers:
-        await session.execute(insert(Subscriber), new_subscribers)
-    ids = {s["phone"]: s["id"] for s in new_subscribers} | {p: s.id for p, s in existing.items()}
-    present = set((await session.scalars(
-        select(Subscription.subscriber_id).where(
-            Subscription.list_id == lst.id,
-            Subscription.subscriber_id.in_(list(ids.values())),
-            Subscription.state.in_((PENDING, SUBSCRIBED)),
-        )
-    )).all())
+        await session.execute(Subscriber.__table__.insert(), new_subscribers)
+    if changed:
+        table = Subscriber.__table__
+        await session.execute(update(table).where(table.c.id == bindparam("b_id"))
+                              .values(attributes=bindparam("b_attributes"), first_name=bindparam("b_first_name")),
+                              changed)
+    ids = {s["phone"]: s["id"] for s in new_subscribers} | {p: v[0] for p, v in existing.items()}
+    # Only people who existed before this batch can be on the list already. Looked up by subscriber
+    # (not by list): the plan stays an index lookup however large the list grows (bench_import.py).
+    on_list = {sid: (sub_id, state) for sub_id, sid, list_id, state in (await session.execute(
+        select(Subscription.id, Subscription.subscriber_id, Subscription.list_id, Subscription.state)
+        .where(Subscription.subscriber_id.in_([v[0] for v in existing.values()]))
+    )).all() if list_id == lst.id} if existing else {}
     state = PENDING if lst.opt_in == "double" else SUBSCRIBED
-    events, subscriptions, outbound = [], [], []
+    events, fresh, lapsed, outbound = [], [], [], []
     for phone, row in batch.items():
         report.accepted += 1
         subscriber_id = ids[phone]
-        if subscriber_id in present:
+        current = on_list.get(subscriber_id)
+        if current is not None and current[1] in (PENDING, SUBSCRIBED):
             report.unchanged += 1
             continue
         event_id = new_id("cev")
         events.append({"id": event_id, "subscriber_id": subscriber_id, "list_id": lst.id, "kind": "opt_in",
                        "channel": row.source, "evidence": row.evidence, "phone": phone,
-                       "consented_at": row.consented_at, "recorded_at": now, "ip": row.ip})
-        subscriptions.append({"id": new_id("sbn"), "list_id": lst.id, "subscriber_id": subscriber_id, "state": state,
-                              "consent_event_id": event_id, "created_at": now, "updated_at": now})
+                       "consented_at": row.consented_at, "recorded_at": now, "ip": row.ip, "inbound_sid": None,
+                       "actor_id": None})
+        if current is None:
+            fresh.append({"id": new_id("sbn"), "list_id": lst.id, "subscriber_id": subscriber_id, "state": state,
+                          "consent_event_id": event_id, "created_at": now, "updated_at": now})
+        else:  # a list-level unsubscribed subscription coming back with new consent
+            lapsed.append({"b_id": current[0], "b_state": state, "b_event": event_id, "b_now": now})
         if state == PENDING:
             outbound.append({"id": new_id("otx"), "purpose": "confirmation", "sender_id": lst.sender_id,
                              "subscriber_id": subscriber_id, "to": phone, "state": "queued", "created_at": now,
-                             "body": lst.confirmation_text or texts.confirmation(settings.brand_name, lst.name)})
+                             "body": lst.confirmation_text or texts.confirmation(settings.brand_name, lst.name),
+                             "provider_sid": None, "error": None, "sent_at": None})
         report.created += 1
     if events:
-        await session.execute(insert(ConsentEvent), events)
-        await _upsert_subscriptions(session, lst, subscriptions)
-    if outbound:
-        await session.execute(insert(OutboundText), outbound)
-
-
-async def _upsert_subscriptions(session: AsyncSession, lst: SubscriberList, rows: list[dict]) -> None:
-    """New subscriptions, or a list-level unsubscribed one coming back with new consent."""
-    lapsed = {s.subscriber_id: s for s in (await session.scalars(
-        select(Subscription).where(Subscription.list_id == lst.id,
-                                   Subscription.subscriber_id.in_([r["subscriber_id"] for r in rows]))
-    )).all()}
-    fresh = []
-    for row in rows:
-        old = lapsed.get(row["subscriber_id"])
-        if old is None:
-            fresh.append(row)
-        else:
-            old.state, old.consent_event_id, old.updated_at = row["state"], row["consent_event_id"], row["updated_at"]
+        await session.execute(ConsentEvent.__table__.insert(), events)
     if fresh:
-        await session.execute(insert(Subscription), fresh)
+        await session.execute(Subscription.__table__.insert(), fresh)
+    if lapsed:
+        table = Subscription.__table__
+        await session.execute(update(table).where(table.c.id == bindparam("b_id")).values(
+            state=bindparam("b_state"), consent_event_id=bindparam("b_event"), updated_at=bindparam("b_now")), lapsed)
+    if outbound:
+        await session.execute(OutboundText.__table__.insert(), outbound)
 
 
 _zone_cache: dict[tuple[str, str | None], tuple[str, list[str], str | None]] = {}

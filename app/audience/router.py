@@ -15,7 +15,15 @@ from app.audience.schemas import (
     SubscriberIn,
     SubscriberOut,
 )
-from app.deps import AdminDep, AudienceReaderDep, MarketerDep, OpsOrMarketerDep, SessionDep, SettingsDep
+from app.deps import (
+    AdminDep,
+    AudienceReaderDep,
+    CurrentUser,
+    MarketerDep,
+    OpsOrMarketerDep,
+    SessionDep,
+    SettingsDep,
+)
 from app.errors import Invalid
 from app.models import SubscriberList
 from app.pagination import Page, PageDep, page_of
@@ -23,7 +31,7 @@ from app.pagination import Page, PageDep, page_of
 router = APIRouter(prefix="/v1", tags=["audience"])
 
 
-async def _list(list_id: str, session: SessionDep) -> SubscriberList:
+async def _list(list_id: str, session: SessionDep, _: CurrentUser) -> SubscriberList:
     return await service.get_list(session, list_id)
 
 

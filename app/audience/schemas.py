@@ -3,7 +3,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.types import Timestamp
 
 ConsentSource = Literal["web_form", "keyword", "paper", "import", "api"]
 
@@ -34,7 +36,7 @@ class ConsentIn(BaseModel):
 
     source: ConsentSource
     evidence: str = Field(min_length=1, max_length=10_000, description="the disclosure text shown, or the form URL")
-    consented_at: AwareDatetime
+    consented_at: Timestamp
     ip: str | None = Field(default=None, max_length=64)
 
 

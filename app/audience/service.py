@@ -111,9 +111,11 @@ async def add_subscriber(
     if consented_at > utcnow():
         raise Invalid("consented_at is in the future", field="consent.consented_at")
     suppression = await consent.active_suppression(session, phone)
-    if suppression is not None and consented_at <= suppression.opted_out_at:
+    opted_out_at = await consent.last_opt_out_at(session, phone)
+    if opted_out_at is not None and consented_at <= opted_out_at:
+        # Checked whether or not the suppression was lifted since: old consent never outlives a STOP.
         raise Conflict(
-            f"{phone} opted out on {suppression.opted_out_at.date().isoformat()}; only consent given after that "
+            f"{phone} opted out on {opted_out_at.date().isoformat()}; only consent given after that "
             "(with its evidence) can resubscribe it",
             code="opted_out",
         )

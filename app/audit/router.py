@@ -4,11 +4,12 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from pydantic import AwareDatetime, BaseModel
+from pydantic import BaseModel
 
 from app.audit import service
 from app.deps import AdminDep, SessionDep
 from app.pagination import Page, PageDep, page_of
+from app.types import Timestamp
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
 
@@ -34,8 +35,8 @@ async def list_audit_events(
     actor_id: Annotated[str | None, Query(max_length=40)] = None,
     target_type: Annotated[str | None, Query(max_length=32)] = None,
     target_id: Annotated[str | None, Query(max_length=40)] = None,
-    since: AwareDatetime | None = None,
-    until: AwareDatetime | None = None,
+    since: Timestamp | None = None,
+    until: Timestamp | None = None,
 ):
     rows = await service.list_events(
         session,

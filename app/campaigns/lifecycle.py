@@ -1,7 +1,8 @@
 """The campaign lifecycle as one table (DESIGN.md "Lifecycles"). Pure: no I/O.
 
     draft → in_review → approved | changes_requested → scheduled → sending → completed
-    paused (by ops or the spike guard) → sending again, or cancelled
+    paused (by ops or the spike guard) → sending again (or scheduled, if it was paused before its
+    time came), or cancelled
 
 Editing content is a move too: any edit of a campaign in review or approved (or scheduled) voids
 the review and returns it to draft. ``move`` is the only function that changes ``status``.
@@ -20,7 +21,7 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     APPROVED: frozenset({SCHEDULED, SENDING, DRAFT, CANCELLED}),
     SCHEDULED: frozenset({SENDING, PAUSED, DRAFT, CANCELLED}),
     SENDING: frozenset({PAUSED, COMPLETED, CANCELLED}),
-    PAUSED: frozenset({SENDING, CANCELLED}),
+    PAUSED: frozenset({SENDING, SCHEDULED, CANCELLED}),
     COMPLETED: frozenset(),
     CANCELLED: frozenset(),
 }

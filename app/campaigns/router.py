@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import APIRouter, Depends, Query, Request, status
 from sqlalchemy import select
 
 from app.audience.consent import sendable_condition
@@ -38,8 +38,10 @@ router = APIRouter(prefix="/v1", tags=["campaigns"])
 CheckerDep = Annotated[User, require("marketer", "reviewer")]
 
 
-async def _campaign(campaign_id: str, session: SessionDep) -> Campaign:
-    return await service.get_campaign(session, campaign_id)
+async def _campaign(campaign_id: str, session: SessionDep, request: Request, _: CurrentUser) -> Campaign:
+    # Authenticated first (an outsider learns nothing about ids); locked for changes, so two
+    # concurrent changes (an edit and a review, say) apply one after the other.
+    return await service.get_campaign(session, campaign_id, lock=request.method != "GET")
 
 
 CampaignDep = Annotated[Campaign, Depends(_campaign)]
@@ -143,9 +145,9 @@ async def pause_campaign(campaign: CampaignDep, session: SessionDep, user: OpsOr
 
 
 @router.post("/campaigns/{campaign_id}/resume", response_model=CampaignOut)
-async def resume_campaign(campaign: CampaignDep, session: SessionDep, user: OpsOrMarketerDep,
+async def resume_campaign(campaign: CampaignDep, session: SessionDep, user: OpsOrMarketerDep, settings: SettingsDep,
                           body: ReasonIn | None = None):
-    await service.resume(session, campaign, actor=user, comment=body.comment if body else None)
+    await service.resume(session, campaign, actor=user, comment=body.comment if body else None, settings=settings)
     return await out(session, campaign)
 
 
@@ -165,8 +167,7 @@ async def take_over_campaign(campaign: CampaignDep, session: SessionDep, markete
 @router.post("/campaigns/{campaign_id}/test-send")
 async def test_send(body: TestSendIn, campaign: CampaignDep, session: SessionDep, marketer: MarketerDep,
                     provider: ProviderDep, settings: SettingsDep):
-    sends = await test_sends.send(session, campaign, to=body.to, actor=marketer, provider=provider, settings=settings)
-    return {"sent": [{"to": s.to, "sid": s.provider_sid, "test": True} for s in sends], "body": sends[0].body}
+    return await test_sends.send(session, campaign, to=body.to, actor=marketer, provider=provider, settings=settings)
 
 
 @router.post("/me/test-numbers", response_model=TestNumberOut, status_code=status.HTTP_201_CREATED)

@@ -3,7 +3,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from app.types import Timestamp
 
 
 class Rollout(BaseModel):
@@ -20,19 +22,30 @@ class CampaignIn(BaseModel):
     sender_id: str = Field(min_length=1, max_length=40)
     list_ids: list[str] = Field(min_length=1, max_length=50)
     body: str = Field(min_length=1, max_length=1600)
-    scheduled_at: AwareDatetime | None = None
+    scheduled_at: Timestamp | None = None
     rollout: Rollout | None = None
     spike_policy: Literal["pause", "alert_only"] = "pause"
 
 
 class CampaignPatch(BaseModel):
+    """Only the fields given change; ``scheduled_at`` and ``rollout`` may be set to null to clear them."""
+
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_null_for_required(cls, data):
+        if isinstance(data, dict):
+            for name in ("name", "sender_id", "list_ids", "body", "spike_policy"):
+                if name in data and data[name] is None:
+                    raise ValueError(f"{name} cannot be null; leave it out to keep it")
+        return data
 
     name: str | None = Field(default=None, min_length=1, max_length=200)
     sender_id: str | None = Field(default=None, min_length=1, max_length=40)
     list_ids: list[str] | None = Field(default=None, min_length=1, max_length=50)
     body: str | None = Field(default=None, min_length=1, max_length=1600)
-    scheduled_at: AwareDatetime | None = None
+    scheduled_at: Timestamp | None = None
     rollout: Rollout | None = None
     spike_policy: Literal["pause", "alert_only"] | None = None
 

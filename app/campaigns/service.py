@@ -30,11 +30,21 @@ from app.campaigns.lifecycle import (
 from app.config import Settings
 from app.db.base import utcnow
 from app.errors import Conflict, Forbidden, Invalid, NotFound
-from app.models import Campaign, CampaignList, Review, Sender, Subscriber, SubscriberList, Subscription, User
+from app.models import (
+    Campaign,
+    CampaignList,
+    Message,
+    Review,
+    Sender,
+    Subscriber,
+    SubscriberList,
+    Subscription,
+    User,
+)
 
 
-async def get_campaign(session: AsyncSession, campaign_id: str) -> Campaign:
-    campaign = await session.get(Campaign, campaign_id)
+async def get_campaign(session: AsyncSession, campaign_id: str, *, lock: bool = False) -> Campaign:
+    campaign = await session.get(Campaign, campaign_id, with_for_update=lock or None)
     if campaign is None:
         raise NotFound(f"no campaign with id {campaign_id}")
     return campaign
@@ -301,8 +311,27 @@ async def pause(session: AsyncSession, campaign: Campaign, *, actor: User | None
     return campaign
 
 
-async def resume(session: AsyncSession, campaign: Campaign, *, actor: User, comment: str | None) -> Campaign:
-    move(session, campaign, SENDING, actor=actor, reason=comment or "resumed")
+async def resume(session: AsyncSession, campaign: Campaign, *, actor: User, comment: str | None,
+                 settings: Settings, now: datetime | None = None) -> Campaign:
+    """paused → sending (or back to scheduled). The same checks as a launch: the approval still
+    matches the content and the sender is verified. Messages already sent are never queued again."""
+    now = now or utcnow()
+    if campaign.status != PAUSED:
+        raise Conflict(f"only a paused campaign can be resumed; this one is {campaign.status}", code="illegal_transition")
+    result = await evaluate(session, campaign, settings)
+    if result["hash"] != campaign.approved_hash:
+        raise Conflict("the campaign changed since it was approved; it needs a new review", code="approval_void")
+    sender = result["sender"]
+    if sender is None or sender.state != "verified":
+        raise Conflict(f"sender {campaign.sender_id} is {sender.state if sender else 'unknown'}: re-verify it "
+                       "before resuming", code="sender_not_verified")
+    materialised = await session.scalar(select(func.count()).select_from(Message).where(Message.campaign_id == campaign.id))
+    if materialised:
+        move(session, campaign, SENDING, actor=actor, reason=comment or "resumed")
+    elif campaign.scheduled_at is not None and campaign.scheduled_at > now:
+        move(session, campaign, SCHEDULED, actor=actor, reason=comment or "resumed; waiting for its time")
+    else:
+        await start_sending(session, campaign, list_ids=result["list_ids"], actor=actor)
     await session.flush()
     return campaign
 

@@ -5,18 +5,21 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.audience import consent
 from app.audience.service import normalize_phone
 from app.audit.service import record
 from app.campaigns import content, template
 from app.campaigns.service import content_context
 from app.config import Settings
 from app.errors import Conflict, Invalid
-from app.models import Campaign, Sender, TestNumber, TestSend, User
+from app.models import Campaign, Sender, Subscriber, TestNumber, TestSend, User
 from app.providers.base import Provider
+from app.providers.errors import ProviderError
 
 
 async def register_number(session: AsyncSession, user: User, phone: str, settings: Settings) -> TestNumber:
     phone = normalize_phone(phone, settings)
+    await _refuse_audience_numbers(session, phone, field="phone")
     existing = await session.scalar(select(TestNumber).where(TestNumber.user_id == user.id, TestNumber.phone == phone))
     if existing is not None:
         return existing
@@ -27,13 +30,22 @@ async def register_number(session: AsyncSession, user: User, phone: str, setting
     return number
 
 
+async def _refuse_audience_numbers(session: AsyncSession, phone: str, *, field: str) -> None:
+    """A test number is an employee's own phone: never a subscriber's, never an opted-out number."""
+    if await consent.active_suppression(session, phone) is not None:
+        raise Invalid(f"{phone} has opted out; it cannot be a test number", field=field, code="opted_out")
+    if await session.scalar(select(Subscriber.id).where(Subscriber.phone == phone)) is not None:
+        raise Invalid(f"{phone} belongs to a subscriber; test sends go only to employees' own phones", field=field,
+                      code="not_a_test_number")
+
+
 async def numbers_of(session: AsyncSession, user: User) -> list[TestNumber]:
     return list((await session.scalars(select(TestNumber).where(TestNumber.user_id == user.id)
                                        .order_by(TestNumber.id))).all())
 
 
 async def send(session: AsyncSession, campaign: Campaign, *, to: list[str], actor: User, provider: Provider,
-               settings: Settings) -> list[TestSend]:
+               settings: Settings) -> dict:
     own = {number.phone for number in await numbers_of(session, actor)}
     targets = []
     for index, raw in enumerate(to):
@@ -42,6 +54,7 @@ async def send(session: AsyncSession, campaign: Campaign, *, to: list[str], acto
             raise Invalid(f"{phone} is not one of your registered test numbers; test sends go only to your own "
                           "numbers (POST /v1/me/test-numbers), never to subscribers", field=f"to.{index}",
                           code="not_a_test_number")
+        await _refuse_audience_numbers(session, phone, field=f"to.{index}")
         targets.append(phone)
     sender = await session.get(Sender, campaign.sender_id)
     if sender is None or sender.state != "verified":
@@ -49,15 +62,19 @@ async def send(session: AsyncSession, campaign: Campaign, *, to: list[str], acto
                        "only from a verified company sender", code="sender_not_verified")
     body = "[TEST] " + template.render(content.full_body(campaign.body, content_context(settings, sender=sender)),
                                        first_name=None, attributes={})
-    sends = []
+    results = []
     for phone in targets:
-        sent = await provider.send(sender, to=phone, body=body)
-        test = TestSend(campaign_id=campaign.id, user_id=actor.id, to=phone, body=body, provider_sid=sent.sid)
-        session.add(test)
-        sends.append(test)
+        # One number's failure is reported for that number; the texts that did go out stay recorded.
+        try:
+            sent = await provider.send(sender, to=phone, body=body)
+        except ProviderError as exc:
+            results.append({"to": phone, "sid": None, "test": True, "error": str(exc)[:300]})
+            continue
+        session.add(TestSend(campaign_id=campaign.id, user_id=actor.id, to=phone, body=body, provider_sid=sent.sid))
+        results.append({"to": phone, "sid": sent.sid, "test": True, "error": None})
     await session.flush()
     record(session, "campaign.test_sent", actor=actor, target_type="campaign", target_id=campaign.id, to=targets)
-    return sends
+    return {"sent": results, "body": body}
 
 
 async def count(session: AsyncSession, campaign_id: str) -> int:

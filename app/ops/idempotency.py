@@ -11,11 +11,14 @@ from __future__ import annotations
 import hashlib
 import json
 
-from sqlalchemy import select
-
+from app.db.base import utcnow
+from app.db.upsert import insert_ignore
 from app.models import IdempotencyRecord
+from app.users import keys
 
 SECRET_PATHS = ("/v1/users",)
+STREAMED_SUFFIXES = ("/imports",)  # large uploads are not buffered here; re-importing changes nothing anyway
+IN_PROGRESS = 0
 
 
 def _digest(*parts: bytes) -> str:
@@ -30,7 +33,8 @@ class IdempotencyMiddleware:
         self.app = app
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"].startswith(SECRET_PATHS):
+        if (scope["type"] != "http" or scope["method"] != "POST" or scope["path"].startswith(SECRET_PATHS)
+                or scope["path"].endswith(STREAMED_SUFFIXES)):
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers", ()))
@@ -53,21 +57,7 @@ class IdempotencyMiddleware:
             more = message.get("more_body", False)
         key = _digest(headers.get(b"authorization", b""), scope["path"].encode(), supplied)
         request_hash = _digest(body)
-        db = scope["app"].state.db
-        async with db.session() as session:
-            stored = await session.scalar(select(IdempotencyRecord).where(IdempotencyRecord.key == key))
-            stored = (stored.request_hash, stored.status, stored.content_type, stored.body) if stored else None
-        if stored is not None:
-            if stored[0] != request_hash:
-                await _answer(send, 422, "application/json", json.dumps({"error": {
-                    "code": "idempotency_key_reused",
-                    "message": "this Idempotency-Key was used with a different request body",
-                    "details": [{"field": "Idempotency-Key", "message": "reused with a different body"}]}}).encode())
-                return
-            await _answer(send, stored[1], stored[2], stored[3], replayed=True)
-            return
-
-        sent_body = False
+        sent_body = False  # the body was read here: hand it on to the route
 
         async def replay_receive():
             nonlocal sent_body
@@ -75,6 +65,39 @@ class IdempotencyMiddleware:
                 sent_body = True
                 return {"type": "http.request", "body": body, "more_body": False}
             return await receive()
+
+        db = scope["app"].state.db
+        async with db.session() as session:
+            # Only a live key may see a stored answer: an offboarded employee's replay gets 401.
+            token = headers.get(b"authorization", b"").decode(errors="replace").partition(" ")[2].strip()
+            if await keys.authenticate(session, token) is None:
+                await self.app(scope, replay_receive, send)  # the route answers 401 as usual
+                return
+        async with db.unit_of_work() as session:
+            # Reserve the key first, so concurrent duplicates wait for the first answer instead of
+            # creating the thing twice.
+            reserved = await insert_ignore(session, IdempotencyRecord, {
+                "key": key, "request_hash": request_hash, "status": IN_PROGRESS, "content_type": "",
+                "body": b"", "created_at": utcnow()}, conflict=["key"])
+            stored = None
+            if not reserved:
+                row = await session.get(IdempotencyRecord, key)
+                stored = (row.request_hash, row.status, row.content_type, row.body)
+        if stored is not None:
+            if stored[0] != request_hash:
+                await _answer(send, 422, "application/json", json.dumps({"error": {
+                    "code": "idempotency_key_reused",
+                    "message": "this Idempotency-Key was used with a different request body",
+                    "details": [{"field": "Idempotency-Key", "message": "reused with a different body"}]}}).encode())
+                return
+            if stored[1] == IN_PROGRESS:
+                await _answer(send, 409, "application/json", json.dumps({"error": {
+                    "code": "idempotency_in_progress",
+                    "message": "a request with this Idempotency-Key is still being processed; retry shortly",
+                    "details": None}}).encode())
+                return
+            await _answer(send, stored[1], stored[2], stored[3], replayed=True)
+            return
 
         captured = {"status": 500, "content_type": "application/json", "body": b""}
 
@@ -88,13 +111,15 @@ class IdempotencyMiddleware:
                 captured["body"] += message.get("body", b"")
             await send(message)
 
-        await self.app(scope, replay_receive, capture_send)
-        if captured["status"] < 500:
+        try:
+            await self.app(scope, replay_receive, capture_send)
+        finally:
             async with db.unit_of_work() as session:
-                exists = await session.get(IdempotencyRecord, key)
-                if exists is None:
-                    session.add(IdempotencyRecord(key=key, request_hash=request_hash, status=captured["status"],
-                                                  content_type=captured["content_type"], body=captured["body"]))
+                row = await session.get(IdempotencyRecord, key)
+                if captured["status"] < 500 and row is not None:
+                    row.status, row.content_type, row.body = captured["status"], captured["content_type"], captured["body"]
+                elif row is not None:  # a failure is not an answer to replay: the client may retry
+                    await session.delete(row)
 
 
 async def _answer(send, status: int, content_type: str, body: bytes, replayed: bool = False) -> None:

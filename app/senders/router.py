@@ -23,8 +23,9 @@ def get_provider(request: Request) -> Provider:
 ProviderDep = Annotated[Provider, Depends(get_provider)]
 
 
-async def _sender(sender_id: str, session: SessionDep) -> Sender:
-    return await service.get_sender(session, sender_id)
+async def _sender(sender_id: str, session: SessionDep, request: Request, _: CurrentUser) -> Sender:
+    # Authenticated first; locked for changes so a verify and a revoke cannot interleave.
+    return await service.get_sender(session, sender_id, lock=request.method != "GET")
 
 
 SenderDep = Annotated[Sender, Depends(_sender)]

@@ -28,8 +28,8 @@ class ProviderFailed(AppError):
     code = "provider_error"
 
 
-async def get_sender(session: AsyncSession, sender_id: str) -> Sender:
-    sender = await session.get(Sender, sender_id)
+async def get_sender(session: AsyncSession, sender_id: str, *, lock: bool = False) -> Sender:
+    sender = await session.get(Sender, sender_id, with_for_update=lock or None)
     if sender is None:
         raise NotFound(f"no sender with id {sender_id}")
     return sender
@@ -132,6 +132,11 @@ async def recheck(
         sender.last_checked_at = utcnow()
         raise ProviderFailed(f"could not ask the provider about {sender.address}: {exc}",
                              details={"provider_code": getattr(exc, "code", None)}) from exc
+    # The provider call took time: decide on the sender's state as it is now, under a row lock, so a
+    # revocation made meanwhile is never overwritten.
+    await session.refresh(sender, with_for_update=True)
+    if sender.state == REVOKED:
+        return sender
     sender.last_checked_at = utcnow()
     if check.owned:
         sender.provider_sid = check.provider_sid

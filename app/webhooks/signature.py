@@ -29,4 +29,5 @@ async def verified_form(request: Request, public_base_url: str, auth_token: str)
     params = {key: value for key, value in form.multi_items() if isinstance(value, str)}
     if not RequestValidator(auth_token).validate(signed_url(request, public_base_url), params, signature):
         raise Forbidden("X-Twilio-Signature does not match this request", code="bad_signature")
-    return params
+    # Genuine, but NUL characters cannot be stored (PostgreSQL text): drop them, keep the message.
+    return {key.replace("\x00", ""): value.replace("\x00", "") for key, value in params.items()}

@@ -15,7 +15,7 @@ ALLOWED = {
     ("approved", "scheduled"), ("approved", "sending"), ("approved", "draft"), ("approved", "cancelled"),
     ("scheduled", "sending"), ("scheduled", "paused"), ("scheduled", "draft"), ("scheduled", "cancelled"),
     ("sending", "paused"), ("sending", "completed"), ("sending", "cancelled"),
-    ("paused", "sending"), ("paused", "cancelled"),
+    ("paused", "sending"), ("paused", "scheduled"), ("paused", "cancelled"),
 }
 
 
@@ -36,3 +36,4 @@ def test_nothing_leaves_a_final_state():
 def test_sending_is_reachable_only_through_approval():
     reach_sending_from = {c for c, t in ALLOWED if t == "sending"}
     assert reach_sending_from == {"approved", "scheduled", "paused"}
+    assert {c for c, t in ALLOWED if t == "scheduled"} == {"approved", "paused"}
