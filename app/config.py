@@ -45,6 +45,21 @@ class Settings(BaseSettings):
     company_contacts: str = ""  # comma-separated emails, domains and numbers a body may mention
     sender_recheck_seconds: int = Field(default=3600, ge=1)
     log_level: str = "INFO"
+    # The unsubscribe-spike guard and alerts.
+    attribution_hours: int = Field(default=72, ge=1)
+    baseline_prior: float = Field(default=0.005, gt=0, lt=1)
+    baseline_campaigns: int = Field(default=20, ge=1)
+    spike_min_opt_outs: int = Field(default=5, ge=1)
+    spike_multiple: float = Field(default=3.0, gt=1)
+    spike_alpha: float = Field(default=0.001, gt=0, lt=1)
+    spike_ceiling: float = Field(default=0.02, gt=0, lt=1)
+    failure_min: int = Field(default=20, ge=1)
+    failure_baseline: float = Field(default=0.02, gt=0, lt=1)
+    failure_multiple: float = Field(default=3.0, gt=1)
+    failure_ceiling: float = Field(default=0.15, gt=0, lt=1)
+    ops_webhook_url: str | None = None
+    canary_default_percent: float = Field(default=10.0, gt=0, lt=100)
+    canary_default_minutes: int = Field(default=30, ge=1)
     # Dispatch.
     batch_size: int = Field(default=500, ge=1, le=5000)
     max_in_flight: int = Field(default=256, ge=1, le=4096)

@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from app.alerts.router import router as alerts_router
 from app.audience.router import router as audience_router
 from app.audit.router import router as audit_router
 from app.campaigns.router import router as campaigns_router
@@ -62,6 +63,6 @@ def create_app(
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes, large_limit=settings.max_import_bytes)
     app.add_middleware(MetricsMiddleware)
-    for router in (ops_router, users_router, senders_router, audience_router, campaigns_router, webhooks_router, audit_router):
+    for router in (ops_router, users_router, senders_router, audience_router, campaigns_router, alerts_router, webhooks_router, audit_router):
         app.include_router(router)
     return app

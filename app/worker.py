@@ -13,11 +13,14 @@ import signal
 import time
 from datetime import timedelta
 
+import httpx
+
+from app.alerts import notifier
 from app.audience import outbound
 from app.config import Settings
 from app.db import Database
 from app.db.base import utcnow
-from app.dispatch import reconcile, runner
+from app.dispatch import canary, reconcile, runner
 from app.providers import Provider, build_provider
 from app.senders import service as senders
 
@@ -75,11 +78,14 @@ async def run_worker(
     own_db, own_provider = db is None, provider is None
     db = db or Database.from_url(settings.database_url)
     provider = provider or build_provider(settings)
+    http = httpx.AsyncClient(timeout=10.0)
     jobs = [
         Periodic("recheck_senders", min(60.0, settings.sender_recheck_seconds),
                  lambda: recheck_senders(db, provider, settings)),
         Periodic("send_outbound_texts", 1.0, lambda: send_outbound_texts(db, provider)),
-        Periodic("launch_due", 1.0, lambda: runner.launch_due(db)),
+        Periodic("launch_due", 1.0, lambda: runner.launch_due(db, settings)),
+        Periodic("judge_canaries", 5.0, lambda: canary.judge_canaries(db, settings)),
+        Periodic("notify_ops", 2.0, lambda: notifier.notify_pending(db, settings, http)),
         Periodic("reconcile", 5.0, lambda: reconcile_in_doubt(db, provider, settings)),
         Periodic("queue_depth", 5.0, lambda: runner.queue_depth(db)),
     ]
@@ -96,6 +102,7 @@ async def run_worker(
     finally:
         stop.set()
         await asyncio.gather(*lane_tasks, return_exceptions=True)
+        await http.aclose()
         if own_provider:
             await provider.aclose()
         if own_db:

@@ -223,10 +223,10 @@ async def test_scheduled_campaign_launches_on_time(client, admin, marketer, revi
     await client.post(f"/v1/campaigns/{cid}/review", json={"decision": "approve", "comment": "ok"},
                       headers=reviewer.headers)
     assert (await client.post(f"/v1/campaigns/{cid}/launch", headers=marketer.headers)).json()["status"] == "scheduled"
-    assert await runner.launch_due(db, now=DAYTIME) == []
+    assert await runner.launch_due(db, settings, now=DAYTIME) == []
     from datetime import UTC, datetime
 
-    assert await runner.launch_due(db, now=datetime(2099, 1, 1, 18, 0, 1, tzinfo=UTC)) == [cid]
+    assert await runner.launch_due(db, settings, now=datetime(2099, 1, 1, 18, 0, 1, tzinfo=UTC)) == [cid]
     campaign = await session.get(Campaign, cid, populate_existing=True)
     assert campaign.status == "sending"
     assert len(await messages(session, cid)) == 3

@@ -291,17 +291,22 @@ async def launch(session: AsyncSession, campaign: Campaign, *, actor: User, sett
     if campaign.scheduled_at is not None and campaign.scheduled_at > now:
         move(session, campaign, SCHEDULED, actor=actor, reason=f"launched for {campaign.scheduled_at.isoformat()}")
     else:
-        await start_sending(session, campaign, list_ids=result["list_ids"], actor=actor)
+        await start_sending(session, campaign, list_ids=result["list_ids"], actor=actor, settings=settings)
     await session.flush()
     return campaign
 
 
-async def start_sending(session: AsyncSession, campaign: Campaign, *, list_ids: list[str], actor: User | None) -> int:
-    """Materialise the audience and move to sending (at launch, or when a schedule comes due)."""
+async def start_sending(session: AsyncSession, campaign: Campaign, *, list_ids: list[str], actor: User | None,
+                        settings: Settings) -> int:
+    """Materialise the audience, hold all but the canary slice if there is one, move to sending."""
     from app.dispatch.audience import materialise
+    from app.dispatch.canary import effective_rollout, hold_rest
 
     count = await materialise(session, campaign, list_ids)
-    move(session, campaign, SENDING, actor=actor, reason=f"launched to {count} recipients")
+    rollout = effective_rollout(campaign, settings)
+    held = await hold_rest(session, campaign.id, rollout["first_slice_percent"]) if rollout else 0
+    reason = f"launched to {count} recipients" + (f"; {held} held behind a canary slice" if held else "")
+    move(session, campaign, SENDING, actor=actor, reason=reason)
     return count
 
 
@@ -318,6 +323,11 @@ async def resume(session: AsyncSession, campaign: Campaign, *, actor: User, comm
     now = now or utcnow()
     if campaign.status != PAUSED:
         raise Conflict(f"only a paused campaign can be resumed; this one is {campaign.status}", code="illegal_transition")
+    if campaign.paused_by_guard:
+        if "ops" not in actor.roles:
+            raise Forbidden("the unsubscribe-spike guard paused this campaign: only ops may resume it")
+        if not (comment or "").strip():
+            raise Invalid("resuming a campaign the spike guard paused needs a comment saying why", field="comment")
     result = await evaluate(session, campaign, settings)
     if result["hash"] != campaign.approved_hash:
         raise Conflict("the campaign changed since it was approved; it needs a new review", code="approval_void")
@@ -325,13 +335,14 @@ async def resume(session: AsyncSession, campaign: Campaign, *, actor: User, comm
     if sender is None or sender.state != "verified":
         raise Conflict(f"sender {campaign.sender_id} is {sender.state if sender else 'unknown'}: re-verify it "
                        "before resuming", code="sender_not_verified")
+    campaign.paused_by_guard = False
     materialised = await session.scalar(select(func.count()).select_from(Message).where(Message.campaign_id == campaign.id))
     if materialised:
         move(session, campaign, SENDING, actor=actor, reason=comment or "resumed")
     elif campaign.scheduled_at is not None and campaign.scheduled_at > now:
         move(session, campaign, SCHEDULED, actor=actor, reason=comment or "resumed; waiting for its time")
     else:
-        await start_sending(session, campaign, list_ids=result["list_ids"], actor=actor)
+        await start_sending(session, campaign, list_ids=result["list_ids"], actor=actor, settings=settings)
     await session.flush()
     return campaign
 

@@ -41,7 +41,7 @@ async def sending_campaigns(session: AsyncSession) -> list[tuple[str, str, int]]
 async def claim(session: AsyncSession, campaign_id: str, *, limit: int, now: datetime, lease: timedelta) -> list[Claimed]:
     due = (
         select(Message.id)
-        .where(Message.state == states.QUEUED, Message.campaign_id == campaign_id,
+        .where(Message.state == states.QUEUED, Message.campaign_id == campaign_id, Message.held.is_(False),
                or_(Message.not_before.is_(None), Message.not_before <= now))
         .order_by(Message.id)
         .limit(limit)

@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.dispatch import states
-from app.models import Message
+from app.models import Campaign, Message
 
 
 async def campaign_counts(session: AsyncSession, campaign_id: str) -> dict[str, float | int]:
@@ -21,7 +21,7 @@ async def campaign_counts(session: AsyncSession, campaign_id: str) -> dict[str, 
         "delivered": delivered,
         "failed": by_state.get(states.FAILED, 0) + by_state.get(states.UNDELIVERED, 0),
         "skipped": by_state.get(states.SKIPPED, 0),
-        "opt_outs": 0,  # attribution arrives with the spike guard
+        "opt_outs": int(await session.scalar(select(Campaign.opt_out_count).where(Campaign.id == campaign_id)) or 0),
     }
     counts["opt_out_rate"] = counts["opt_outs"] / delivered if delivered else 0.0
     return counts

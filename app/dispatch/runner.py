@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 HORIZON = 2.0
 
 
-async def launch_due(db: Database, *, now: datetime | None = None) -> list[str]:
+async def launch_due(db: Database, settings: Settings, *, now: datetime | None = None) -> list[str]:
     """Scheduled campaigns whose time has come start sending."""
     now = now or utcnow()
     started = []
@@ -41,7 +41,7 @@ async def launch_due(db: Database, *, now: datetime | None = None) -> list[str]:
                                      .with_for_update(skip_locked=True))).all()
         for campaign in due:
             await campaigns.start_sending(session, campaign, list_ids=await campaigns.list_ids_of(session, campaign),
-                                          actor=None)
+                                          actor=None, settings=settings)
             started.append(campaign.id)
     return started
 

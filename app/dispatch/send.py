@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.alerts import guard
 from app.audience import consent
 from app.audience.consent import sendable_condition
 from app.campaigns import content, template
@@ -153,7 +154,7 @@ async def process_batch(db: Database, provider: Provider, settings: Settings, ba
         outcomes.append(outcome)
         if outcome.values.get("error_code") == 20429 or outcome.values.get("_throttled"):
             result.throttled_senders.add(contexts[outcome.claimed.campaign_id].campaign.sender_id)
-    await _record(db, outcomes, result, now)
+    await _record(db, outcomes, result, now, settings)
     for sender_id in result.throttled_senders:
         async with db.unit_of_work() as session:
             await throttle.penalise(session, sender_id, 1.0)
@@ -204,7 +205,8 @@ def _release(claimed: Claimed) -> Outcome:
     return Outcome(claimed, {"state": states.QUEUED, "lease_expires_at": None, "claimed_at": None})
 
 
-async def _record(db: Database, outcomes: list[Outcome], result: BatchResult, now: datetime) -> None:
+async def _record(db: Database, outcomes: list[Outcome], result: BatchResult, now: datetime,
+                  settings: Settings) -> None:
     """One transaction for the batch; each update fenced by the claim it completes."""
     async with db.unit_of_work() as session:
         stamp = utcnow()
@@ -220,9 +222,10 @@ async def _record(db: Database, outcomes: list[Outcome], result: BatchResult, no
             key = "deferred" if state == states.QUEUED and "not_before" in values else state
             result.counts[key] += 1
             metrics.MESSAGES.labels(key).inc()
-            if outcome.opt_out:
-                await consent.opt_out(session, outcome.claimed.to, channel="provider",
-                                      reason="the provider reports the recipient opted out (Twilio 21610)")
+            if outcome.opt_out and await consent.opt_out(
+                    session, outcome.claimed.to, channel="provider",
+                    reason="the provider reports the recipient opted out (Twilio 21610)"):
+                await guard.record_opt_out(session, outcome.claimed.to, settings=settings)
             if outcome.invalid:
                 await session.execute(update(Subscriber).where(Subscriber.id == outcome.claimed.subscriber_id)
                                       .values(invalid_reason=outcome.invalid))

@@ -1,5 +1,6 @@
 """Every ORM class, imported here so Alembic's autogenerate sees the whole schema."""
 
+from app.models.alert import Alert
 from app.models.api_key import ApiKey
 from app.models.audience import (
     ConsentEvent,
@@ -19,6 +20,7 @@ from app.models.user import ROLES, User
 
 __all__ = [
     "ROLES",
+    "Alert",
     "ApiKey",
     "AuditEvent",
     "Campaign",

@@ -30,6 +30,12 @@ class Campaign(Base):
     approved_by_id: Mapped[str | None] = mapped_column(ForeignKey("user.id"))
     approved_at: Mapped[datetime | None]
     oops_warned: Mapped[bool] = mapped_column(default=False)
+    paused_by_guard: Mapped[bool] = mapped_column(default=False)
+    # Counters kept as events arrive, so the spike guard judges in microseconds, not by counting.
+    delivered_count: Mapped[int] = mapped_column(Integer, default=0)
+    failed_count: Mapped[int] = mapped_column(Integer, default=0)
+    opt_out_count: Mapped[int] = mapped_column(Integer, default=0)
+    canary_released_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = created_at_column()
     launched_at: Mapped[datetime | None]

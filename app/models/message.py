@@ -26,8 +26,9 @@ class Message(Base):
         Index("ix_message_campaign_state", "campaign_id", "state"),
         # Only the queued rows, in id order: the claim walks this and nothing already processed
         # (the plan flip of PERF_NOTES.md cannot drag it through a million sent rows).
-        Index("ix_message_queued", "id", postgresql_where=text("state = 'queued'"),
-              sqlite_where=text("state = 'queued'")),
+        Index("ix_message_queued", "id", postgresql_where=text("state = 'queued' AND NOT held"),
+              sqlite_where=text("state = 'queued' AND NOT held")),
+        Index("ix_message_to_sent", "to", "sent_at"),
         Index("ix_message_leased", "lease_expires_at", postgresql_where=text("state IN ('sending', 'unknown')"),
               sqlite_where=text("state IN ('sending', 'unknown')")),
     )
@@ -43,6 +44,8 @@ class Message(Base):
     provider_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     not_before: Mapped[datetime | None]  # quiet hours or back-off: not claimed before this
+    held: Mapped[bool] = mapped_column(default=False)  # canary: the rest waits for the first slice's verdict
+    opted_out_at: Mapped[datetime | None]  # the recipient's opt-out was attributed to this message
     claimed_at: Mapped[datetime | None]
     lease_expires_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = created_at_column()

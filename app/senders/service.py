@@ -161,7 +161,8 @@ async def recheck(
 
 async def on_suspended(session: AsyncSession, sender: Sender) -> list[str]:
     """What follows a suspension or revocation: the campaigns using the sender pause (DESIGN.md,
-    sender lifecycle). The audit log records it; the alerts issue adds a ``sender_suspended`` alert."""
+    sender lifecycle). A suspension also opens a ``sender_suspended`` alert for ops."""
+    from app.alerts.service import open_alert
     from app.campaigns import service as campaigns  # campaigns depend on senders, not the reverse
 
     paused = []
@@ -169,6 +170,11 @@ async def on_suspended(session: AsyncSession, sender: Sender) -> list[str]:
         await campaigns.pause(session, campaign, actor=None,
                               reason=f"sender {sender.address} is {sender.state}: {sender.state_reason}")
         paused.append(campaign.id)
+    if sender.state == SUSPENDED:
+        await open_alert(session, "sender_suspended", sender_id=sender.id,
+                         action=f"paused {len(paused)} campaign(s)" if paused else "none",
+                         metrics={"paused_campaigns": paused},
+                         message=f"Sender {sender.address} ({sender.label}) was suspended: {sender.state_reason}")
     return paused
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.alerts import guard
 from app.audience import consent, texts
 from app.audience.keywords import Keyword, classify
 from app.config import Settings
@@ -42,7 +43,9 @@ async def handle(session: AsyncSession, params: dict[str, str], settings: Settin
         return InboundResult(kind, duplicate=True, reply=None)
     brand = settings.brand_name
     if kind is Keyword.OPT_OUT:
-        await consent.opt_out(session, phone, channel="keyword", reason=f"replied {body.strip()[:60]!r}", inbound_sid=sid)
+        if await consent.opt_out(session, phone, channel="keyword", reason=f"replied {body.strip()[:60]!r}",
+                                 inbound_sid=sid):
+            await guard.record_opt_out(session, phone, settings=settings)  # judged now, not minutes later
         return InboundResult(kind, False, texts.opted_out(brand))
     if kind is Keyword.OPT_IN:
         await consent.opt_back_in(session, phone, channel="keyword", evidence=f"replied {body.strip()[:60]!r}",

@@ -8,6 +8,8 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.alerts import guard
+from app.config import Settings
 from app.db.base import utcnow
 from app.db.upsert import insert_ignore
 from app.dispatch import states
@@ -22,7 +24,8 @@ def _int(value: str | None) -> int | None:
         return None
 
 
-async def handle(session: AsyncSession, params: dict[str, str], *, message_id: str | None = None) -> str:
+async def handle(session: AsyncSession, params: dict[str, str], *, settings: Settings,
+                 message_id: str | None = None) -> str:
     sid = params.get("MessageSid") or params.get("SmsSid") or ""
     status = (params.get("MessageStatus") or params.get("SmsStatus") or "").lower()
     if not sid or not status:
@@ -46,5 +49,7 @@ async def handle(session: AsyncSession, params: dict[str, str], *, message_id: s
             message.delivered_at = message.updated_at
         if target in (states.UNDELIVERED, states.FAILED) and code is not None:
             message.error_code = code
+        await session.flush()
+        await guard.record_delivery(session, message, settings=settings, error_code=code)
     await session.flush()
     return "applied"

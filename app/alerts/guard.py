@@ -1,0 +1,116 @@
+"""The unsubscribe-spike guard, evaluated as each opt-out arrives (seconds, not minutes).
+
+1. Attribution: an opt-out (keyword, natural language, Twilio 21610) belongs to the last campaign
+   message sent to that number within ``attribution_hours`` (default 72 h).
+2. The campaign's counters move (``opt_out_count``; ``delivered_count`` moves with status callbacks).
+3. The pure detector (``detector.py``) judges the counts against the company's baseline: the
+   size-weighted opt-out rate of its recent completed campaigns, shrunk toward a prior.
+4. Firing opens one ``unsubscribe_spike`` alert with its numbers and, under the campaign's policy
+   ``pause`` (the default), pauses the campaign so the rest of the audience is spared.
+
+Delivery failures (undelivered/failed, carrier filtering 30007 in particular) get the same
+treatment with their own thresholds, as an alert only.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.alerts import detector
+from app.alerts.service import open_alert
+from app.campaigns import service as campaigns
+from app.campaigns.lifecycle import COMPLETED, SCHEDULED, SENDING
+from app.config import Settings
+from app.db.base import utcnow
+from app.dispatch import states
+from app.models import Alert, Campaign, Message
+
+
+def spike_policy(settings: Settings) -> detector.SpikePolicy:
+    return detector.SpikePolicy(min_opt_outs=settings.spike_min_opt_outs, multiple=settings.spike_multiple,
+                                alpha=settings.spike_alpha, ceiling=settings.spike_ceiling)
+
+
+def failure_policy(settings: Settings) -> detector.SpikePolicy:
+    return detector.SpikePolicy(min_opt_outs=settings.failure_min, multiple=settings.failure_multiple,
+                                alpha=settings.spike_alpha, ceiling=settings.failure_ceiling)
+
+
+async def company_baseline(session: AsyncSession, settings: Settings) -> float:
+    history = (await session.execute(
+        select(Campaign.opt_out_count, Campaign.delivered_count).where(Campaign.status == COMPLETED)
+        .order_by(Campaign.completed_at.desc()).limit(settings.baseline_campaigns)
+    )).all()
+    return detector.baseline_rate([(o, d) for o, d in history], prior=settings.baseline_prior)
+
+
+async def record_opt_out(session: AsyncSession, phone: str, *, settings: Settings,
+                         at: datetime | None = None) -> Alert | None:
+    """Attribute one opt-out and judge its campaign. Returns the alert if this opt-out fired it."""
+    at = at or utcnow()
+    message = await session.scalar(
+        select(Message)
+        .where(Message.to == phone, Message.state.in_((states.SENT, states.DELIVERED)),
+               Message.sent_at >= at - timedelta(hours=settings.attribution_hours), Message.opted_out_at.is_(None))
+        .order_by(Message.sent_at.desc()).limit(1).with_for_update()
+    )
+    if message is None:
+        return None
+    message.opted_out_at = at
+    await session.execute(update(Campaign).where(Campaign.id == message.campaign_id)
+                          .values(opt_out_count=Campaign.opt_out_count + 1))
+    return await judge(session, message.campaign_id, settings=settings)
+
+
+async def judge(session: AsyncSession, campaign_id: str, *, settings: Settings) -> Alert | None:
+    campaign = await session.get(Campaign, campaign_id, with_for_update=True, populate_existing=True)
+    baseline = await company_baseline(session, settings)
+    verdict = detector.evaluate(campaign.opt_out_count, campaign.delivered_count, baseline, spike_policy(settings))
+    if not verdict.fires:
+        return None
+    pausing = campaign.spike_policy == "pause" and campaign.status in (SENDING, SCHEDULED)
+    metrics = {"opt_outs": campaign.opt_out_count, "delivered": campaign.delivered_count,
+               "rate": round(verdict.rate, 6), "baseline_rate": round(baseline, 6), "threshold": verdict.threshold,
+               "p_value": verdict.p_value}
+    alert = await open_alert(
+        session, "unsubscribe_spike", campaign_id=campaign.id, metrics=metrics,
+        action="paused" if pausing else "alert_only",
+        message=(f"Campaign '{campaign.name}': {campaign.opt_out_count} opt-outs of {campaign.delivered_count} "
+                 f"delivered ({verdict.rate:.1%}, normal {baseline:.2%}). {verdict.reason}"),
+    )
+    if alert is not None and pausing:
+        await pause_by_guard(session, campaign, reason=f"unsubscribe spike: {verdict.reason}")
+    return alert
+
+
+async def pause_by_guard(session: AsyncSession, campaign: Campaign, *, reason: str) -> None:
+    await campaigns.pause(session, campaign, actor=None, reason=reason)
+    campaign.paused_by_guard = True
+    await session.flush()
+
+
+async def record_delivery(session: AsyncSession, message: Message, *, settings: Settings, error_code: int | None) -> None:
+    """A status callback moved a message to a final state: count it; judge failures."""
+    if message.state == states.DELIVERED:
+        await session.execute(update(Campaign).where(Campaign.id == message.campaign_id)
+                              .values(delivered_count=Campaign.delivered_count + 1))
+        return
+    if message.state not in (states.UNDELIVERED, states.FAILED):
+        return
+    await session.execute(update(Campaign).where(Campaign.id == message.campaign_id)
+                          .values(failed_count=Campaign.failed_count + 1))
+    campaign = await session.get(Campaign, message.campaign_id, populate_existing=True)
+    total = campaign.delivered_count + campaign.failed_count
+    verdict = detector.evaluate(campaign.failed_count, total, settings.failure_baseline, failure_policy(settings))
+    if verdict.fires:
+        await open_alert(
+            session, "delivery_failure_spike", campaign_id=campaign.id, action="alert_only",
+            metrics={"failed": campaign.failed_count, "delivered": campaign.delivered_count,
+                     "rate": round(verdict.rate, 6), "baseline_rate": settings.failure_baseline,
+                     "threshold": verdict.threshold, "last_error_code": error_code},
+            message=(f"Campaign '{campaign.name}': {campaign.failed_count} of {total} messages undelivered or failed "
+                     f"({verdict.rate:.1%})" + (" — carrier filtering (30007)" if error_code == 30007 else "")),
+        )

@@ -1,0 +1,114 @@
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.alerts import service
+from app.deps import OpsDep, SessionDep
+from app.models import Alert
+from app.pagination import Page, PageDep, page_of
+
+router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
+STATES = "^(open|acknowledged|resolved)$"
+
+
+class AlertOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    kind: str
+    campaign_id: str | None
+    sender_id: str | None
+    state: str
+    opened_at: datetime
+    updated_at: datetime
+    metrics: dict
+    action: str
+    message: str
+    acknowledged_at: datetime | None
+    resolved_at: datetime | None
+    comment: str | None
+
+    @classmethod
+    def of(cls, alert: Alert) -> AlertOut:
+        out = cls.model_validate(alert)
+        out.campaign_id = alert.campaign_id or None
+        out.sender_id = alert.sender_id or None
+        return out
+
+
+class CommentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    comment: str | None = Field(default=None, max_length=2000)
+
+
+@router.get("", response_model=Page[AlertOut])
+async def list_alerts(session: SessionDep, _: OpsDep, page: PageDep,
+                      state: Annotated[str | None, Query(pattern=STATES)] = None):
+    result = page_of(await service.list_alerts(session, state=state, limit=page.limit + 1, cursor=page.cursor), page)
+    result["items"] = [AlertOut.of(a) for a in result["items"]]
+    return result
+
+
+@router.get("/stream", response_class=StreamingResponse)
+async def stream_alerts(request: Request, _: OpsDep,
+                        poll: Annotated[float, Query(ge=0.2, le=10, description="seconds between checks")] = 1.0):
+    """Server-sent events: every unresolved alert first, then each alert as it opens or changes.
+    The event id is the alert's ``updated_at``; a reconnecting client sends it back as
+    ``Last-Event-ID`` and receives what changed since (nothing is missed across a drop)."""
+    db = request.app.state.db
+    last_seen = request.headers.get("last-event-id")
+    try:
+        since = datetime.fromisoformat(last_seen) if last_seen else None
+    except ValueError:
+        since = None
+
+    async def events():
+        nonlocal since
+        quiet = 0.0
+        yield "retry: 2000\n\n"
+        while not await request.is_disconnected():
+            async with db.session() as session:
+                if since is None:
+                    alerts = [a for a in await service.list_alerts(session, state=None, limit=200, cursor=None)
+                              if a.state != service.RESOLVED]
+                else:
+                    alerts = await service.list_alerts(session, state=None, limit=500, cursor=None, changed_since=since)
+            for alert in sorted(alerts, key=lambda a: a.updated_at):
+                payload = AlertOut.of(alert).model_dump(mode="json")
+                yield f"id: {alert.updated_at.isoformat()}\nevent: alert\ndata: {json.dumps(payload)}\n\n"
+                since = alert.updated_at if since is None or alert.updated_at > since else since
+            if since is None:
+                since = datetime.fromisoformat("1970-01-01T00:00:00+00:00")
+            quiet += poll
+            if quiet >= 15:
+                quiet = 0.0
+                yield ": keep-alive\n\n"
+            await asyncio.sleep(poll)
+
+    return StreamingResponse(events(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+async def _alert(alert_id: str, session: SessionDep, _: OpsDep) -> Alert:
+    return await service.get_alert(session, alert_id, lock=True)
+
+
+AlertDep = Annotated[Alert, Depends(_alert)]
+
+
+@router.post("/{alert_id}/acknowledge", response_model=AlertOut)
+async def acknowledge(alert: AlertDep, session: SessionDep, user: OpsDep, body: CommentIn | None = None):
+    return AlertOut.of(await service.acknowledge(session, alert, actor=user, comment=body.comment if body else None))
+
+
+@router.post("/{alert_id}/resolve", response_model=AlertOut)
+async def resolve(alert: AlertDep, session: SessionDep, user: OpsDep, body: CommentIn | None = None):
+    return AlertOut.of(await service.resolve(session, alert, actor=user, comment=body.comment if body else None))

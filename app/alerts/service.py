@@ -1,0 +1,82 @@
+"""Alerts: opened once per (kind, campaign, sender) while unresolved, acknowledged, resolved.
+
+Opening is an INSERT … ON CONFLICT DO NOTHING against a partial unique index, so two workers (or
+two webhook requests) seeing the same spike at the same moment open one alert between them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.audit.service import record
+from app.db.base import new_id, utcnow
+from app.errors import Conflict, NotFound
+from app.models import Alert, User
+
+OPEN, ACKNOWLEDGED, RESOLVED = "open", "acknowledged", "resolved"
+KINDS = ("unsubscribe_spike", "sender_suspended", "delivery_failure_spike", "canary_held")
+
+
+async def open_alert(session: AsyncSession, kind: str, *, message: str, action: str, metrics: dict,
+                     campaign_id: str = "", sender_id: str = "", notify: bool = True) -> Alert | None:
+    """The new alert, or None when one of that kind is already unresolved for the same subject."""
+    now = utcnow()
+    values = {"id": new_id("alr"), "kind": kind, "campaign_id": campaign_id, "sender_id": sender_id, "state": OPEN,
+              "metrics": metrics, "action": action, "message": message, "opened_at": now, "updated_at": now,
+              "notify_state": "pending" if notify else "off", "notify_attempts": 0, "notify_next_at": now}
+    dialect = session.get_bind().dialect.name
+    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(Alert)
+    statement = insert.values(**values).on_conflict_do_nothing(
+        index_elements=["kind", "campaign_id", "sender_id"], index_where=text("state != 'resolved'"))
+    result = await session.execute(statement)
+    if not result.rowcount:
+        return None
+    alert = await session.get(Alert, values["id"])
+    record(session, "alert.opened", actor=None, target_type="alert", target_id=alert.id, kind=kind,
+           campaign_id=campaign_id or None, sender_id=sender_id or None, alert_action=action)
+    return alert
+
+
+async def get_alert(session: AsyncSession, alert_id: str, *, lock: bool = False) -> Alert:
+    alert = await session.get(Alert, alert_id, with_for_update=lock or None)
+    if alert is None:
+        raise NotFound(f"no alert with id {alert_id}")
+    return alert
+
+
+async def list_alerts(session: AsyncSession, *, state: str | None, limit: int, cursor: str | None,
+                      changed_since: datetime | None = None) -> list[Alert]:
+    query = select(Alert).order_by(Alert.id.desc()).limit(limit)
+    if state:
+        query = query.where(Alert.state == state)
+    if cursor:
+        query = query.where(Alert.id < cursor)
+    if changed_since is not None:
+        query = query.where(Alert.updated_at > changed_since)
+    return list((await session.scalars(query)).all())
+
+
+async def acknowledge(session: AsyncSession, alert: Alert, *, actor: User, comment: str | None) -> Alert:
+    if alert.state != OPEN:
+        raise Conflict(f"only an open alert can be acknowledged; this one is {alert.state}", code="illegal_transition")
+    alert.state, alert.acknowledged_at, alert.acknowledged_by_id = ACKNOWLEDGED, utcnow(), actor.id
+    alert.updated_at = alert.acknowledged_at
+    alert.comment = comment or alert.comment
+    record(session, "alert.acknowledged", actor=actor, target_type="alert", target_id=alert.id, comment=comment)
+    await session.flush()
+    return alert
+
+
+async def resolve(session: AsyncSession, alert: Alert, *, actor: User | None, comment: str | None) -> Alert:
+    if alert.state == RESOLVED:
+        raise Conflict("the alert is already resolved", code="illegal_transition")
+    alert.state, alert.resolved_at, alert.resolved_by_id = RESOLVED, utcnow(), actor.id if actor else None
+    alert.updated_at = alert.resolved_at
+    alert.comment = comment or alert.comment
+    record(session, "alert.resolved", actor=actor, target_type="alert", target_id=alert.id, comment=comment)
+    await session.flush()
+    return alert

@@ -1,0 +1,96 @@
+"""Canary releases: send a random first slice, hold the rest, judge the slice, then release or hold.
+
+``rollout = {first_slice_percent, observe_minutes}``. A campaign whose review raised an oops warning
+gets a canary by default (``canary_default_percent`` / ``canary_default_minutes``). After the whole
+slice went out and ``observe_minutes`` passed since its last send, the detector judges the slice's
+opt-outs: clean → the held messages are released; a spike (or an unresolved spike alert) → they
+stay held, a ``canary_held`` alert opens and the campaign pauses for ops.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.alerts import detector
+from app.alerts.guard import company_baseline, pause_by_guard, spike_policy
+from app.alerts.service import open_alert
+from app.audit.service import record
+from app.campaigns.lifecycle import SENDING
+from app.config import Settings
+from app.db import Database
+from app.db.base import utcnow
+from app.dispatch import states
+from app.models import Alert, Campaign, Message
+
+
+def effective_rollout(campaign: Campaign, settings: Settings) -> dict | None:
+    if campaign.rollout:
+        return campaign.rollout
+    if campaign.oops_warned:
+        return {"first_slice_percent": settings.canary_default_percent,
+                "observe_minutes": settings.canary_default_minutes}
+    return None
+
+
+async def hold_rest(session: AsyncSession, campaign_id: str, percent: float) -> int:
+    """Hold all but a random ``percent`` of the campaign's queued messages. Returns how many are held."""
+    dialect = session.get_bind().dialect.name
+    pick = func.random() if dialect == "postgresql" else (func.abs(func.random()) % 1_000_000) / 1_000_000.0
+    result = await session.execute(
+        update(Message).where(Message.campaign_id == campaign_id, Message.state == states.QUEUED,
+                              pick >= percent / 100.0)
+        .values(held=True).execution_options(synchronize_session=False))
+    held = result.rowcount or 0
+    total = await session.scalar(select(func.count()).select_from(Message).where(Message.campaign_id == campaign_id))
+    if held and held == total:  # a slice of nobody proves nothing: release one
+        first = await session.scalar(select(func.min(Message.id)).where(Message.campaign_id == campaign_id))
+        await session.execute(update(Message).where(Message.id == first).values(held=False))
+        held -= 1
+    return held
+
+
+async def judge_canaries(db: Database, settings: Settings, *, now: datetime | None = None) -> dict[str, list[str]]:
+    now = now or utcnow()
+    verdicts: dict[str, list[str]] = {"released": [], "held": [], "waiting": []}
+    async with db.unit_of_work() as session:
+        candidates = (await session.scalars(
+            select(Campaign).where(Campaign.status == SENDING, Campaign.canary_released_at.is_(None),
+                                   select(Message.id).where(Message.campaign_id == Campaign.id, Message.held)
+                                   .exists())
+            .with_for_update(skip_locked=True))).all()
+        for campaign in candidates:
+            rollout = effective_rollout(campaign, settings) or {"observe_minutes": 0}
+            in_flight = await session.scalar(select(func.count()).select_from(Message).where(
+                Message.campaign_id == campaign.id, Message.held.is_(False),
+                Message.state.in_((states.QUEUED, states.SENDING, "unknown"))))
+            last_sent = await session.scalar(select(func.max(Message.sent_at)).where(
+                Message.campaign_id == campaign.id, Message.held.is_(False)))
+            if in_flight or last_sent is None or now < last_sent + timedelta(minutes=rollout["observe_minutes"]):
+                verdicts["waiting"].append(campaign.id)
+                continue
+            baseline = await company_baseline(session, settings)
+            verdict = detector.evaluate(campaign.opt_out_count, campaign.delivered_count, baseline,
+                                        spike_policy(settings))
+            spiking = await session.scalar(select(Alert.id).where(
+                Alert.campaign_id == campaign.id, Alert.kind == "unsubscribe_spike", Alert.state != "resolved"))
+            if verdict.fires or spiking:
+                await open_alert(
+                    session, "canary_held", campaign_id=campaign.id, action="held",
+                    metrics={"opt_outs": campaign.opt_out_count, "delivered": campaign.delivered_count,
+                             "rate": round(verdict.rate, 6), "baseline_rate": round(baseline, 6),
+                             "threshold": verdict.threshold},
+                    message=(f"Campaign '{campaign.name}': the first slice drew {campaign.opt_out_count} opt-outs of "
+                             f"{campaign.delivered_count} delivered; the rest is held."))
+                await pause_by_guard(session, campaign, reason="canary: the first slice looks abnormal")
+                verdicts["held"].append(campaign.id)
+                continue
+            released = await session.execute(update(Message).where(Message.campaign_id == campaign.id, Message.held)
+                                              .values(held=False).execution_options(synchronize_session=False))
+            campaign.canary_released_at = now
+            record(session, "campaign.canary_released", actor=None, target_type="campaign", target_id=campaign.id,
+                   released=released.rowcount, opt_outs=campaign.opt_out_count, delivered=campaign.delivered_count)
+            verdicts["released"].append(campaign.id)
+    return verdicts
