@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from datetime import datetime
 from typing import Annotated
 
@@ -59,7 +60,9 @@ async def list_alerts(session: SessionDep, _: OpsDep, page: PageDep,
 
 @router.get("/stream", response_class=StreamingResponse)
 async def stream_alerts(request: Request, _: OpsDep,
-                        poll: Annotated[float, Query(ge=0.2, le=10, description="seconds between checks")] = 1.0):
+                        poll: Annotated[float, Query(ge=0.1, le=10, description="seconds between checks")] = 1.0,
+                        duration: Annotated[float | None, Query(gt=0, le=86400,
+                                                                description="close after this many seconds")] = None):
     """Server-sent events: every unresolved alert first, then each alert as it opens or changes.
     The event id is the alert's ``updated_at``; a reconnecting client sends it back as
     ``Last-Event-ID`` and receives what changed since (nothing is missed across a drop)."""
@@ -73,8 +76,9 @@ async def stream_alerts(request: Request, _: OpsDep,
     async def events():
         nonlocal since
         quiet = 0.0
+        ends = time.monotonic() + duration if duration else None
         yield "retry: 2000\n\n"
-        while not await request.is_disconnected():
+        while not await request.is_disconnected() and (ends is None or time.monotonic() < ends):
             async with db.session() as session:
                 if since is None:
                     alerts = [a for a in await service.list_alerts(session, state=None, limit=200, cursor=None)
