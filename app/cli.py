@@ -96,5 +96,15 @@ def create_admin(email: str, name: str = typer.Option("Administrator", help="the
     typer.echo(key)
 
 
+@app.command()
+def demo(audience: int = typer.Option(300, help="subscribers in the demo list"),
+         wave: int = typer.Option(12, help="how many customers reply STOP")) -> None:
+    """Tell the whole story on the embedded default: senders, consent, review, sending, a STOP wave,
+    the alert firing and the campaign pausing."""
+    from app.demo import run
+
+    raise typer.Exit(run(audience=audience, wave=wave))
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

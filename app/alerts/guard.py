@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.alerts import detector
@@ -51,11 +51,14 @@ async def record_opt_out(session: AsyncSession, phone: str, *, settings: Setting
                          at: datetime | None = None) -> Alert | None:
     """Attribute one opt-out and judge its campaign. Returns the alert if this opt-out fired it."""
     at = at or utcnow()
+    # A message in flight (claimed, its result not yet recorded) counts too: the STOP can arrive
+    # before the worker has written down the provider's answer.
+    when = func.coalesce(Message.sent_at, Message.claimed_at)
     message = await session.scalar(
         select(Message)
-        .where(Message.to == phone, Message.state.in_((states.SENT, states.DELIVERED)),
-               Message.sent_at >= at - timedelta(hours=settings.attribution_hours), Message.opted_out_at.is_(None))
-        .order_by(Message.sent_at.desc()).limit(1).with_for_update()
+        .where(Message.to == phone, Message.state.in_((states.SENDING, states.SENT, states.DELIVERED)),
+               when >= at - timedelta(hours=settings.attribution_hours), Message.opted_out_at.is_(None))
+        .order_by(when.desc()).limit(1).with_for_update()
     )
     if message is None:
         return None

@@ -216,7 +216,11 @@ async def _record(db: Database, outcomes: list[Outcome], result: BatchResult, no
             if outcome.values.get("_untouched") or not values:
                 result.counts["untouched"] += 1
                 continue
-            await session.execute(update(Message).where(fenced(outcome.claimed.id, outcome.claimed.claimed_at))
+            # Still 'sending' under our claim: a status callback that arrived first (it carries ?m=<id>)
+            # has already moved the message on, and states only ever move forward.
+            await session.execute(update(Message)
+                                  .where(fenced(outcome.claimed.id, outcome.claimed.claimed_at),
+                                         Message.state == states.SENDING)
                                   .values(**values, updated_at=stamp).execution_options(synchronize_session=False))
             state = values.get("state", "sending")
             key = "deferred" if state == states.QUEUED and "not_before" in values else state
