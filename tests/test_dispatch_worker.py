@@ -244,3 +244,33 @@ async def test_cancelled_campaign_skips_what_was_claimed(client, admin, marketer
     rows = await messages(session, world["campaign"]["id"])
     assert {m.state for m in rows} == {"skipped"}
     await session.execute(update(Message).values(state="skipped"))
+
+
+async def test_a_callback_that_beats_the_batch_record_is_never_undone(client, admin, marketer, reviewer, db, settings,
+                                                                      session):
+    from app.providers.sandbox import SandboxProvider
+    from tests.conftest import OWNED
+    from tests.twilio_signing import PUBLIC, signed_post
+
+    class EagerCallbacks(SandboxProvider):
+        """Twilio's delivered callback arrives before the worker has recorded the send."""
+
+        async def _create_message(self, sender, *, to, body, status_callback):
+            sent = await super()._create_message(sender, to=to, body=body, status_callback=None)
+            for status in ("sent", "delivered"):
+                response = await signed_post(client, status_callback.removeprefix(PUBLIC),
+                                             {"MessageSid": sent.sid, "MessageStatus": status})
+                assert response.status_code == 204
+            return sent
+
+    eager = EagerCallbacks(OWNED, account_sid=settings.account_sid, auth_token=settings.auth_token, callbacks=False)
+    world = await build(client, admin, marketer, reviewer, phones=["+14155552671", "+14155552672"])
+    # One send at a time: in tests every session shares one connection (savepoints), so the
+    # callbacks must not interleave with each other; in production each has its own connection.
+    import asyncio
+
+    await runner.dispatch_once(db, eager, settings, now=DAYTIME, semaphore=asyncio.Semaphore(1))
+    rows = await messages(session, world["campaign"]["id"])
+    assert {m.state for m in rows} == {"delivered"} and all(m.provider_sid for m in rows)
+    campaign = await session.get(Campaign, world["campaign"]["id"], populate_existing=True)
+    assert campaign.delivered_count == 2
