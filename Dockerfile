@@ -4,6 +4,6 @@ COPY pyproject.toml README.md alembic.ini ./
 COPY app ./app
 COPY alembic ./alembic
 COPY scripts ./scripts
-RUN pip install --no-cache-dir .
+RUN pip install --no-cache-dir -e .  # editable: the CLI finds alembic/ beside app/
 EXPOSE 8000
 CMD ["fineline", "serve", "--host", "0.0.0.0"]

@@ -19,6 +19,7 @@ from app.ops.limits import BodySizeLimit
 from app.ops.metrics import MetricsMiddleware
 from app.ops.router import router as ops_router
 from app.ops.sanity import InputSanity
+from app.opspage.router import router as ops_page_router
 from app.providers import Provider, build_provider
 from app.senders.router import router as senders_router
 from app.users.router import router as users_router
@@ -63,6 +64,6 @@ def create_app(
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes, large_limit=settings.max_import_bytes)
     app.add_middleware(MetricsMiddleware)
-    for router in (ops_router, users_router, senders_router, audience_router, campaigns_router, alerts_router, webhooks_router, audit_router):
+    for router in (ops_router, users_router, senders_router, audience_router, campaigns_router, alerts_router, webhooks_router, audit_router, ops_page_router):
         app.include_router(router)
     return app

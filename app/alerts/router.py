@@ -10,8 +10,9 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.alerts import service
-from app.deps import OpsDep, SessionDep
+from app.alerts import detector, guard, service
+from app.campaigns import service as campaigns
+from app.deps import OpsDep, SessionDep, SettingsDep
 from app.models import Alert
 from app.pagination import Page, PageDep, page_of
 
@@ -99,6 +100,18 @@ async def stream_alerts(request: Request, _: OpsDep,
 
     return StreamingResponse(events(), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+@router.get("/guard/{campaign_id}")
+async def guard_levels(campaign_id: str, session: SessionDep, settings: SettingsDep, _: OpsDep):
+    """Where the spike guard stands for a campaign: the baseline, the rate bar and the count that
+    would fire at the current delivered count (for charts)."""
+    campaign = await campaigns.get_campaign(session, campaign_id)
+    baseline = await guard.company_baseline(session, settings)
+    policy = guard.spike_policy(settings)
+    return {"campaign_id": campaign.id, "baseline_rate": baseline, "rate_bar": policy.rate_bar(baseline),
+            "threshold": detector.threshold(campaign.delivered_count, baseline, policy),
+            "opt_outs": campaign.opt_out_count, "delivered": campaign.delivered_count}
 
 
 async def _alert(alert_id: str, session: SessionDep, _: OpsDep) -> Alert:

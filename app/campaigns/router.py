@@ -13,6 +13,7 @@ from app.campaigns.schemas import (
     CampaignOut,
     CampaignPatch,
     CheckOut,
+    MessageOut,
     ReasonIn,
     ReviewIn,
     ReviewOut,
@@ -30,7 +31,8 @@ from app.deps import (
     require,
 )
 from app.dispatch.counts import campaign_counts
-from app.models import Campaign, Review, Subscriber, Subscription, User
+from app.errors import Invalid
+from app.models import Campaign, Message, Review, Subscriber, Subscription, User
 from app.pagination import Page, PageDep, page_of
 from app.senders.router import ProviderDep
 
@@ -156,6 +158,21 @@ async def cancel_campaign(campaign: CampaignDep, session: SessionDep, user: OpsO
                           body: ReasonIn | None = None):
     await service.cancel(session, campaign, actor=user, reason=body.comment if body else None)
     return await out(session, campaign)
+
+
+@router.get("/campaigns/{campaign_id}/messages", response_model=Page[MessageOut])
+async def list_messages(campaign: CampaignDep, session: SessionDep, _: OpsOrMarketerDep, page: PageDep,
+                        state: Annotated[str | None, Query(max_length=16)] = None):
+    """Per-message state, provider SID and error code, in send order (keyset on the message id)."""
+    query = select(Message).where(Message.campaign_id == campaign.id).order_by(Message.id).limit(page.limit + 1)
+    if page.cursor:
+        if not page.cursor.isdigit():
+            raise Invalid("cursor must be the next_cursor of a previous page", field="cursor")
+        query = query.where(Message.id > int(page.cursor))
+    if state:
+        query = query.where(Message.state == state)
+    rows = list((await session.scalars(query)).all())
+    return page_of(rows, page, key=lambda m: str(m.id))
 
 
 @router.post("/campaigns/{campaign_id}/take-over", response_model=CampaignOut)

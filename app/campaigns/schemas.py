@@ -136,3 +136,19 @@ class CampaignOut(BaseModel):
     launched_at: datetime | None
     counts: dict[str, float | int] = Field(default_factory=dict)
     test_sends: int = 0
+
+
+class MessageOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    subscriber_id: str
+    to: str
+    state: str
+    skip_reason: str | None
+    error_code: int | None
+    provider_sid: str | None
+    held: bool
+    sent_at: datetime | None
+    delivered_at: datetime | None
+    opted_out_at: datetime | None

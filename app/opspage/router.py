@@ -1,0 +1,32 @@
+"""/ops: the page ops people watch. Server-rendered HTML and a little JavaScript, no build step.
+
+The page asks for an API key (kept in the tab's sessionStorage, sent only as a Bearer header,
+never in a URL), follows ``GET /v1/alerts/stream`` through fetch (EventSource cannot send headers),
+reconnecting with ``Last-Event-ID`` so nothing is missed across a drop, and polls campaigns and
+senders. Controls a user's roles do not allow are never drawn.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter
+from fastapi.responses import FileResponse, HTMLResponse
+
+router = APIRouter(tags=["ops page"], include_in_schema=False)
+STATIC = Path(__file__).parent / "static"
+
+
+@router.get("/ops", response_class=HTMLResponse)
+async def ops_page():
+    return HTMLResponse((STATIC / "ops.html").read_text(encoding="utf-8"),
+                        headers={"Cache-Control": "no-store", "Content-Security-Policy":
+                                 "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:"})
+
+
+@router.get("/ops/static/{name}")
+async def ops_static(name: str):
+    path = (STATIC / name).resolve()
+    if path.parent != STATIC.resolve() or not path.is_file():
+        return HTMLResponse("not found", status_code=404)
+    return FileResponse(path, headers={"Cache-Control": "no-store"})

@@ -1,0 +1,228 @@
+// Fineline ops page. The API key lives in this tab's sessionStorage and travels only in the
+// Authorization header. Alerts arrive through the SSE stream (read with fetch, since EventSource
+// cannot send headers) and reconnect with Last-Event-ID; campaigns and senders are polled.
+"use strict";
+
+const state = { key: sessionStorage.getItem("fineline.key"), me: null, alerts: new Map(), lastEventId: null,
+                campaigns: [], history: new Map(), guard: new Map(), streamAbort: null, pollTimer: null };
+
+const $ = (sel) => document.querySelector(sel);
+const el = (tag, attrs = {}, ...children) => {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "class") node.className = v; else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+    else node.setAttribute(k, v);
+  }
+  for (const child of children) node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  return node;
+};
+const pct = (x) => `${(100 * (x || 0)).toFixed(2)}%`;
+const isOps = () => state.me && state.me.roles.includes("ops");
+
+async function api(method, path, body) {
+  const response = await fetch(path, { method, headers: { "Authorization": `Bearer ${state.key}`,
+    ...(body ? { "Content-Type": "application/json" } : {}) }, body: body ? JSON.stringify(body) : undefined });
+  if (response.status === 401) { signOut("Your key is no longer valid."); throw new Error("unauthorized"); }
+  const data = response.status === 204 ? null : await response.json();
+  if (!response.ok) throw new Error((data && data.error && data.error.message) || response.statusText);
+  return data;
+}
+
+// ---- sign in / out ---------------------------------------------------------------------------
+async function signIn(key) {
+  state.key = key;
+  try {
+    state.me = await api("GET", "/v1/me");
+  } catch (err) {
+    state.key = null;
+    $("#login-error").textContent = "That key was not accepted.";
+    return showLogin();
+  }
+  if (!isOps()) {
+    state.key = null; state.me = null;
+    $("#login-error").textContent = "This page needs an API key of the ops role.";
+    return showLogin();
+  }
+  sessionStorage.setItem("fineline.key", key);
+  $("#login").hidden = true; $("#dashboard").hidden = false;
+  $("#who").textContent = `${state.me.name} · ${state.me.roles.join(", ")}`;
+  startStream(); poll();
+}
+
+function signOut(message) {
+  sessionStorage.removeItem("fineline.key");
+  state.key = null; state.me = null;
+  if (state.streamAbort) state.streamAbort.abort();
+  clearTimeout(state.pollTimer);
+  $("#login-error").textContent = message || "";
+  showLogin();
+}
+
+function showLogin() { $("#dashboard").hidden = true; $("#login").hidden = false; $("#who").textContent = ""; }
+
+// ---- the alert stream ------------------------------------------------------------------------
+async function startStream() {
+  if (!state.key) return;
+  const controller = new AbortController();
+  state.streamAbort = controller;
+  const headers = { "Authorization": `Bearer ${state.key}` };
+  if (state.lastEventId) headers["Last-Event-ID"] = state.lastEventId;
+  try {
+    const response = await fetch("/v1/alerts/stream?poll=0.5", { headers, signal: controller.signal });
+    if (!response.ok) throw new Error(`stream answered ${response.status}`);
+    setStream("live");
+    const reader = response.body.getReader();
+    const decoder = new TextDecoder();
+    let buffer = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffer += decoder.decode(value, { stream: true });
+      let cut;
+      while ((cut = buffer.indexOf("\n\n")) >= 0) {
+        handleEvent(buffer.slice(0, cut));
+        buffer = buffer.slice(cut + 2);
+      }
+    }
+  } catch (err) {
+    if (controller.signal.aborted) return;
+  }
+  if (!state.key) return;
+  setStream("retrying");  // dropped: reconnect and catch up from the last event seen
+  setTimeout(startStream, 1500);
+}
+
+function handleEvent(block) {
+  let id = null, data = "";
+  for (const line of block.split("\n")) {
+    if (line.startsWith("id: ")) id = line.slice(4);
+    else if (line.startsWith("data: ")) data += line.slice(6);
+  }
+  if (!data) return;
+  const alert = JSON.parse(data);
+  state.alerts.set(alert.id, alert);
+  if (id) state.lastEventId = id;
+  renderAlerts();
+}
+
+function setStream(label) { const pill = $("#stream-state"); pill.textContent = label; pill.className = `pill ${label}`; }
+
+// ---- polling campaigns and senders -----------------------------------------------------------
+async function poll() {
+  clearTimeout(state.pollTimer);
+  if (!state.key) return;
+  try {
+    const [sending, paused, senders] = await Promise.all([
+      api("GET", "/v1/campaigns?status=sending&limit=50"), api("GET", "/v1/campaigns?status=paused&limit=50"),
+      api("GET", "/v1/senders?limit=100")]);
+    state.campaigns = [...paused.items, ...sending.items];
+    const now = Date.now();
+    for (const c of state.campaigns) {
+      const points = state.history.get(c.id) || [];
+      points.push([now, c.counts.opt_out_rate || 0]);
+      state.history.set(c.id, points.slice(-120));
+      state.guard.set(c.id, await api("GET", `/v1/alerts/guard/${c.id}`));
+    }
+    renderCampaigns(); renderSenders(senders.items); renderAlerts();
+  } catch (err) { /* the next poll tries again */ }
+  state.pollTimer = setTimeout(poll, 1500);
+}
+
+// ---- rendering -------------------------------------------------------------------------------
+function renderAlerts() {
+  const open = [...state.alerts.values()].filter((a) => a.state !== "resolved")
+    .sort((a, b) => (a.opened_at < b.opened_at ? 1 : -1));
+  const box = $("#alerts");
+  box.replaceChildren(...(open.length ? open.map(alertCard) : [el("p", { class: "empty" }, "No open alerts.")]));
+}
+
+function alertCard(a) {
+  const m = a.metrics || {};
+  const card = el("div", { class: `card alert ${a.state}`, "data-alert-id": a.id, "data-kind": a.kind },
+    el("h3", {}, `${a.kind.replaceAll("_", " ")} — ${a.state}`),
+    el("div", {}, a.message),
+    el("div", { class: "metrics" },
+      ...(m.opt_outs !== undefined ? [el("span", {}, "opt-outs ", el("b", {}, m.opt_outs))] : []),
+      ...(m.delivered !== undefined ? [el("span", {}, "delivered ", el("b", {}, m.delivered))] : []),
+      ...(m.rate !== undefined ? [el("span", {}, "rate ", el("b", {}, pct(m.rate)))] : []),
+      ...(m.baseline_rate !== undefined ? [el("span", {}, "baseline ", el("b", {}, pct(m.baseline_rate)))] : []),
+      ...(m.threshold !== undefined ? [el("span", {}, "threshold ", el("b", {}, m.threshold))] : []),
+      el("span", {}, "action ", el("b", { class: "action" }, a.action))));
+  if (isOps()) {  // controls only for a role that may use them
+    const actions = el("div", { class: "actions" });
+    if (a.state === "open") actions.append(el("button", { onclick: () => act(`/v1/alerts/${a.id}/acknowledge`) }, "Acknowledge"));
+    actions.append(el("button", { onclick: () => act(`/v1/alerts/${a.id}/resolve`) }, "Resolve"));
+    const campaign = state.campaigns.find((c) => c.id === a.campaign_id);
+    if (campaign && campaign.status === "paused") {
+      const comment = el("input", { type: "text", placeholder: "why it is safe to resume", "aria-label": "comment" });
+      actions.append(comment, el("button", { class: "primary", onclick: () => {
+        if (!comment.value.trim()) { comment.focus(); return; }
+        act(`/v1/campaigns/${campaign.id}/resume`, { comment: comment.value.trim() });
+      } }, "Resume campaign"));
+    }
+    card.append(actions);
+  }
+  return card;
+}
+
+async function act(path, body) {
+  try { await api("POST", path, body || {}); } catch (err) { window.alert(err.message); }
+  poll();
+}
+
+function renderCampaigns() {
+  const box = $("#campaigns");
+  if (!state.campaigns.length) return box.replaceChildren(el("p", { class: "empty" }, "Nothing sending."));
+  box.replaceChildren(...state.campaigns.map((c) => {
+    const n = c.counts, total = Math.max(n.audience, 1);
+    const width = (x) => `${(100 * x / total).toFixed(2)}%`;
+    const canvas = el("canvas", { width: "240", height: "80", "aria-label": "opt-out rate over time" });
+    const card = el("div", { class: "card campaign", "data-campaign-id": c.id, "data-status": c.status },
+      el("div", { class: "row" },
+        el("div", {},
+          el("h3", {}, c.name, el("span", { class: `status ${c.status}` }, c.status)),
+          el("div", { class: "bar" },
+            el("span", { class: "delivered", style: `width:${width(n.delivered)}` }),
+            el("span", { class: "sent", style: `width:${width(n.sent - n.delivered - Math.min(n.failed, n.sent))}` }),
+            el("span", { class: "failed", style: `width:${width(n.failed)}` }),
+            el("span", { class: "skipped", style: `width:${width(n.skipped)}` })),
+          el("div", { class: "legend" }, ...[`audience ${n.audience}`, `sent ${n.sent}`, `delivered ${n.delivered}`,
+             `failed ${n.failed}`, `skipped ${n.skipped}`, `opt-outs ${n.opt_outs} (${pct(n.opt_out_rate)})`]
+             .map((text) => el("span", {}, text))),
+          c.status_reason ? el("div", { class: "legend" }, c.status_reason) : ""),
+        canvas));
+    drawChart(canvas, state.history.get(c.id) || [], state.guard.get(c.id));
+    return card;
+  }));
+}
+
+function drawChart(canvas, points, guard) {
+  const ctx = canvas.getContext("2d"), w = canvas.width, h = canvas.height;
+  ctx.clearRect(0, 0, w, h);
+  const bar = guard ? guard.rate_bar : 0, base = guard ? guard.baseline_rate : 0;
+  const top = Math.max(bar * 1.5, ...points.map((p) => p[1]), 0.01);
+  const y = (v) => h - 6 - (h - 12) * (v / top);
+  const line = (v, color) => { ctx.strokeStyle = color; ctx.setLineDash([4, 3]); ctx.beginPath();
+    ctx.moveTo(0, y(v)); ctx.lineTo(w, y(v)); ctx.stroke(); ctx.setLineDash([]); };
+  line(base, "#1f7a43"); line(bar, "#c62f2f");
+  if (points.length) {
+    const t0 = points[0][0], t1 = Math.max(points[points.length - 1][0], t0 + 1);
+    ctx.strokeStyle = "#2c5fd6"; ctx.lineWidth = 2; ctx.beginPath();
+    points.forEach(([t, v], i) => { const x = (w - 4) * (t - t0) / (t1 - t0) + 2; i ? ctx.lineTo(x, y(v)) : ctx.moveTo(x, y(v)); });
+    ctx.stroke(); ctx.lineWidth = 1;
+  }
+  ctx.fillStyle = "#6b7385"; ctx.font = "10px system-ui";
+  ctx.fillText(`opt-out rate · baseline ${pct(base)} · threshold ${pct(bar)}`, 4, 11);
+}
+
+function renderSenders(senders) {
+  $("#senders tbody").replaceChildren(...senders.map((s) => el("tr", { "data-sender-id": s.id },
+    el("td", {}, `${s.label} (${s.address})`), el("td", {}, s.kind),
+    el("td", { class: `state-${s.state}` }, s.state), el("td", {}, s.mps),
+    el("td", {}, s.last_checked_at ? new Date(s.last_checked_at).toLocaleString() : "—"))));
+}
+
+// ---- start -----------------------------------------------------------------------------------
+$("#login-form").addEventListener("submit", (event) => { event.preventDefault(); signIn($("#api-key").value.trim()); });
+$("#logout").addEventListener("click", () => signOut());
+if (state.key) signIn(state.key); else showLogin();
