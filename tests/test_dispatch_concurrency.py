@@ -105,3 +105,14 @@ def test_lease_is_longer_than_any_send(committed_url):
     from app.dispatch.send import LEASE_MARGIN
 
     assert timedelta(seconds=settings.lease_seconds - LEASE_MARGIN) > timedelta(seconds=15 + 10)  # read + write timeouts
+
+
+def test_late_sends_within_the_allowance_never_exceed_mps():
+    import random
+
+    rng = random.Random(7)
+    for mps in (1, 3, 20, 100):
+        step = throttle.interval(mps)
+        sends = sorted(i * step + rng.uniform(0, throttle.LATE) for i in range(mps * 30))
+        worst = max(sum(1 for s in sends if start <= s < start + 1.0) for start in sends)
+        assert worst <= mps, (mps, worst)

@@ -127,8 +127,14 @@ async def test_429_is_retried_21610_opts_out_and_21211_marks_invalid(client, adm
 
     httpx_mock.add_callback(answer, url=MESSAGES, is_reusable=True)
     twilio = _twilio(settings)
-    first = await runner.dispatch_once(db, twilio, settings, now=DAYTIME)
-    assert (first.counts["failed"], first.counts["deferred"]) == (2, 1)
+    totals = {"failed": 0, "deferred": 0}
+    for _ in range(5):  # a send that misses its rate slot (a cold first call) goes back to the queue
+        result = await runner.dispatch_once(db, twilio, settings, now=DAYTIME)
+        for key in totals:
+            totals[key] += result.counts[key]
+        if not result.counts["claimed"]:
+            break
+    assert (totals["failed"], totals["deferred"]) == (2, 1)
     rows = {m.to: m for m in await messages(session, world["campaign"]["id"])}
     assert (rows["+14155552672"].state, rows["+14155552672"].error_code) == ("failed", 21610)
     assert (rows["+14155552673"].state, rows["+14155552673"].error_code) == ("failed", 21211)

@@ -55,7 +55,10 @@ async def claim_batch(db: Database, settings: Settings, *, now: datetime | None 
             room = settings.batch_size - len(claimed)
             if room <= 0:
                 break
-            limit = max(1, min(room, math.ceil(mps * HORIZON)))
+            # At most what the lanes can have in flight at once: a message that waits for a free
+            # connection past its slot is requeued (throttle.LATE), so claiming more only churns.
+            in_flight = max(1, settings.max_in_flight // settings.dispatch_lanes)
+            limit = max(1, min(room, math.ceil(mps * HORIZON), in_flight))
             claimed += await claim.claim(session, campaign_id, limit=limit, now=now, lease=lease)
     return claimed
 

@@ -19,7 +19,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.alerts import guard
@@ -31,7 +31,7 @@ from app.config import Settings
 from app.db import Database
 from app.db.base import utcnow
 from app.dispatch import quiet_hours, states, throttle
-from app.dispatch.claim import Claimed, fenced
+from app.dispatch.claim import Claimed
 from app.models import Campaign, Message, Sender, Subscriber, Subscription
 from app.ops import metrics
 from app.providers.base import Provider, SenderRefused
@@ -168,6 +168,10 @@ async def _send_one(provider: Provider, settings: Settings, sender: Sender, clai
     if wait > 0:
         await asyncio.sleep(wait)
     async with semaphore:
+        if time.time() - slot_local > throttle.LATE:
+            # Too late for our slot (a slow loop, a full pipe): sending now could crowd a later slot and
+            # break the sender's MPS. It goes back to the queue, never out in a burst.
+            return _release(claimed)
         if time.monotonic() > deadline:
             # Too late to send under our lease; the sweep reconciles and requeues it.
             return Outcome(claimed, {"_untouched": True})
@@ -207,25 +211,38 @@ def _release(claimed: Claimed) -> Outcome:
 
 async def _record(db: Database, outcomes: list[Outcome], result: BatchResult, now: datetime,
                   settings: Settings) -> None:
-    """One transaction for the batch; each update fenced by the claim it completes."""
+    """One transaction for the batch, one executemany per shape of outcome. Each row is fenced by
+    its claim (id, claimed_at) and still 'sending': a status callback that arrived first (it
+    carries ?m=<id>) has already moved the message on, and states only ever move forward."""
+    table = Message.__table__
+    groups: dict[tuple[str, ...], list[dict]] = defaultdict(list)
+    follow_ups: list[Outcome] = []
+    for outcome in outcomes:
+        values = {k: v for k, v in outcome.values.items() if not k.startswith("_")}
+        result.campaigns.add(outcome.claimed.campaign_id)
+        if outcome.values.get("_untouched") or not values:
+            result.counts["untouched"] += 1
+            continue
+        row = {"b_id": outcome.claimed.id, "b_claimed_at": outcome.claimed.claimed_at}
+        row.update({f"v_{key}": value for key, value in values.items()})
+        groups[tuple(sorted(values))].append(row)
+        state = values.get("state", "sending")
+        key = "deferred" if state == states.QUEUED and "not_before" in values else state
+        result.counts[key] += 1
+        metrics.MESSAGES.labels(key).inc()
+        if outcome.opt_out or outcome.invalid:
+            follow_ups.append(outcome)
     async with db.unit_of_work() as session:
         stamp = utcnow()
-        for outcome in outcomes:
-            values = {k: v for k, v in outcome.values.items() if not k.startswith("_")}
-            result.campaigns.add(outcome.claimed.campaign_id)
-            if outcome.values.get("_untouched") or not values:
-                result.counts["untouched"] += 1
-                continue
-            # Still 'sending' under our claim: a status callback that arrived first (it carries ?m=<id>)
-            # has already moved the message on, and states only ever move forward.
-            await session.execute(update(Message)
-                                  .where(fenced(outcome.claimed.id, outcome.claimed.claimed_at),
-                                         Message.state == states.SENDING)
-                                  .values(**values, updated_at=stamp).execution_options(synchronize_session=False))
-            state = values.get("state", "sending")
-            key = "deferred" if state == states.QUEUED and "not_before" in values else state
-            result.counts[key] += 1
-            metrics.MESSAGES.labels(key).inc()
+        for keys, rows in groups.items():
+            await session.execute(
+                update(table)
+                .where(table.c.id == bindparam("b_id"), table.c.claimed_at == bindparam("b_claimed_at"),
+                       table.c.state == states.SENDING)
+                .values(**{key: bindparam(f"v_{key}") for key in keys}, updated_at=stamp),
+                rows,
+            )
+        for outcome in follow_ups:
             if outcome.opt_out and await consent.opt_out(
                     session, outcome.claimed.to, channel="provider",
                     reason="the provider reports the recipient opted out (Twilio 21610)"):

@@ -22,9 +22,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db.upsert import insert_ignore
 from app.models import SenderRate
 
-#: Slots are spaced a little wider than 1/mps, so network jitter cannot squeeze two sends of a
-#: 1-MPS sender into one second at the provider.
-SPACING = 1.02
+#: A send may leave at most LATE seconds after its slot (later ones are requeued, see send.py), and
+#: slots are spaced (1 + LATE + margin)/MPS apart: then no one-second window can hold more than MPS
+#: sends, whatever the number of workers and however late each one runs within LATE.
+LATE = 0.05
+SPACING = 1.0 + LATE + 0.01
+#: Reservations start a little ahead of now, so a batch's first slots are not already late.
+LEAD = 0.1
 
 
 def interval(mps: int) -> float:
@@ -43,12 +47,12 @@ async def reserve(session: AsyncSession, sender_id: str, mps: int, count: int) -
     step = interval(mps)
     now = await _db_now(session)
     offset = now - time.time()
-    await insert_ignore(session, SenderRate, {"sender_id": sender_id, "next_at": now}, conflict=["sender_id"])
+    await insert_ignore(session, SenderRate, {"sender_id": sender_id, "next_at": now + LEAD}, conflict=["sender_id"])
     greatest = func.greatest if session.get_bind().dialect.name == "postgresql" else func.max
     end = await session.scalar(
         update(SenderRate)
         .where(SenderRate.sender_id == sender_id)
-        .values(next_at=greatest(SenderRate.next_at, now) + count * step)
+        .values(next_at=greatest(SenderRate.next_at, now + LEAD) + count * step)
         .returning(SenderRate.next_at)
     )
     return float(end) - count * step, offset
