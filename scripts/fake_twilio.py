@@ -1,9 +1,10 @@
 #!/usr/bin/env python
 """A small, fast, Twilio-compatible HTTP server for benchmarks and load tests.
 
-Only ever binds to the loopback interface. Run it with::
+Only ever binds to the loopback interface, and only ever posts status callbacks to loopback URLs.
+Run it with::
 
-    python scripts/fake_twilio.py --port 8765 --latency-ms 100 --jitter-ms 10
+    python scripts/fake_twilio.py --port 8765 --latency-ms 100 --jitter-ms 10 --auth-token secret
 
 Point Fineline at it with ``FINELINE_TWILIO_API_BASE=http://127.0.0.1:8765``: our Twilio HTTP
 client maps every ``https://<product>.twilio.com/<path>`` to ``<api_base>/<path>``.
@@ -11,12 +12,29 @@ client maps every ``https://<product>.twilio.com/<path>`` to ``<api_base>/<path>
 What it serves (Twilio's JSON shapes, trimmed to what Fineline reads):
 
 * ``POST /2010-04-01/Accounts/{AccountSid}/Messages.json`` -> 201 message (``SM`` + 32 hex, "queued")
-* ``GET  /2010-04-01/Accounts/{AccountSid}/Messages.json`` -> a page of the messages created
+* ``GET  /2010-04-01/Accounts/{AccountSid}/Messages.json`` -> a page of the messages created, newest
+  first, filtered by ``To``, ``From`` and ``DateSent>=`` / ``DateSent<=`` / ``DateSent=`` as Twilio
+  does (the SDK's ``messages.list(to=..., date_sent_after=...)`` sends ``DateSent>=<ISO 8601>``)
 * ``GET  /2010-04-01/Accounts/{AccountSid}/Messages/{Sid}.json`` -> one message
 * ``GET  /2010-04-01/Accounts/{AccountSid}/IncomingPhoneNumbers.json`` -> numbers from ``--owned``
+* ``GET  /2010-04-01/Accounts/{AccountSid}/SMS/ShortCodes.json`` -> short codes from ``--short-codes``
 * ``GET  /_stats`` -> counters, and the peak messages per second seen per sender (From or
-  MessagingServiceSid)
+  MessagingServiceSid) in fixed epoch seconds
+* ``GET  /_requests?summary=1`` -> per-To counts (``per_to`` when at most 1,000 numbers or with
+  ``&per_to=1``; always a histogram), the duplicates (the same To, or the same ``m`` message id of
+  the StatusCallback URL, accepted more than once), per sender the total and the peak count in any
+  sliding 1 s window (monotonic clock), the server-side service time p50/p99 and the mean number of
+  creates in flight
+* ``GET  /_requests[?offset=N&limit=M]`` -> every create request as a row: monotonic arrival and
+  answer times, From, MessagingServiceSid, To, ``m``, HTTP status
 * ``POST /_reset`` -> forget everything recorded
+
+Status callbacks (``--callback-delay-ms``, default 1000; ``--no-callbacks`` to disable): for every
+accepted create carrying a StatusCallback, the server posts ``sent`` after the delay and
+``delivered`` after another, form-encoded like Twilio and signed with the twilio package's
+``RequestValidator`` using ``--auth-token`` (``X-Twilio-Signature``). At most
+``--callback-concurrency`` callback POSTs are in flight; at most ``--callback-queue`` wait (beyond
+that they are dropped and counted). Callbacks to a non-loopback host are never sent (counted).
 
 Failure injection: ``--error-rate-429`` (code 20429, Twilio's "too many requests"),
 ``--error-rate-500`` (code 20500), ``--opted-out`` numbers answer 400 code 21610, ``--auth-token``
@@ -25,7 +43,8 @@ real provider would answer them.
 
 The module is importable: ``build_app(FakeTwilioConfig(...))`` gives an aiohttp ``Application`` so
 tests and load tests can run it inside their own event loop (``aiohttp.test_utils.TestServer`` or
-``web.AppRunner``), and ``app[STATE_KEY]`` holds what was recorded.
+``web.AppRunner``), and ``app[STATE_KEY]`` holds what was recorded. Embedded, callbacks are off
+unless ``FakeTwilioConfig(callbacks=True)``.
 """
 
 from __future__ import annotations
@@ -34,6 +53,8 @@ import argparse
 import asyncio
 import base64
 import binascii
+import collections
+import contextlib
 import json
 import os
 import random
@@ -41,13 +62,16 @@ import sys
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from email.utils import formatdate
 from typing import Any, NamedTuple
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
-from aiohttp import web
+from aiohttp import ClientSession, ClientTimeout, TCPConnector, web
 
 API_VERSION = "2010-04-01"
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+DEFAULT_SHORT_CODES = ["12345", "67890"]
 
 
 @dataclass
@@ -60,6 +84,13 @@ class FakeTwilioConfig:
     opted_out: set[str] = field(default_factory=set)
     auth_token: str | None = None  # None: accept any credentials (but Basic auth is still required)
     seed: int | None = None
+    short_codes: list[str] = field(default_factory=lambda: list(DEFAULT_SHORT_CODES))
+    # Status callbacks (off when embedded, so tests never post anywhere unless they ask).
+    callbacks: bool = False
+    callback_delay_ms: float = 1000.0
+    callback_concurrency: int = 64
+    callback_queue: int = 200_000
+    callback_timeout_s: float = 15.0  # Twilio's own timeout
 
 
 class RecordedRequest(NamedTuple):
@@ -69,6 +100,31 @@ class RecordedRequest(NamedTuple):
     messaging_service_sid: str | None
     status_callback: str | None
     status: int  # HTTP status answered
+    mono: float = 0.0  # time.monotonic() when the request arrived
+    answered: float = 0.0  # time.monotonic() when the answer was ready
+    message_id: str | None = None  # the ``m`` query parameter of StatusCallback (Fineline's message id)
+    sid: str | None = None  # the MessageSid given, when accepted
+
+
+class StoredMessage(NamedTuple):
+    """Compact: a million of these fit in a few hundred MB; the JSON is built when listed."""
+
+    sid: str
+    account_sid: str
+    to: str
+    from_: str | None
+    messaging_service_sid: str | None
+    body: str
+    created: float  # epoch seconds
+
+
+def _message_id(callback: str | None) -> str | None:
+    if not callback or "m=" not in callback:
+        return None
+    for key, value in parse_qsl(callback.partition("?")[2]):
+        if key == "m":
+            return value
+    return None
 
 
 class FakeTwilioState:
@@ -76,14 +132,25 @@ class FakeTwilioState:
 
     def __init__(self) -> None:
         self.requests: list[RecordedRequest] = []
-        self.messages: dict[str, dict[str, Any]] = {}
+        self.messages: dict[str, StoredMessage] = {}
         self.message_order: list[str] = []
+        self.by_to: defaultdict[str, list[str]] = defaultdict(list)
         self.by_status: Counter[int] = Counter()
         # sender (From, or MessagingServiceSid when From is absent) -> {epoch second -> count}
         self.per_second: defaultdict[str, Counter[int]] = defaultdict(Counter)
         self.in_flight = 0
         self.max_in_flight = 0
         self.started = time.time()
+        self.callbacks: Counter[str] = Counter()  # scheduled, posted, answered_2xx, failed, dropped, ...
+        self._bodies: dict[str, str] = {}
+
+    def intern_body(self, body: str) -> str:
+        cached = self._bodies.get(body)
+        if cached is not None:
+            return cached
+        if len(self._bodies) < 10_000:
+            self._bodies[body] = body
+        return body
 
     def record(self, req: RecordedRequest) -> None:
         self.requests.append(req)
@@ -110,15 +177,168 @@ class FakeTwilioState:
             "first_request_at": first,
             "last_request_at": last,
             "uptime_s": round(time.time() - self.started, 3),
+            "callbacks": dict(self.callbacks),
         }
 
+    def summary(self, *, per_to: bool = False, max_duplicates: int = 1000) -> dict[str, Any]:
+        """Counts per To, duplicates, and per sender the peak in any sliding 1 s window."""
+        accepted = [r for r in self.requests if r.status < 300]
+        to_counts = Counter(r.to for r in accepted)
+        id_counts = Counter(r.message_id for r in accepted if r.message_id is not None)
+        dup_to = [{"to": to, "count": n} for to, n in to_counts.items() if n > 1]
+        dup_ids = [{"m": m, "count": n} for m, n in id_counts.items() if n > 1]
+        senders: dict[str, list[float]] = defaultdict(list)
+        for r in accepted:
+            senders[r.from_ or r.messaging_service_sid or "?"].append(r.mono)
+        per_sender = {}
+        for sender, times in senders.items():
+            times.sort()
+            peak, peak_at, lo = 0, times[0], 0
+            for hi, t in enumerate(times):  # the window [t - 1 s, t] ending at each request
+                while times[lo] <= t - 1.0:
+                    lo += 1
+                if hi - lo + 1 > peak:
+                    peak, peak_at = hi - lo + 1, times[lo]
+            span = times[-1] - times[0]
+            per_sender[sender] = {
+                "total": len(times),
+                "peak_1s_sliding": peak,
+                "peak_window_start_mono": peak_at,
+                "first_mono": times[0],
+                "last_mono": times[-1],
+                "mean_per_s": round((len(times) - 1) / span, 1) if span > 0 else None,
+            }
+        service = sorted(r.answered - r.mono for r in self.requests if r.answered)
+        mono = [r.mono for r in self.requests]
+        window = (max(r.answered for r in self.requests) - min(mono)) if self.requests else 0.0
+        summary: dict[str, Any] = {
+            "requests": len(self.requests),
+            "accepted": len(accepted),
+            "by_status": {str(k): v for k, v in sorted(self.by_status.items())},
+            "distinct_to": len(to_counts),
+            "to_count_histogram": {str(k): v for k, v in sorted(Counter(to_counts.values()).items())},
+            "duplicates": {
+                "to": len(dup_to),
+                "message_id": len(dup_ids),
+                "to_list": dup_to[:max_duplicates],
+                "message_id_list": dup_ids[:max_duplicates],
+            },
+            "per_sender": per_sender,
+            "service_ms": {
+                "p50": round(_quantile(service, 0.50) * 1000, 2) if service else None,
+                "p99": round(_quantile(service, 0.99) * 1000, 2) if service else None,
+                "max": round(service[-1] * 1000, 2) if service else None,
+            },
+            "first_mono": min(mono) if mono else None,
+            "last_mono": max(mono) if mono else None,
+            "max_in_flight": self.max_in_flight,
+            "mean_in_flight": round(sum(service) / window, 1) if window > 0 else None,
+            "callbacks": dict(self.callbacks),
+            "now_mono": time.monotonic(),
+        }
+        if per_to or len(to_counts) <= 1000:
+            summary["per_to"] = dict(to_counts)
+        return summary
+
     def reset(self) -> None:
+        callbacks = self.callbacks
         self.__init__()
+        self.callbacks = callbacks  # the callback pipeline keeps counting what it still holds
+        self.callbacks.clear()
+
+
+def _quantile(ordered: list[float], q: float) -> float:
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+class CallbackSender:
+    """Posts ``sent`` then ``delivered`` for each accepted message, signed, bounded in flight.
+
+    One FIFO (the delay is constant, so it is ordered by due time) drained by ``concurrency``
+    tasks; no task per message.
+    """
+
+    def __init__(self, config: FakeTwilioConfig, state: FakeTwilioState) -> None:
+        from twilio.request_validator import RequestValidator
+
+        self.config, self.state = config, state
+        self.validator = RequestValidator(config.auth_token or "")
+        self.queue: collections.deque[tuple[float, str, str, StoredMessage]] = collections.deque()
+        self.wakeup = asyncio.Event()
+        self.delay = config.callback_delay_ms / 1000.0
+        self.session: ClientSession | None = None
+        self.tasks: list[asyncio.Task] = []
+
+    async def start(self) -> None:
+        self.session = ClientSession(
+            connector=TCPConnector(limit=self.config.callback_concurrency, limit_per_host=0),
+            timeout=ClientTimeout(total=self.config.callback_timeout_s),
+            trust_env=False,
+        )
+        self.tasks = [asyncio.create_task(self._run()) for _ in range(max(1, self.config.callback_concurrency))]
+
+    async def stop(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        if self.session is not None:
+            await self.session.close()
+
+    def schedule(self, message: StoredMessage, url: str, status: str = "sent", due: float | None = None) -> None:
+        counts = self.state.callbacks
+        host = urlsplit(url).hostname
+        if host not in LOOPBACK:
+            counts["skipped_not_loopback"] += 1
+            return
+        if len(self.queue) >= self.config.callback_queue:
+            counts["dropped_queue_full"] += 1
+            return
+        counts["scheduled"] += 1
+        self.queue.append((due if due is not None else time.monotonic() + self.delay, status, url, message))
+        self.wakeup.set()
+
+    async def _run(self) -> None:
+        counts = self.state.callbacks
+        while True:
+            if not self.queue:
+                self.wakeup.clear()
+                await self.wakeup.wait()
+                continue
+            due, status, url, message = self.queue.popleft()
+            wait = due - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            params = {
+                "AccountSid": message.account_sid,
+                "ApiVersion": API_VERSION,
+                "From": message.from_ or "",
+                "MessageSid": message.sid,
+                "MessageStatus": status,
+                "SmsSid": message.sid,
+                "SmsStatus": status,
+                "To": message.to,
+            }
+            if message.messaging_service_sid:
+                params["MessagingServiceSid"] = message.messaging_service_sid
+            signature = self.validator.compute_signature(url, params)
+            counts["posted"] += 1
+            try:
+                assert self.session is not None
+                async with self.session.post(url, data=params, headers={"X-Twilio-Signature": signature}) as resp:
+                    await resp.read()
+                    counts["answered_2xx" if resp.status < 300 else f"answered_{resp.status}"] += 1
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # refused, timeout: Twilio would retry once; we only count
+                counts["failed"] += 1
+            if status == "sent":
+                self.schedule(message, url, "delivered", due=max(due, time.monotonic()) + self.delay)
 
 
 STATE_KEY = web.AppKey("fake_twilio_state", FakeTwilioState)
 CONFIG_KEY = web.AppKey("fake_twilio_config", FakeTwilioConfig)
 RNG_KEY = web.AppKey("fake_twilio_rng", random.Random)
+CALLBACKS_KEY = web.AppKey("fake_twilio_callbacks", CallbackSender)
 
 
 def _rfc2822(ts: float) -> str:
@@ -141,17 +361,28 @@ def _error(status: int, code: int, message: str) -> web.Response:
     )
 
 
+_auth_ok: dict[tuple[str, str], bool] = {}
+
+
 def _check_auth(request: web.Request, account_sid: str, config: FakeTwilioConfig) -> web.Response | None:
     header = request.headers.get("Authorization", "")
+    key = (header, account_sid)
+    ok = _auth_ok.get(key)
+    if ok is None:
+        ok = _auth(header, account_sid, config)
+        if len(_auth_ok) < 1024:
+            _auth_ok[key] = ok
+    return None if ok else _error(401, 20003, "Authenticate")
+
+
+def _auth(header: str, account_sid: str, config: FakeTwilioConfig) -> bool:
     if not header.startswith("Basic "):
-        return _error(401, 20003, "Authenticate")
+        return False
     try:
         user, _, password = base64.b64decode(header[6:]).decode().partition(":")
     except (binascii.Error, UnicodeDecodeError):
-        return _error(401, 20003, "Authenticate")
-    if config.auth_token is not None and (user != account_sid or password != config.auth_token):
-        return _error(401, 20003, "Authenticate")
-    return None
+        return False
+    return config.auth_token is None or (user == account_sid and password == config.auth_token)
 
 
 async def _sleep_latency(config: FakeTwilioConfig, rng: random.Random) -> None:
@@ -166,7 +397,7 @@ async def create_message(request: web.Request) -> web.Response:
     app = request.app
     state, config, rng = app[STATE_KEY], app[CONFIG_KEY], app[RNG_KEY]
     account_sid = request.match_info["account_sid"]
-    arrived = time.time()
+    arrived, mono = time.time(), time.monotonic()
     state.in_flight += 1
     if state.in_flight > state.max_in_flight:
         state.max_in_flight = state.in_flight
@@ -187,12 +418,19 @@ async def create_message(request: web.Request) -> web.Response:
                 response = _error(429, 20429, "Too Many Requests")
             elif roll < config.error_rate_429 + config.error_rate_500:
                 response = _error(500, 20500, "Internal Server Error")
+        sid = None
         if response is None:
-            message = _message_json(account_sid, form, arrived)
-            state.messages[message["sid"]] = message
-            state.message_order.append(message["sid"])
-            response = _json(201, message)
-        state.record(RecordedRequest(arrived, from_, to, mss, callback, response.status))
+            sid = "SM" + os.urandom(16).hex()
+            stored = StoredMessage(sid, account_sid, to or "", from_, mss, state.intern_body(form.get("Body", "")),
+                                   arrived)
+            state.messages[sid] = stored
+            state.message_order.append(sid)
+            state.by_to[stored.to].append(sid)
+            response = web.Response(status=201, body=_message_bytes(stored, "queued"), content_type="application/json")
+            if callback and config.callbacks and CALLBACKS_KEY in app:
+                app[CALLBACKS_KEY].schedule(stored, callback)
+        state.record(RecordedRequest(arrived, from_, to, mss, callback, response.status, mono, time.monotonic(),
+                                     _message_id(callback), sid))
         return response
     finally:
         state.in_flight -= 1
@@ -214,31 +452,58 @@ def _validate(form: dict[str, str], config: FakeTwilioConfig) -> web.Response | 
 
 
 def _message_json(account_sid: str, form: dict[str, str], arrived: float) -> dict[str, Any]:
-    sid = "SM" + os.urandom(16).hex()
-    body = form.get("Body", "")
-    created = _rfc2822(arrived)
+    """A created message's JSON from its create form (kept for scripts that build answers)."""
+    stored = StoredMessage("SM" + os.urandom(16).hex(), account_sid, form.get("To", ""), form.get("From"),
+                           form.get("MessagingServiceSid"), form.get("Body", ""), arrived)
+    return _message_dict(stored, _initial_status(stored))
+
+
+def _initial_status(message: StoredMessage) -> str:
+    return "accepted" if message.messaging_service_sid and not message.from_ else "queued"
+
+
+def _message_dict(message: StoredMessage, status: str, date_sent: float | None = None) -> dict[str, Any]:
+    sid, account_sid, body = message.sid, message.account_sid, message.body
+    created = _rfc2822(message.created)
+    if status == "queued":
+        status = _initial_status(message)
     return {
         "account_sid": account_sid,
         "api_version": API_VERSION,
         "body": body,
         "date_created": created,
-        "date_sent": None,
+        "date_sent": _rfc2822(date_sent) if date_sent is not None else None,
         "date_updated": created,
         "direction": "outbound-api",
         "error_code": None,
         "error_message": None,
-        "from": form.get("From"),
-        "messaging_service_sid": form.get("MessagingServiceSid"),
+        "from": message.from_,
+        "messaging_service_sid": message.messaging_service_sid,
         "num_media": "0",
         "num_segments": str(1 if len(body) <= 160 else -(-len(body) // 153)),
         "price": None,
         "price_unit": "USD",
         "sid": sid,
-        "status": "accepted" if form.get("MessagingServiceSid") and not form.get("From") else "queued",
+        "status": status,
         "subresource_uris": {"media": f"/{API_VERSION}/Accounts/{account_sid}/Messages/{sid}/Media.json"},
-        "to": form.get("To"),
+        "to": message.to,
         "uri": f"/{API_VERSION}/Accounts/{account_sid}/Messages/{sid}.json",
     }
+
+
+def _message_bytes(message: StoredMessage, status: str) -> bytes:
+    return json.dumps(_message_dict(message, status)).encode()
+
+
+def _lifecycle(message: StoredMessage, config: FakeTwilioConfig, now: float) -> tuple[str, float | None]:
+    """What Twilio would say now: sent after one callback delay, delivered after two."""
+    delay = config.callback_delay_ms / 1000.0
+    age = now - message.created
+    if age >= 2 * delay:
+        return "delivered", message.created + delay
+    if age >= delay:
+        return "sent", message.created + delay
+    return "queued", None
 
 
 def _page(request: web.Request, key: str, items: list[dict[str, Any]]) -> web.Response:
@@ -250,21 +515,61 @@ def _page(request: web.Request, key: str, items: list[dict[str, Any]]) -> web.Re
     start = page * page_size
     chunk = items[start : start + page_size]
     base = request.path
+    # Keep the filters on the page links, as Twilio does, so the SDK's next page stays filtered.
+    keep = "".join(f"&{k}={v}" for k, v in request.query.items() if k not in ("PageSize", "Page", "PageToken"))
     has_next = start + page_size < len(items)
     return _json(
         200,
         {
             key: chunk,
             "end": start + len(chunk) - 1 if chunk else 0,
-            "first_page_uri": f"{base}?PageSize={page_size}&Page=0",
-            "next_page_uri": f"{base}?PageSize={page_size}&Page={page + 1}" if has_next else None,
+            "first_page_uri": f"{base}?PageSize={page_size}&Page=0{keep}",
+            "next_page_uri": f"{base}?PageSize={page_size}&Page={page + 1}{keep}" if has_next else None,
             "page": page,
             "page_size": page_size,
-            "previous_page_uri": f"{base}?PageSize={page_size}&Page={page - 1}" if page else None,
+            "previous_page_uri": f"{base}?PageSize={page_size}&Page={page - 1}{keep}" if page else None,
             "start": start,
-            "uri": f"{base}?PageSize={page_size}&Page={page}",
+            "uri": f"{base}?PageSize={page_size}&Page={page}{keep}",
         },
     )
+
+
+def _parse_date(value: str, *, end_of_day: bool = False) -> float | None:
+    """``YYYY-MM-DD`` or ISO 8601 (``...Z`` or an offset), as Twilio accepts for DateSent filters."""
+    value = value.strip()
+    try:
+        if len(value) == 10:
+            day = datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=UTC)
+            return day.timestamp() + (86_400 - 1e-6 if end_of_day else 0.0)
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        return parsed.timestamp()
+    except ValueError:
+        return None
+
+
+def _date_filter(query) -> tuple[float | None, float | None] | web.Response:
+    """(lowest, highest) date_sent allowed. ``DateSent>=x`` arrives as key ``DateSent>``."""
+    low = high = None
+    for key, value in query.items():
+        if key in ("DateSent>", "DateSent>="):
+            low = parsed = _parse_date(value)
+        elif key in ("DateSent<", "DateSent<="):
+            high = parsed = _parse_date(value, end_of_day=True)
+        elif key == "DateSent":
+            if value.startswith(">="):
+                low = parsed = _parse_date(value[2:])
+            elif value.startswith("<="):
+                high = parsed = _parse_date(value[2:], end_of_day=True)
+            else:
+                low, high = _parse_date(value), _parse_date(value, end_of_day=True)
+                parsed = low
+        else:
+            continue
+        if parsed is None:
+            return _error(400, 20001, f"Invalid {key}: {value}")
+    return low, high
 
 
 async def list_messages(request: web.Request) -> web.Response:
@@ -273,14 +578,23 @@ async def list_messages(request: web.Request) -> web.Response:
     if (denied := _check_auth(request, account_sid, config)) is not None:
         return denied
     to, from_ = request.query.get("To"), request.query.get("From")
+    dates = _date_filter(request.query)
+    if isinstance(dates, web.Response):
+        return dates
+    low, high = dates
+    now = time.time()
+    sids = state.by_to.get(to, []) if to else state.message_order
     items = []
-    for sid in reversed(state.message_order):  # newest first, like Twilio
+    for sid in reversed(sids):  # newest first, like Twilio
         message = state.messages[sid]
-        if message["account_sid"] != account_sid:
+        if message.account_sid != account_sid or (from_ and message.from_ != from_):
             continue
-        if (to and message["to"] != to) or (from_ and message["from"] != from_):
+        status, date_sent = _lifecycle(message, config, now)
+        # Twilio filters on date_sent: a message not yet sent has none and matches no range.
+        if (low is not None or high is not None) and (
+                date_sent is None or (low is not None and date_sent < low) or (high is not None and date_sent > high)):
             continue
-        items.append(message)
+        items.append(_message_dict(message, status, date_sent))
     return _page(request, "messages", items)
 
 
@@ -290,9 +604,10 @@ async def fetch_message(request: web.Request) -> web.Response:
     if (denied := _check_auth(request, account_sid, config)) is not None:
         return denied
     message = state.messages.get(request.match_info["sid"])
-    if message is None or message["account_sid"] != account_sid:
+    if message is None or message.account_sid != account_sid:
         return _error(404, 20404, f"The requested resource {request.path} was not found")
-    return _json(200, message)
+    status, date_sent = _lifecycle(message, config, time.time())
+    return _json(200, _message_dict(message, status, date_sent))
 
 
 def _number_json(account_sid: str, index: int, number: str) -> dict[str, Any]:
@@ -320,13 +635,82 @@ async def list_incoming_numbers(request: web.Request) -> web.Response:
     return _page(request, "incoming_phone_numbers", items)
 
 
+def _short_code_json(account_sid: str, index: int, code: str) -> dict[str, Any]:
+    sid = "SC" + f"{index:032x}"
+    return {
+        "account_sid": account_sid,
+        "api_version": API_VERSION,
+        "date_created": _rfc2822(0),
+        "date_updated": _rfc2822(0),
+        "friendly_name": code,
+        "short_code": code,
+        "sid": sid,
+        "sms_fallback_method": "POST",
+        "sms_fallback_url": "",
+        "sms_method": "POST",
+        "sms_url": "",
+        "uri": f"/{API_VERSION}/Accounts/{account_sid}/SMS/ShortCodes/{sid}.json",
+    }
+
+
+def _matches(pattern: str, value: str) -> bool:
+    """Twilio's ShortCode filter: a pattern where '*' stands for any one digit (partial matches too)."""
+    if "*" not in pattern:
+        return pattern in value
+    return len(pattern) == len(value) and all(p in ("*", v) for p, v in zip(pattern, value, strict=True))
+
+
+async def list_short_codes(request: web.Request) -> web.Response:
+    config = request.app[CONFIG_KEY]
+    account_sid = request.match_info["account_sid"]
+    if (denied := _check_auth(request, account_sid, config)) is not None:
+        return denied
+    wanted = request.query.get("ShortCode")
+    name = request.query.get("FriendlyName")
+    items = [
+        _short_code_json(account_sid, i, c)
+        for i, c in enumerate(config.short_codes)
+        if (not wanted or _matches(wanted, c)) and (not name or name == c)
+    ]
+    return _page(request, "short_codes", items)
+
+
 async def get_stats(request: web.Request) -> web.Response:
     return _json(200, request.app[STATE_KEY].stats())
+
+
+async def get_requests(request: web.Request) -> web.Response:
+    state = request.app[STATE_KEY]
+    truthy = ("1", "true", "yes")
+    if request.query.get("summary", "").lower() in truthy:
+        return _json(200, state.summary(per_to=request.query.get("per_to", "").lower() in truthy))
+    try:
+        offset = max(0, int(request.query.get("offset", "0")))
+        limit = int(request.query.get("limit", "0")) or None
+    except ValueError:
+        return _error(400, 20001, "Invalid offset/limit")
+    rows = state.requests[offset : offset + limit if limit else None]
+    columns = ["mono", "answered", "t", "from", "messaging_service_sid", "to", "m", "status", "sid"]
+    data = [[r.mono, r.answered, r.t, r.from_, r.messaging_service_sid, r.to, r.message_id, r.status, r.sid]
+            for r in rows]
+    return _json(200, {"columns": columns, "rows": data, "offset": offset, "total": len(state.requests)})
 
 
 async def post_reset(request: web.Request) -> web.Response:
     request.app[STATE_KEY].reset()
     return _json(200, {"reset": True})
+
+
+async def _start_callbacks(app: web.Application) -> None:
+    if app[CONFIG_KEY].callbacks:
+        sender = CallbackSender(app[CONFIG_KEY], app[STATE_KEY])
+        await sender.start()
+        app[CALLBACKS_KEY] = sender
+
+
+async def _stop_callbacks(app: web.Application) -> None:
+    if CALLBACKS_KEY in app:
+        await app[CALLBACKS_KEY].stop()
 
 
 def build_app(config: FakeTwilioConfig | None = None) -> web.Application:
@@ -340,8 +724,12 @@ def build_app(config: FakeTwilioConfig | None = None) -> web.Application:
     app.router.add_get(f"{accounts}/Messages.json", list_messages)
     app.router.add_get(f"{accounts}/Messages/{{sid}}.json", fetch_message)
     app.router.add_get(f"{accounts}/IncomingPhoneNumbers.json", list_incoming_numbers)
+    app.router.add_get(f"{accounts}/SMS/ShortCodes.json", list_short_codes)
     app.router.add_get("/_stats", get_stats)
+    app.router.add_get("/_requests", get_requests)
     app.router.add_post("/_reset", post_reset)
+    app.on_startup.append(_start_callbacks)
+    app.on_cleanup.append(_stop_callbacks)
     return app
 
 
@@ -360,8 +748,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--error-rate-429", type=float, default=0.0)
     p.add_argument("--error-rate-500", type=float, default=0.0)
     p.add_argument("--owned", default="+15005550006", help="comma-separated E.164 numbers the account owns")
+    p.add_argument("--short-codes", default=",".join(DEFAULT_SHORT_CODES),
+                   help="comma-separated short codes the account owns")
     p.add_argument("--opted-out", default="", help="comma-separated numbers that answer 21610")
-    p.add_argument("--auth-token", default=None, help="require this auth token (default: accept any)")
+    p.add_argument("--auth-token", default=None,
+                   help="require this auth token (default: accept any); also signs status callbacks")
+    p.add_argument("--no-callbacks", action="store_true", help="never post status callbacks")
+    p.add_argument("--callback-delay-ms", type=float, default=1000.0,
+                   help="create -> 'sent' callback, and 'sent' -> 'delivered' (default 1000)")
+    p.add_argument("--callback-concurrency", type=int, default=64, help="callback POSTs in flight at most")
+    p.add_argument("--callback-queue", type=int, default=200_000, help="callbacks waiting at most (then dropped)")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--no-uvloop", action="store_true")
     p.add_argument("--backlog", type=int, default=2048)
@@ -379,18 +775,23 @@ def main(argv: list[str] | None = None) -> None:
         opted_out=set(_split(args.opted_out)),
         auth_token=args.auth_token,
         seed=args.seed,
+        short_codes=_split(args.short_codes),
+        callbacks=not args.no_callbacks,
+        callback_delay_ms=args.callback_delay_ms,
+        callback_concurrency=args.callback_concurrency,
+        callback_queue=args.callback_queue,
     )
     loop_factory = None
     if not args.no_uvloop:
-        try:
+        with contextlib.suppress(ImportError):
             import uvloop
 
             loop_factory = uvloop.new_event_loop
-        except ImportError:
-            pass
     print(
         f"fake_twilio listening on http://{args.host}:{args.port} "
-        f"(latency {config.latency_ms}±{config.jitter_ms} ms, uvloop={loop_factory is not None})",
+        f"(latency {config.latency_ms}±{config.jitter_ms} ms, callbacks "
+        f"{'after ' + str(config.callback_delay_ms) + ' ms' if config.callbacks else 'off'}, "
+        f"uvloop={loop_factory is not None})",
         file=sys.stderr,
         flush=True,
     )

@@ -63,8 +63,13 @@ async def record_opt_out(session: AsyncSession, phone: str, *, settings: Setting
     if message is None:
         return None
     message.opted_out_at = at
-    await session.execute(update(Campaign).where(Campaign.id == message.campaign_id)
-                          .values(opt_out_count=Campaign.opt_out_count + 1))
+    opt_outs, delivered = (await session.execute(
+        update(Campaign).where(Campaign.id == message.campaign_id)
+        .values(opt_out_count=Campaign.opt_out_count + 1)
+        .returning(Campaign.opt_out_count, Campaign.delivered_count))).one()
+    # Most opt-outs decide nothing: judge (and lock the campaign row) only when this one would fire.
+    if not detector.would_fire(opt_outs, delivered, await company_baseline(session, settings), spike_policy(settings)):
+        return None
     return await judge(session, message.campaign_id, settings=settings)
 
 
