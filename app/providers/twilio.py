@@ -71,9 +71,12 @@ class TwilioProvider(Provider):
         return _sent(message)
 
     async def messages_to(self, to: str, *, since: datetime) -> list[SentMessage]:
+        # Not filtered by DateSent at Twilio: a message accepted but still queued there has no sent
+        # date yet, and missing it would mean sending it twice. The newest messages to the number,
+        # filtered by creation time here, cover the window of a claim.
         with translating():
-            found = await self.client.messages.list_async(to=to, date_sent_after=since, limit=200)
-        return [_sent(item) for item in found]
+            found = await self.client.messages.list_async(to=to, limit=200)
+        return [sent for sent in map(_sent, found) if sent.created_at is None or sent.created_at >= since]
 
     async def aclose(self) -> None:
         await self.http.aclose()

@@ -60,7 +60,9 @@ __all__ = [
 _logger = logging.getLogger("fineline.providers.twilio_http")
 
 #: Explicit timeouts (seconds). connect/pool failures mean "not sent"; a read timeout means "unknown".
-DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=15.0, write=10.0, pool=10.0)
+#: The whole budget (30 s) fits inside the dispatch lease margin (app/dispatch/send.py LEASE_MARGIN),
+#: so a send started before the lease deadline is over before another worker may reconcile it.
+DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=15.0, write=5.0, pool=5.0)
 
 #: ``aiohttp``: httpx API over our aiohttp pool (production and tests).
 #: ``httpx``: httpx's own httpcore pool (fine for low concurrency; slow above a few dozen in flight).
