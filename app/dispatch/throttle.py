@@ -31,7 +31,7 @@ LATE = 0.05
 JITTER = 0.10
 SPACING = 1.0 + LATE + JITTER
 #: Reservations start a little ahead of now, so a batch's first slots are not already late.
-LEAD = 0.1
+LEAD = 0.02
 
 
 def interval(mps: int) -> float:
