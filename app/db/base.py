@@ -20,12 +20,23 @@ NAMING_CONVENTION = {
 _CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"
 
 
+_last = [0, 0]  # (milliseconds, random part) of the last id made in this process
+
+
 def new_id(prefix: str) -> str:
     """An opaque, time-ordered id such as ``usr_01jd3…``: 48 bits of milliseconds, 80 random.
 
-    Ordering by id is ordering by creation, which keyset pagination relies on.
+    Ordering by id is ordering by creation, which keyset pagination relies on. Within one
+    millisecond ids of one process keep increasing (the random part is incremented, as monotonic
+    ULIDs do), so two events recorded together keep their order.
     """
-    value = (int(time.time() * 1000) << 80) | int.from_bytes(os.urandom(10), "big")
+    millis = int(time.time() * 1000)
+    if millis <= _last[0]:
+        millis, rand = _last[0], _last[1] + 1
+    else:
+        rand = int.from_bytes(os.urandom(10), "big") >> 1  # room to increment
+    _last[0], _last[1] = millis, rand
+    value = (millis << 80) | (rand & ((1 << 80) - 1))
     chars = []
     for _ in range(26):
         chars.append(_CROCKFORD[value & 31])
