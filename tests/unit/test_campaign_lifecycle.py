@@ -38,9 +38,3 @@ def test_sending_is_reachable_only_through_approval():
     assert reach_sending_from == {"approved", "scheduled", "paused"}
     assert {c for c, t in ALLOWED if t == "scheduled"} == {"approved", "paused"}
 
-
-def test_ids_made_in_one_millisecond_keep_their_order():
-    from app.db.base import new_id
-
-    ids = [new_id("aud") for _ in range(2000)]
-    assert ids == sorted(ids) and len(set(ids)) == len(ids)
