@@ -33,6 +33,9 @@ async def materialise(session: AsyncSession, campaign: Campaign, list_ids: list[
         .join(Subscriber, Subscriber.id == Subscription.subscriber_id)
         .where(sendable_condition(list_ids), ~already.exists())
         .group_by(Subscriber.id, Subscriber.phone)
+        # In subscriber order, the foreign-key checks and index inserts walk pages in order instead
+        # of at random: 22 s instead of 50 s for 1,000,000 rows (scripts/bench_materialise.py).
+        .order_by(Subscriber.id)
     )
     statement = insert(Message).from_select(
         ["campaign_id", "subscriber_id", "consent_event_id", "to", "state", "created_at"], rows)
