@@ -181,5 +181,5 @@ async def test_sender_state_changes_only_through_the_lifecycle(session, admin):
     await session.flush()
     from app.errors import Conflict
 
-    with pytest.raises(Conflict, match="a revoked sender cannot become verified"):
+    with pytest.raises(Conflict, match="a revoked sender cannot move to verified"):
         senders._move(session, sender, "verified", actor=admin.user, reason="test")

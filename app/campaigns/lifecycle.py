@@ -10,6 +10,10 @@ the review and returns it to draft. ``move`` is the only function that changes `
 
 from __future__ import annotations
 
+from app.statemachine import IllegalTransition, Transitions
+
+__all__ = ["IllegalTransition", "can_move", "check_move"]
+
 DRAFT, IN_REVIEW, APPROVED, CHANGES_REQUESTED = "draft", "in_review", "approved", "changes_requested"
 SCHEDULED, SENDING, PAUSED, COMPLETED, CANCELLED = "scheduled", "sending", "paused", "completed", "cancelled"
 STATUSES = (DRAFT, IN_REVIEW, APPROVED, CHANGES_REQUESTED, SCHEDULED, SENDING, PAUSED, COMPLETED, CANCELLED)
@@ -30,17 +34,6 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 EDITABLE = frozenset({DRAFT, IN_REVIEW, CHANGES_REQUESTED, APPROVED, SCHEDULED})
 
 
-class IllegalTransition(Exception):
-    def __init__(self, current: str, target: str):
-        allowed = ", ".join(sorted(TRANSITIONS[current])) or "nothing (it is final)"
-        super().__init__(f"a {current} campaign cannot move to {target}; from {current} it can move to: {allowed}")
-        self.current, self.target = current, target
-
-
-def can_move(current: str, target: str) -> bool:
-    return target in TRANSITIONS[current]
-
-
-def check_move(current: str, target: str) -> None:
-    if not can_move(current, target):
-        raise IllegalTransition(current, target)
+_TABLE = Transitions("campaign", TRANSITIONS)
+can_move = _TABLE.can_move
+check_move = _TABLE.check_move

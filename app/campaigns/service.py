@@ -273,13 +273,9 @@ async def review(session: AsyncSession, campaign: Campaign, *, reviewer: User, d
     return campaign
 
 
-async def launch(session: AsyncSession, campaign: Campaign, *, actor: User, settings: Settings,
-                 now: datetime | None = None) -> Campaign:
-    """approved → scheduled (a future scheduled_at) or sending. Re-checks the approval and the sender."""
-    now = now or utcnow()
-    if campaign.status != APPROVED:
-        raise Conflict(f"only an approved campaign can be launched; this one is {campaign.status}",
-                       code="illegal_transition")
+async def still_approved(session: AsyncSession, campaign: Campaign, settings: Settings) -> dict:
+    """Before anything is sent (launch, resume): the content still matches what was approved, and the
+    sender is still a verified company sender (DESIGN.md invariants 1 and 4)."""
     result = await evaluate(session, campaign, settings)
     if result["hash"] != campaign.approved_hash:
         raise Conflict("the campaign changed since it was approved; it needs a new review", code="approval_void")
@@ -287,6 +283,17 @@ async def launch(session: AsyncSession, campaign: Campaign, *, actor: User, sett
     if sender is None or sender.state != "verified":
         raise Conflict(f"sender {campaign.sender_id} is {sender.state if sender else 'unknown'}: "
                        "a campaign leaves only from a verified company sender", code="sender_not_verified")
+    return result
+
+
+async def launch(session: AsyncSession, campaign: Campaign, *, actor: User, settings: Settings,
+                 now: datetime | None = None) -> Campaign:
+    """approved → scheduled (a future scheduled_at) or sending. Re-checks the approval and the sender."""
+    now = now or utcnow()
+    if campaign.status != APPROVED:
+        raise Conflict(f"only an approved campaign can be launched; this one is {campaign.status}",
+                       code="illegal_transition")
+    result = await still_approved(session, campaign, settings)
     campaign.launched_at = now
     if campaign.scheduled_at is not None and campaign.scheduled_at > now:
         move(session, campaign, SCHEDULED, actor=actor, reason=f"launched for {campaign.scheduled_at.isoformat()}")
@@ -328,13 +335,7 @@ async def resume(session: AsyncSession, campaign: Campaign, *, actor: User, comm
             raise Forbidden("the unsubscribe-spike guard paused this campaign: only ops may resume it")
         if not (comment or "").strip():
             raise Invalid("resuming a campaign the spike guard paused needs a comment saying why", field="comment")
-    result = await evaluate(session, campaign, settings)
-    if result["hash"] != campaign.approved_hash:
-        raise Conflict("the campaign changed since it was approved; it needs a new review", code="approval_void")
-    sender = result["sender"]
-    if sender is None or sender.state != "verified":
-        raise Conflict(f"sender {campaign.sender_id} is {sender.state if sender else 'unknown'}: re-verify it "
-                       "before resuming", code="sender_not_verified")
+    result = await still_approved(session, campaign, settings)
     campaign.paused_by_guard = False
     materialised = await session.scalar(select(func.count()).select_from(Message).where(Message.campaign_id == campaign.id))
     if materialised:

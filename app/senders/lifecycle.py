@@ -8,6 +8,10 @@
 
 from __future__ import annotations
 
+from app.statemachine import IllegalTransition, Transitions
+
+__all__ = ["IllegalTransition", "can_move", "check_move"]
+
 PENDING, VERIFIED, SUSPENDED, REVOKED = "pending", "verified", "suspended", "revoked"
 STATES = (PENDING, VERIFIED, SUSPENDED, REVOKED)
 
@@ -19,17 +23,6 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 }
 
 
-class IllegalTransition(Exception):
-    def __init__(self, current: str, target: str):
-        allowed = ", ".join(sorted(TRANSITIONS[current])) or "nothing (final state)"
-        super().__init__(f"a {current} sender cannot become {target}; from {current} it can become: {allowed}")
-        self.current, self.target = current, target
-
-
-def can_move(current: str, target: str) -> bool:
-    return target in TRANSITIONS[current]
-
-
-def check_move(current: str, target: str) -> None:
-    if not can_move(current, target):
-        raise IllegalTransition(current, target)
+_TABLE = Transitions("sender", TRANSITIONS)
+can_move = _TABLE.can_move
+check_move = _TABLE.check_move
