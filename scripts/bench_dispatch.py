@@ -66,6 +66,7 @@ from sqlalchemy.pool import NullPool  # noqa: E402
 
 from app.config import Settings  # noqa: E402
 from app.db import Database, migrations  # noqa: E402
+from app.db.admin import on_server  # noqa: E402
 from app.dispatch.audience import materialise  # noqa: E402
 from app.models import Campaign  # noqa: E402
 
@@ -274,13 +275,6 @@ async def raw_ceiling(base: str, seconds: float, in_flight: int) -> Measure:
 # (c) the database, seeding and draining
 # ---------------------------------------------------------------------------------------------
 
-async def pg_admin(pg_url: str, sql: str) -> None:
-    engine = create_async_engine(pg_url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as conn:
-            await conn.execute(text(sql))
-    finally:
-        await engine.dispose()
 
 
 @dataclass
@@ -700,14 +694,14 @@ def main() -> None:
         import uvloop
 
         loop_factory = uvloop.new_event_loop
-    asyncio.run(pg_admin(args.pg_url, f'CREATE DATABASE "{name}"'))
+    asyncio.run(on_server(args.pg_url, f'CREATE DATABASE "{name}"'))
     log(f"created scratch database {name}; logs in {workdir}")
     try:
         migrations.upgrade(url)  # runs its own event loop
         with asyncio.Runner(loop_factory=loop_factory) as runner:
             runner.run(run(args, url, workdir, results))
     finally:
-        asyncio.run(pg_admin(args.pg_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(on_server(args.pg_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         log(f"dropped scratch database {name}")
     report(args, results)
 

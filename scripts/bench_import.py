@@ -60,6 +60,7 @@ from sqlalchemy.ext.asyncio import create_async_engine  # noqa: E402
 from sqlalchemy.pool import NullPool  # noqa: E402
 
 from app.audience import phones  # noqa: E402
+from app.db.admin import on_server  # noqa: E402
 
 AREA_CODES = ("212", "312", "415", "617", "713", "206")
 SENDER = "+15005550006"  # the sandbox provider owns it by default
@@ -172,14 +173,6 @@ def file_chunks(path: Path) -> Iterator[bytes]:
 # 2. databases, processes, /proc
 # ---------------------------------------------------------------------------------------------
 
-async def _pg_admin(url: str, statement: str) -> None:
-    maintenance = make_url(url).set(database="postgres").render_as_string(hide_password=False)
-    engine = create_async_engine(maintenance, isolation_level="AUTOCOMMIT", poolclass=NullPool)
-    try:
-        async with engine.connect() as connection:
-            await connection.execute(text(statement))
-    finally:
-        await engine.dispose()
 
 
 async def _scalar(url: str, statement: str, **params) -> int:
@@ -460,12 +453,12 @@ def run_sqlite(data: CsvFile, work: Path, timeout: float, probe: bool) -> Result
 def run_postgres(data: CsvFile, work: Path, timeout: float, probe: bool, pg_url: str) -> Result:
     _check_local(pg_url)
     name = f"fineline_bench_{uuid.uuid4().hex[:10]}"
-    asyncio.run(_pg_admin(pg_url, f'CREATE DATABASE "{name}"'))
+    asyncio.run(on_server(pg_url, f'CREATE DATABASE "{name}"'))
     try:
         url = make_url(pg_url).set(database=name).render_as_string(hide_password=False)
         return bench_one("postgres", url, data, work, timeout, probe)
     finally:
-        asyncio.run(_pg_admin(pg_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(on_server(pg_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 # ---------------------------------------------------------------------------------------------

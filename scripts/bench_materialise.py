@@ -72,6 +72,7 @@ from sqlalchemy.pool import NullPool  # noqa: E402
 from app.audience import phones  # noqa: E402
 from app.audience.consent import sendable_condition  # noqa: E402
 from app.db import Database, migrations  # noqa: E402
+from app.db.admin import on_server  # noqa: E402
 from app.db.base import utcnow  # noqa: E402
 from app.dispatch.audience import materialise  # noqa: E402
 from app.models import Campaign, CampaignList, Message, Subscriber, Subscription  # noqa: E402
@@ -101,13 +102,6 @@ GROUP BY s.id, s.phone
 # the scratch database
 # ---------------------------------------------------------------------------------------------
 
-async def pg_admin(pg_url: str, sql: str) -> None:
-    engine = create_async_engine(pg_url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as conn:
-            await conn.execute(text(sql))
-    finally:
-        await engine.dispose()
 
 
 async def autocommit(engine: AsyncEngine, *statements: str) -> None:
@@ -601,12 +595,12 @@ def main() -> None:
     pg_url = args.pg_url
     name = f"fineline_bench_mat_{uuid.uuid4().hex[:10]}"
     url = make_url(pg_url).set(database=name).render_as_string(hide_password=False)
-    asyncio.run(pg_admin(pg_url, f'CREATE DATABASE "{name}"'))
+    asyncio.run(on_server(pg_url, f'CREATE DATABASE "{name}"'))
     try:
         migrations.upgrade(url)  # runs its own event loop
         asyncio.run(bench(url, args))
     finally:
-        asyncio.run(pg_admin(pg_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(on_server(pg_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         print(f"dropped scratch database {name}")
 
 

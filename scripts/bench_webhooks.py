@@ -206,17 +206,6 @@ def system_cpu() -> tuple[int, int]:
 # the scratch database and the seed
 # ---------------------------------------------------------------------------------------------
 
-async def pg_admin(pg_url: str, sql: str) -> None:
-    from sqlalchemy import text
-    from sqlalchemy.ext.asyncio import create_async_engine
-    from sqlalchemy.pool import NullPool
-
-    engine = create_async_engine(pg_url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as conn:
-            await conn.execute(text(sql))
-    finally:
-        await engine.dispose()
 
 
 def group_range(group: str, count: int) -> tuple[int, int]:
@@ -681,10 +670,11 @@ def main() -> None:
     from sqlalchemy.engine import make_url
 
     from app.db import migrations
+    from app.db.admin import on_server
 
     name = f"fineline_bench_wh_{uuid.uuid4().hex[:10]}"
     url = make_url(args.pg_url).set(database=name).render_as_string(hide_password=False)
-    asyncio.run(pg_admin(args.pg_url, f'CREATE DATABASE "{name}"'))
+    asyncio.run(on_server(args.pg_url, f'CREATE DATABASE "{name}"'))
     try:
         migrations.upgrade(url)  # runs its own event loop
         with tempfile.TemporaryDirectory(prefix="bench_wh_") as tmp:
@@ -697,7 +687,7 @@ def main() -> None:
                     print("--- API log (tail) ---\n" + log.read_text(errors="replace")[-3000:])
                 raise
     finally:
-        asyncio.run(pg_admin(args.pg_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(on_server(args.pg_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         print(f"dropped scratch database {name}")
 
 

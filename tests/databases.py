@@ -7,25 +7,15 @@ import os
 import uuid
 from pathlib import Path
 
-from sqlalchemy import text
 from sqlalchemy.engine import make_url
-from sqlalchemy.pool import NullPool
 
-from app.db.session import make_engine
+from app.db.admin import on_server
 
 
 def server_url() -> str | None:
     return os.environ.get("TEST_DATABASE_URL") or None
 
 
-async def _admin(url: str, statement: str) -> None:
-    maintenance = make_url(url).set(database="postgres")
-    engine = make_engine(maintenance.render_as_string(hide_password=False), isolation_level="AUTOCOMMIT", poolclass=NullPool)
-    try:
-        async with engine.connect() as connection:
-            await connection.execute(text(statement))
-    finally:
-        await engine.dispose()
 
 
 def create_database(tmp_dir: Path, label: str = "run") -> str:
@@ -35,7 +25,7 @@ def create_database(tmp_dir: Path, label: str = "run") -> str:
         return f"sqlite+aiosqlite:///{tmp_dir / f'fineline_{label}_{uuid.uuid4().hex[:8]}.db'}"
     name = f"fineline_test_{label}_{uuid.uuid4().hex[:10]}"
     try:
-        asyncio.run(_admin(base, f'CREATE DATABASE "{name}"'))
+        asyncio.run(on_server(base, f'CREATE DATABASE "{name}"'))
     except Exception as exc:
         raise RuntimeError(f"cannot create a test database on TEST_DATABASE_URL={base}: {exc}") from exc
     return make_url(base).set(database=name).render_as_string(hide_password=False)
@@ -48,4 +38,4 @@ def drop_database(url: str) -> None:
             Path(f"{path}{suffix}").unlink(missing_ok=True)
         return
     name = make_url(url).database
-    asyncio.run(_admin(url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    asyncio.run(on_server(url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
