@@ -43,11 +43,13 @@ def serve(
     import uvicorn
 
     from app.db import migrations
+    from app.ops.runtime import tune_gc
 
     settings = _settings()
     if migrate_first if migrate_first is not None else settings.is_sqlite:
         migrations.upgrade(settings.database_url)
     logging.basicConfig(level=settings.log_level)
+    tune_gc()  # for this process; uvicorn's --workers children start with the defaults
     uvicorn.run("app.asgi:app", host=host, port=port, workers=workers, log_level=settings.log_level.lower(),
                 proxy_headers=True, access_log=settings.log_level.upper() == "DEBUG")
 
@@ -55,10 +57,12 @@ def serve(
 @app.command()
 def worker() -> None:
     """Run a dispatch worker process (PostgreSQL runs any number of them)."""
+    from app.ops.runtime import tune_gc
     from app.worker import run_worker
 
     settings = _settings()
     logging.basicConfig(level=settings.log_level)
+    tune_gc()
     try:  # uvloop carries more requests in flight per core (docs/transport.md)
         import uvloop
 

@@ -1,7 +1,8 @@
 """The worker process: a thin loop around periodic jobs, each a function tests call directly.
 
-Jobs: dispatch lanes (claim, send, complete), scheduled launches, reconciliation of sends in
-doubt, sender re-verification, double opt-in confirmation texts, queue-depth metric. Later issues add dispatch, reconciliation and the notifier.
+Jobs: the dispatch pump (claim, send, complete), scheduled launches, reconciliation of sends in
+doubt, sender re-verification, double opt-in confirmation texts, canary judgement, the ops notifier,
+queue-depth metric.
 """
 
 from __future__ import annotations
@@ -89,10 +90,10 @@ async def run_worker(
         Periodic("reconcile", 5.0, lambda: reconcile_in_doubt(db, provider, settings)),
         Periodic("queue_depth", 5.0, lambda: runner.queue_depth(db)),
     ]
-    lanes = 1 if db.dialect == "sqlite" else settings.dispatch_lanes
-    semaphore = asyncio.Semaphore(settings.max_in_flight)
-    lane_tasks = [asyncio.create_task(runner.run_lane(db, provider, settings, stop, semaphore)) for _ in range(lanes)]
-    log.info("worker started with %d dispatch lane(s)", lanes)
+    concurrent = db.dialect != "sqlite"  # SQLite has one writer: one batch at a time
+    pump = asyncio.create_task(runner.run_pump(db, provider, settings, stop, concurrent=concurrent))
+    log.info("worker started (up to %d messages in flight%s)", settings.max_in_flight,
+             "" if concurrent else ", one batch at a time")
     try:
         while not stop.is_set():
             for job in jobs:
@@ -101,7 +102,7 @@ async def run_worker(
                 await asyncio.wait_for(stop.wait(), timeout=0.5)
     finally:
         stop.set()
-        await asyncio.gather(*lane_tasks, return_exceptions=True)
+        await asyncio.gather(pump, return_exceptions=True)
         await http.aclose()
         if own_provider:
             await provider.aclose()

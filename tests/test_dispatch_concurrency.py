@@ -4,14 +4,18 @@ two workers never claim the same message, and sender slots never overlap across 
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
+from sqlalchemy import func, select, update
 
 from app.config import Settings
 from app.db import Database, migrations
 from app.db.base import utcnow
 from app.dispatch import runner, throttle
-from app.models import Campaign, CampaignList, Message, Sender, Subscriber, SubscriberList, User
+from app.models import Campaign, CampaignList, Message, Sender, Subscriber, SubscriberList, Subscription, User
+from app.providers.base import Provider
+from app.providers.sandbox import SandboxProvider
 
 N = 400
 
@@ -43,6 +47,7 @@ async def _seed(url: str) -> str:
                                       time_zones=["America/Los_Angeles"]) for i in range(N)]
             session.add_all(subscribers)
             await session.flush()
+            session.add_all([Subscription(list_id=lst.id, subscriber_id=s.id, state="subscribed") for s in subscribers])
             session.add_all([Message(campaign_id=campaign.id, subscriber_id=s.id, to=s.phone, state="queued")
                              for s in subscribers])
             return sender.id
@@ -118,3 +123,99 @@ def test_late_sends_within_the_allowance_never_exceed_mps():
         sends = sorted(i * step + rng.uniform(0, throttle.LATE) for i in range(mps * 30))
         worst = max(sum(1 for s in sends if start <= s < start + 1.0) for start in sends)
         assert worst <= mps, (mps, worst)
+
+
+class _SlowProvider(SandboxProvider):
+    """The sandbox with a provider latency, recording how many calls were in flight at once and when
+    each number was sent to."""
+
+    def __init__(self, latency: float) -> None:
+        super().__init__(["12345"], account_sid="AC" + "0" * 32, auth_token="t", callbacks=False)
+        self.latency, self.in_flight, self.peak = latency, 0, 0
+        self.sent_at: dict[str, list[float]] = {}
+
+    async def _create_message(self, sender, *, to, body, status_callback):
+        self.in_flight += 1
+        self.peak = max(self.peak, self.in_flight)
+        try:
+            await asyncio.sleep(self.latency)
+            self.sent_at.setdefault(to, []).append(time.time())
+            return await super()._create_message(sender, to=to, body=body, status_callback=status_callback)
+        finally:
+            self.in_flight -= 1
+
+
+async def _pump_until_done(url: str, settings: Settings, provider: Provider, campaign_ids: list[str],
+                           seconds: float = 60.0) -> Database:
+    db = Database.from_url(url)
+    stop = asyncio.Event()
+    pump = asyncio.create_task(runner.run_pump(db, provider, settings, stop, concurrent=db.dialect == "postgresql"))
+    try:
+        async with asyncio.timeout(seconds):
+            while True:
+                await asyncio.sleep(0.1)
+                async with db.session() as session:
+                    open_ = await session.scalar(select(func.count()).select_from(Campaign).where(
+                        Campaign.id.in_(campaign_ids), Campaign.status != "completed"))
+                if not open_:
+                    break
+    finally:
+        stop.set()
+        await pump
+    return db
+
+
+async def test_the_pump_keeps_in_flight_full_but_bounded_and_sends_each_message_once(committed_url):
+    await _seed(committed_url)
+    settings = Settings(database_url=committed_url, max_in_flight=40, _env_file=None)
+    provider = _SlowProvider(latency=0.05)
+    db = await _pump_until_done(committed_url, settings, provider, [await _campaign_id(committed_url)])
+    try:
+        async with db.session() as session:
+            states = (await session.execute(select(Message.state, func.count()).group_by(Message.state))).all()
+    finally:
+        await db.dispose()
+    assert dict(states) == {"sent": N}  # and the campaign completed: the pump's own completion check
+    assert sorted(provider.sent_at) == sorted(f"+1415555{i:04d}" for i in range(N))
+    assert all(len(times) == 1 for times in provider.sent_at.values())
+    assert provider.peak <= settings.max_in_flight
+    if committed_url.startswith("postgresql"):
+        # Batches overlap: more than one claim's worth (a quarter of max_in_flight) at the provider.
+        assert provider.peak > settings.max_in_flight // 4
+
+
+async def test_the_pump_holds_a_slow_senders_messages_no_longer_than_its_horizon(committed_url):
+    sender_id = await _seed(committed_url)
+    db = Database.from_url(committed_url)
+    try:
+        async with db.unit_of_work() as session:
+            await session.execute(update(Sender).where(Sender.id == sender_id).values(mps=10))
+            # Only 40 of the messages: four seconds at 10 MPS (slots 1.15/MPS apart).
+            await session.execute(update(Message).where(Message.to >= "+14155550040").values(state="skipped"))
+    finally:
+        await db.dispose()
+    settings = Settings(database_url=committed_url, max_in_flight=64, _env_file=None)
+    provider = _SlowProvider(latency=0.01)
+    db = await _pump_until_done(committed_url, settings, provider, [await _campaign_id(committed_url)])
+    try:
+        async with db.session() as session:
+            claimed = dict((await session.execute(select(Message.to, Message.claimed_at)
+                                                  .where(Message.state == "sent"))).all())
+    finally:
+        await db.dispose()
+    assert len(claimed) == 40 and all(len(times) == 1 for times in provider.sent_at.values())
+    sends = sorted(times[0] for times in provider.sent_at.values())
+    assert max(sum(1 for s in sends if start <= s < start + 1.0) for start in sends) <= 10
+    # Never claimed far ahead of its slot: what a worker holds of a sender is MPS × HORIZON at most,
+    # so no message waits under its lease much longer than the horizon.
+    held = [provider.sent_at[to][0] - at.timestamp() for to, at in claimed.items()]
+    assert max(held) < runner.HORIZON + 1.0, max(held)
+
+
+async def _campaign_id(url: str) -> str:
+    db = Database.from_url(url)
+    try:
+        async with db.session() as session:
+            return await session.scalar(select(Campaign.id))
+    finally:
+        await db.dispose()

@@ -1,19 +1,22 @@
 """The dispatch loop the worker runs: launch due schedules, claim, send, complete, reconcile.
 
-Each step is a function tests call directly; this module only sequences them. On SQLite one lane
-runs inside the API process; on PostgreSQL each worker process runs ``lanes`` concurrent lanes and
-any number of processes share the queue through ``FOR UPDATE SKIP LOCKED``.
+Each step is a function tests call directly; this module only sequences them. Each worker runs one
+pump (``run_pump``) that keeps up to ``max_in_flight`` messages at the provider, one batch task per
+claim; on SQLite it runs inside the API process, one batch at a time; on PostgreSQL any number of
+worker processes share the queue through ``FOR UPDATE SKIP LOCKED``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
+import time
+from collections import Counter
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select
 
 from app.campaigns import service as campaigns
 from app.campaigns.lifecycle import COMPLETED, SCHEDULED, SENDING
@@ -28,8 +31,10 @@ from app.providers.base import Provider
 
 log = logging.getLogger(__name__)
 
-#: How far ahead a claim reserves a sender's slots: MPS × horizon messages per claim at most.
+#: How far ahead a worker reserves a sender's slots: it holds at most MPS × HORIZON of its messages.
 HORIZON = 2.0
+#: How often the pump looks for sending campaigns with nothing left (they complete), in seconds.
+COMPLETION_CHECK = 1.0
 
 
 async def launch_due(db: Database, settings: Settings, *, now: datetime | None = None) -> list[str]:
@@ -46,35 +51,50 @@ async def launch_due(db: Database, settings: Settings, *, now: datetime | None =
     return started
 
 
-async def claim_batch(db: Database, settings: Settings, *, now: datetime | None = None) -> list[claim.Claimed]:
+async def claim_batch(db: Database, settings: Settings, *, now: datetime | None = None, limit: int | None = None,
+                      held: Mapping[str, int] | None = None) -> list[claim.Claimed]:
+    """Claim up to ``limit`` due messages (default: what may be in flight at once) across the sending
+    campaigns. A sender gets at most ``mps × HORIZON`` messages held by this worker, ``held`` being
+    what the worker already holds per sender: its slots are never reserved further ahead than that.
+    (Claiming more than can be in flight only churns: a message that waits for a free connection past
+    its slot is requeued, throttle.LATE.)"""
     now = now or utcnow()
     lease = timedelta(seconds=settings.lease_seconds)
+    limit = min(settings.batch_size, settings.max_in_flight if limit is None else limit)
+    taken: Counter[str] = Counter(held or {})
     claimed: list[claim.Claimed] = []
     async with db.unit_of_work() as session:
-        for campaign_id, _sender_id, mps in await claim.sending_campaigns(session):
-            room = settings.batch_size - len(claimed)
-            if room <= 0:
+        for campaign_id, sender_id, mps in await claim.sending_campaigns(session):
+            room = min(limit - len(claimed), math.ceil(mps * HORIZON) - taken[sender_id])
+            if len(claimed) >= limit:
                 break
-            # At most what the lanes can have in flight at once: a message that waits for a free
-            # connection past its slot is requeued (throttle.LATE), so claiming more only churns.
-            in_flight = max(1, settings.max_in_flight // settings.dispatch_lanes)
-            limit = max(1, min(room, math.ceil(mps * HORIZON), in_flight))
-            claimed += await claim.claim(session, campaign_id, limit=limit, now=now, lease=lease)
+            if room <= 0:
+                continue
+            got = await claim.claim(session, campaign_id, sender_id, limit=room, now=now, lease=lease)
+            taken[sender_id] += len(got)
+            claimed += got
     return claimed
 
 
+def _open_messages(campaign_id: str):
+    return exists().where(Message.campaign_id == campaign_id,
+                          Message.state.in_((states.QUEUED, states.SENDING, "unknown")))
+
+
 async def complete_finished(db: Database, campaign_ids: set[str]) -> list[str]:
-    """A sending campaign with nothing left to send (or in doubt) is completed."""
+    """A sending campaign with nothing left to send (or in doubt) is completed.
+
+    Cheap while a campaign still has work (one indexed EXISTS, no lock); only a campaign that looks
+    finished is locked and checked again, so the hot campaign row is not locked after every batch."""
     done = []
     async with db.unit_of_work() as session:
         for campaign_id in sorted(campaign_ids):
+            if await session.scalar(select(_open_messages(campaign_id))):
+                continue
             campaign = await session.get(Campaign, campaign_id, with_for_update=True)
             if campaign is None or campaign.status != SENDING:
                 continue
-            open_count = await session.scalar(select(func.count()).select_from(Message).where(
-                Message.campaign_id == campaign_id,
-                Message.state.in_((states.QUEUED, states.SENDING, "unknown"))))
-            if not open_count:
+            if not await session.scalar(select(_open_messages(campaign_id))):
                 campaign.completed_at = utcnow()
                 campaigns.move(session, campaign, COMPLETED, actor=None, reason="nothing left to send")
                 done.append(campaign_id)
@@ -105,18 +125,98 @@ async def queue_depth(db: Database) -> int:
     return depth
 
 
-async def run_lane(db: Database, provider: Provider, settings: Settings, stop: asyncio.Event,
-                   semaphore: asyncio.Semaphore) -> None:
-    idle = 0.05
-    while not stop.is_set():
-        try:
-            result = await dispatch_once(db, provider, settings, semaphore=semaphore)
-        except Exception:
-            log.exception("dispatch pass failed; retrying")
-            result = None
-        if result is None or not result.counts.get("claimed"):
-            idle = min(1.0, idle * 2)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=idle)
-        else:
-            idle = 0.05
+class Holdings:
+    """The messages a worker holds whose provider call has not finished, in all and per sender."""
+
+    def __init__(self) -> None:
+        self.total = 0
+        self.by_sender: Counter[str] = Counter()
+        self.freed = asyncio.Event()
+
+    def hold(self, batch: list[claim.Claimed]) -> None:
+        for claimed in batch:
+            self.by_sender[claimed.sender_id] += 1
+        self.total += len(batch)
+
+    def free(self, claimed: claim.Claimed) -> None:
+        self.by_sender[claimed.sender_id] -= 1
+        self.total -= 1
+        self.freed.set()
+
+
+async def _wait(events: list[asyncio.Event], seconds: float) -> None:
+    """Until any of ``events`` is set, or ``seconds`` pass."""
+    waiters = [asyncio.ensure_future(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+
+
+async def _send_batch(db: Database, provider: Provider, settings: Settings, batch: list[claim.Claimed],
+                      holdings: Holdings, semaphore: asyncio.Semaphore) -> None:
+    pending = {claimed.id: claimed for claimed in batch}
+
+    def done(claimed: claim.Claimed) -> None:
+        if pending.pop(claimed.id, None) is not None:
+            holdings.free(claimed)
+
+    try:
+        await process_batch(db, provider, settings, batch, semaphore=semaphore, done=done)
+    except Exception:
+        # Its rows stay 'sending' under the lease; the reconcile sweep settles them.
+        log.exception("dispatch batch failed")
+    finally:
+        for claimed in list(pending.values()):
+            done(claimed)
+
+
+async def run_pump(db: Database, provider: Provider, settings: Settings, stop: asyncio.Event, *,
+                   concurrent: bool = True) -> None:
+    """Keep the provider busy: claim a batch whenever at least a quarter of ``max_in_flight`` is free
+    and send it as its own task, so claiming, re-checking and recording overlap with the calls in
+    flight instead of waiting for a batch's slowest answer. ``concurrent=False`` (SQLite, one
+    writer) sends one batch at a time. On stop, batches already claimed are finished and recorded."""
+    holdings = Holdings()
+    semaphore = asyncio.Semaphore(settings.max_in_flight)
+    step = max(1, settings.max_in_flight // 4)
+    tasks: set[asyncio.Task] = set()
+    idle, checked = 0.05, 0.0
+    try:
+        while not stop.is_set():
+            if time.monotonic() - checked >= COMPLETION_CHECK:
+                checked = time.monotonic()
+                await _complete_sending(db)
+            room = settings.max_in_flight - holdings.total
+            if tasks and (room < step or not concurrent):
+                holdings.freed.clear()
+                await _wait([holdings.freed, stop], seconds=COMPLETION_CHECK)
+                continue
+            try:
+                batch = await claim_batch(db, settings, limit=room, held=holdings.by_sender)
+            except Exception:
+                log.exception("claim failed; retrying")
+                batch = []
+            if batch:
+                idle = 0.05
+                holdings.hold(batch)
+                task = asyncio.create_task(_send_batch(db, provider, settings, batch, holdings, semaphore))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+                continue
+            idle = min(COMPLETION_CHECK, idle * 2)
+            holdings.freed.clear()
+            await _wait([holdings.freed, stop], seconds=idle)
+    finally:
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _complete_sending(db: Database) -> None:
+    try:
+        async with db.session() as session:
+            sending = {cid for cid, _, _ in await claim.sending_campaigns(session)}
+        await complete_finished(db, sending)
+    except Exception:
+        log.exception("completion check failed; retrying")

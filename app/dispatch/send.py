@@ -16,10 +16,11 @@ import logging
 import random
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Row, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.alerts import guard
@@ -75,29 +76,36 @@ class _Context:
     campaign: Campaign
     sender: Sender | None
     full_body: str
-    sendable: set[str]
+
+
+#: What the send needs of a subscriber: plain rows, not ORM entities (a batch loads hundreds).
+_RECIPIENT_COLUMNS = (Subscriber.id, Subscriber.first_name, Subscriber.attributes, Subscriber.time_zone,
+                      Subscriber.time_zones, Subscriber.us_state)
 
 
 async def _load(session: AsyncSession, batch: list[Claimed], settings: Settings) -> tuple[dict, dict]:
+    """Each campaign and its sender as they are now, and the batch's subscribers that are still
+    sendable to that campaign's lists (one query per campaign); a subscriber missing from the answer
+    has opted out, unsubscribed, been erased or marked invalid since the launch."""
     contexts: dict[str, _Context] = {}
+    recipients: dict[tuple[str, str], Row] = {}
     for campaign_id in {c.campaign_id for c in batch}:
         campaign = await session.get(Campaign, campaign_id, populate_existing=True)
         sender = await session.get(Sender, campaign.sender_id, populate_existing=True)
         list_ids = await list_ids_of(session, campaign)
         ids = [c.subscriber_id for c in batch if c.campaign_id == campaign_id]
-        sendable = set((await session.scalars(
-            select(Subscription.subscriber_id).join(Subscriber, Subscriber.id == Subscription.subscriber_id)
+        rows = await session.execute(
+            select(*_RECIPIENT_COLUMNS).select_from(Subscription)
+            .join(Subscriber, Subscriber.id == Subscription.subscriber_id)
             .where(Subscriber.id.in_(ids), sendable_condition(list_ids))
-        )).all())
+        )
+        recipients.update(((campaign_id, row.id), row) for row in rows)  # one row per list: deduplicated
         full = content.full_body(campaign.body, content_context(settings, sender=sender))
-        contexts[campaign_id] = _Context(campaign, sender, full, sendable)
-    subscribers = {s.id: s for s in (await session.scalars(
-        select(Subscriber).where(Subscriber.id.in_([c.subscriber_id for c in batch]))
-    )).all()}
-    return contexts, subscribers
+        contexts[campaign_id] = _Context(campaign, sender, full)
+    return contexts, recipients
 
 
-def _window(settings: Settings, subscriber: Subscriber):
+def _window(settings: Settings, subscriber: Row):
     default = quiet_hours.parse_window(settings.quiet_hours)
     if default is None:  # "off": tests and demos only
         return None
@@ -107,19 +115,15 @@ def _window(settings: Settings, subscriber: Subscriber):
         return default
 
 
-async def process_batch(db: Database, provider: Provider, settings: Settings, batch: list[Claimed], *,
-                        now: datetime | None = None, semaphore: asyncio.Semaphore | None = None) -> BatchResult:
-    """Re-check, send and record one claimed batch. ``now`` is injectable for tests (a fake clock)."""
-    now = now or utcnow()
-    result = BatchResult()
-    deadline = time.monotonic() + settings.lease_seconds - LEASE_MARGIN
-    async with db.session() as session:
-        contexts, subscribers = await _load(session, batch, settings)
+def _decide(batch: list[Claimed], contexts: dict[str, _Context], recipients: dict, settings: Settings,
+            now: datetime) -> tuple[list[Outcome], dict[str, list[tuple[Claimed, str]]]]:
+    """The re-checks right before sending: what is decided without the provider (skip, release,
+    defer), and per sender what goes out, with its body rendered."""
     outcomes: list[Outcome] = []
     to_send: dict[str, list[tuple[Claimed, str]]] = defaultdict(list)
     for claimed in batch:
         ctx = contexts[claimed.campaign_id]
-        subscriber = subscribers.get(claimed.subscriber_id)
+        subscriber = recipients.get((claimed.campaign_id, claimed.subscriber_id))
         if ctx.campaign.status != "sending":
             if ctx.campaign.status == "cancelled":
                 outcomes.append(_skip(claimed, "the campaign was cancelled"))
@@ -129,7 +133,7 @@ async def process_batch(db: Database, provider: Provider, settings: Settings, ba
         if ctx.sender is None or ctx.sender.state != "verified":
             outcomes.append(_release(claimed))  # the sender's suspension pauses the campaign
             continue
-        if subscriber is None or claimed.subscriber_id not in ctx.sendable:
+        if subscriber is None:
             outcomes.append(_skip(claimed, "no longer sendable: opted out, unsubscribed or erased"))
             continue
         window = _window(settings, subscriber)
@@ -140,17 +144,40 @@ async def process_batch(db: Database, provider: Provider, settings: Settings, ba
             continue
         body = template.render(ctx.full_body, first_name=subscriber.first_name, attributes=subscriber.attributes or {})
         to_send[ctx.campaign.sender_id].append((claimed, body))
+    return outcomes, to_send
+
+
+async def process_batch(db: Database, provider: Provider, settings: Settings, batch: list[Claimed], *,
+                        now: datetime | None = None, semaphore: asyncio.Semaphore | None = None,
+                        done: Callable[[Claimed], None] | None = None) -> BatchResult:
+    """Re-check, send and record one claimed batch. ``now`` is injectable for tests (a fake clock).
+
+    ``done`` is called once per message as soon as it no longer needs the provider (answered, or
+    decided without a call) — before the batch is recorded, so the caller can claim more meanwhile."""
+    now = now or utcnow()
+    result = BatchResult()
+    deadline = time.monotonic() + settings.lease_seconds - LEASE_MARGIN
+    slots: dict[str, tuple[float, float]] = {}
+    async with db.unit_of_work() as session:  # re-check, then reserve the senders' slots: one transaction
+        contexts, recipients = await _load(session, batch, settings)
+        outcomes, to_send = _decide(batch, contexts, recipients, settings, now)
+        senders = {ctx.sender.id: ctx.sender for ctx in contexts.values() if ctx.sender is not None}
+        for sender_id, items in to_send.items():
+            slots[sender_id] = await throttle.reserve(session, sender_id, senders[sender_id].mps, len(items))
+    if done is not None:
+        for outcome in outcomes:
+            done(outcome.claimed)
 
     semaphore = semaphore or asyncio.Semaphore(settings.max_in_flight)
     tasks = []
     for sender_id, items in to_send.items():
-        sender = next(c.sender for c in contexts.values() if c.sender and c.sender.id == sender_id)
-        async with db.unit_of_work() as session:
-            first, offset = await throttle.reserve(session, sender_id, sender.mps, len(items))
+        sender = senders[sender_id]
+        first, offset = slots[sender_id]
         step = throttle.interval(sender.mps)
         for index, (claimed, body) in enumerate(items):
             slot_local = first + index * step - offset
-            tasks.append(_send_one(provider, settings, sender, claimed, body, slot_local, deadline, semaphore, now))
+            tasks.append(_send_one(provider, settings, sender, claimed, body, slot_local, deadline, semaphore, now,
+                                   done))
     for outcome in await asyncio.gather(*tasks):
         outcomes.append(outcome)
         if outcome.values.get("error_code") == 20429 or outcome.values.get("_throttled"):
@@ -163,8 +190,18 @@ async def process_batch(db: Database, provider: Provider, settings: Settings, ba
 
 
 async def _send_one(provider: Provider, settings: Settings, sender: Sender, claimed: Claimed, body: str,
-                    slot_local: float, deadline: float, semaphore: asyncio.Semaphore, now: datetime) -> Outcome:
+                    slot_local: float, deadline: float, semaphore: asyncio.Semaphore, now: datetime,
+                    done: Callable[[Claimed], None] | None = None) -> Outcome:
     """``now`` is the batch's clock (a fake one in tests): back-off and grace are measured from it."""
+    try:
+        return await _attempt(provider, settings, sender, claimed, body, slot_local, deadline, semaphore, now)
+    finally:
+        if done is not None:
+            done(claimed)
+
+
+async def _attempt(provider: Provider, settings: Settings, sender: Sender, claimed: Claimed, body: str,
+                   slot_local: float, deadline: float, semaphore: asyncio.Semaphore, now: datetime) -> Outcome:
     wait = slot_local - time.time()
     if wait > 0:
         await asyncio.sleep(wait)

@@ -2,7 +2,7 @@
 
 Design: send *slots*. Each sender has one row, ``sender_rate.next_at``: the first free instant on
 its timeline (the database's clock). A worker about to send ``k`` messages from a sender reserves
-``k`` consecutive slots ``1/mps`` apart with one atomic UPDATE … RETURNING; the row lock serialises
+``k`` consecutive slots ``1/mps`` apart with one atomic upsert … RETURNING; the row lock serialises
 reservations, so slots of different workers never overlap, and each message waits for its own
 slot. Whatever the number of workers, a sender therefore never sends faster than its MPS; unused
 slots (a skipped message) only cost throughput. Workers translate the database clock to their own
@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import time
 
-from sqlalchemy import func, text, update
+from sqlalchemy import Float, cast, extract, func, literal, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.upsert import insert_ignore
+from app.db.upsert import insert_for
 from app.models import SenderRate
 
 #: A send may leave at most LATE seconds after its slot (later ones are requeued, see send.py), and
@@ -38,34 +38,38 @@ def interval(mps: int) -> float:
     return SPACING / max(mps, 1)
 
 
-async def _db_now(session: AsyncSession) -> float:
+def _clock(session: AsyncSession):
+    """The clock slots are kept on: the database's (shared by every worker) on PostgreSQL, ours on
+    SQLite (one worker)."""
     if session.get_bind().dialect.name == "postgresql":
-        return float(await session.scalar(text("SELECT extract(epoch FROM clock_timestamp())")))
-    return time.time()
+        return cast(extract("epoch", func.clock_timestamp()), Float)
+    return literal(time.time(), Float)
+
+
+def _greatest(session: AsyncSession):
+    return func.greatest if session.get_bind().dialect.name == "postgresql" else func.max
 
 
 async def reserve(session: AsyncSession, sender_id: str, mps: int, count: int) -> tuple[float, float]:
     """Reserve ``count`` slots. Returns (first slot, offset): slot i is at ``first + i*interval(mps)``
-    on the database clock; ``local = db_time - offset``. Commit right after (keep the lock short)."""
-    step = interval(mps)
-    now = await _db_now(session)
-    offset = now - time.time()
-    await insert_ignore(session, SenderRate, {"sender_id": sender_id, "next_at": now + LEAD}, conflict=["sender_id"])
-    greatest = func.greatest if session.get_bind().dialect.name == "postgresql" else func.max
-    end = await session.scalar(
-        update(SenderRate)
-        .where(SenderRate.sender_id == sender_id)
-        .values(next_at=greatest(SenderRate.next_at, now + LEAD) + count * step)
-        .returning(SenderRate.next_at)
+    on the database clock; ``local = db_time - offset``. One statement (the sender's row is created on
+    first use); commit right after, to keep the row lock short."""
+    span = count * interval(mps)
+    clock = _clock(session)
+    rate = SenderRate.__table__
+    statement = (
+        insert_for(session, SenderRate).values(sender_id=sender_id, next_at=clock + LEAD + span)
+        .on_conflict_do_update(index_elements=["sender_id"],
+                               set_={"next_at": _greatest(session)(rate.c.next_at, clock + LEAD) + span})
+        .returning(rate.c.next_at, clock)
     )
-    return float(end) - count * step, offset
+    end, db_now = (await session.execute(statement)).one()
+    return float(end) - span, float(db_now) - time.time()
 
 
 async def penalise(session: AsyncSession, sender_id: str, seconds: float) -> None:
     """After a 429: nobody sends from this sender for ``seconds`` beyond its reserved slots."""
-    now = await _db_now(session)
-    greatest = func.greatest if session.get_bind().dialect.name == "postgresql" else func.max
     await session.execute(
         update(SenderRate).where(SenderRate.sender_id == sender_id)
-        .values(next_at=greatest(SenderRate.next_at, now) + seconds)
+        .values(next_at=_greatest(session)(SenderRate.next_at, _clock(session)) + seconds)
     )
