@@ -62,7 +62,9 @@ class Settings(BaseSettings):
     canary_default_minutes: int = Field(default=30, ge=1)
     # Dispatch.
     batch_size: int = Field(default=500, ge=1, le=5000)
-    max_in_flight: int = Field(default=256, ge=1, le=4096)
+    # Provider calls a worker keeps open at once: throughput ~= in flight / (latency + claim-to-send).
+    # Lower it if the Twilio account answers 429 / 20429 for concurrency (those are backed off anyway).
+    max_in_flight: int = Field(default=512, ge=1, le=4096)
     lease_seconds: int = Field(default=120, ge=40)  # > dispatch.send.LEASE_MARGIN: at least 5 s to send
     unknown_grace_seconds: int = Field(default=60, ge=0)
     sandbox_callback_delay: float = Field(default=1.0, ge=0)

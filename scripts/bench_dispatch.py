@@ -367,9 +367,10 @@ async def launch(db: Database, campaign_id: str) -> tuple[int, float]:
     return count, time.perf_counter() - started
 
 
-def worker_env(url: str, fake: Fake, public_base_url: str) -> dict[str, str]:
+def worker_env(url: str, fake: Fake, public_base_url: str, max_in_flight: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FINELINE_")}
     env.update({
+        "FINELINE_MAX_IN_FLIGHT": str(max_in_flight),
         "FINELINE_DATABASE_URL": url,
         "FINELINE_PROVIDER": "twilio",
         "FINELINE_TWILIO_ACCOUNT_SID": ACCOUNT_SID,
@@ -415,12 +416,12 @@ class Drain:
 
 
 async def drain(name: str, url: str, db: Database, fake: Fake, campaign_id: str, workers: int, *,
-                public_base_url: str, workdir: Path, limit_s: float) -> Drain:
+                public_base_url: str, workdir: Path, limit_s: float, max_in_flight: int) -> Drain:
     count, seconds = await launch(db, campaign_id)
     log(f"{name}: materialised {count} messages in {seconds:.1f}s; starting {workers} worker(s)")
     fake.reset()
     fake_cpu0 = fake.cpu()
-    env = worker_env(url, fake, public_base_url)
+    env = worker_env(url, fake, public_base_url, max_in_flight)
     procs, logs = [], []
     started = time.perf_counter()
     for i in range(workers):
@@ -515,6 +516,8 @@ class Results:
 
 async def run(args, url: str, workdir: Path, results: Results) -> None:
     settings = Settings(_env_file=None)
+    if args.max_in_flight:
+        settings = Settings(_env_file=None, max_in_flight=args.max_in_flight)
     results.in_flight = settings.max_in_flight
     plan = make_plan(args)
     fake = start_fake(args.latency_ms, args.jitter_ms, workdir, callbacks=False)
@@ -541,7 +544,7 @@ async def run(args, url: str, workdir: Path, results: Results) -> None:
                 continue
             results.drains.append(await drain(f"(c) Fineline, {workers} worker(s)", url, db, fake, campaign_id,
                                               workers, public_base_url=closed, workdir=workdir,
-                                              limit_s=args.timeout))
+                                              limit_s=args.timeout, max_in_flight=settings.max_in_flight))
     finally:
         stop_process(fake.proc)
 
@@ -552,7 +555,8 @@ async def run(args, url: str, workdir: Path, results: Results) -> None:
         try:
             results.low = await drain(f"rate-limit check, MPS {args.low_mps}, 2 workers, callbacks on", url, db,
                                       fake, "cmp_bench_low", 2, public_base_url=f"http://127.0.0.1:{sink.port}",
-                                      workdir=workdir, limit_s=args.low_seconds * 4 + 60)
+                                      workdir=workdir, limit_s=args.low_seconds * 4 + 60,
+                                      max_in_flight=settings.max_in_flight)
             await asyncio.sleep(1.5)  # the last 'delivered' callbacks
             results.low.summary = await asyncio.to_thread(fake.summary)
             results.sink = dict(sink.counts)
@@ -567,7 +571,7 @@ async def run(args, url: str, workdir: Path, results: Results) -> None:
                 size = plan.campaigns[campaign_id][2]
                 results.memory.append(await drain(f"memory check, {size} recipients, 0 ms", url, db, fake,
                                                   campaign_id, 1, public_base_url=closed, workdir=workdir,
-                                                  limit_s=args.timeout * 3))
+                                                  limit_s=args.timeout * 3, max_in_flight=settings.max_in_flight))
         finally:
             stop_process(fake.proc)
     await db.dispose()
@@ -678,6 +682,8 @@ def main() -> None:
     parser.add_argument("--skip-low", action="store_true")
     parser.add_argument("--memory-check", action="store_true")
     parser.add_argument("--memory-large", type=int, default=200_000)
+    parser.add_argument("--max-in-flight", type=int, default=0,
+                        help="requests in flight for (b) and each worker (default: the worker's own setting)")
     parser.add_argument("--timeout", type=float, default=600.0, help="per drain, seconds")
     args = parser.parse_args()
     args.workers = {int(w) for w in args.workers.split(",") if w.strip()}

@@ -179,3 +179,19 @@ async def test_twilio_pending_sender_never_reaches_the_network(twilio, httpx_moc
 
 def test_json_fixture_shapes_are_serialisable():
     assert json.dumps(_numbers_page(_number("+15005550006")))
+
+
+async def test_the_twilio_connection_pool_is_sized_by_max_in_flight():
+    """The pump keeps max_in_flight calls at the provider; a smaller pool would queue them in the
+    transport past their send slots."""
+    from app.config import Settings
+    from app.providers import build_provider
+
+    settings = Settings(_env_file=None, provider="twilio", twilio_account_sid="AC" + "1" * 32,
+                        twilio_auth_token="secret", max_in_flight=300)
+    provider = build_provider(settings)
+    try:
+        transport = provider.http.client._transport_for_url(provider.http.client.base_url.join("https://api.twilio.com"))
+        assert transport._pool._max_connections == 300
+    finally:
+        await provider.aclose()

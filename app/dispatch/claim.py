@@ -47,21 +47,22 @@ async def claim(session: AsyncSession, campaign_id: str, sender_id: str, *, limi
     The pick is a MATERIALIZED CTE: evaluated exactly once. Written as ``WHERE id IN (SELECT … LIMIT n
     FOR UPDATE SKIP LOCKED)`` PostgreSQL may run the subquery more than once and claim more than n
     (seen: 40 claimed for a limit of 20; tests/test_dispatch_concurrency.py)."""
+    message = Message.__table__  # Core, not ORM: nothing in the session to synchronise
     due = (
-        select(Message.id)
-        .where(Message.state == states.QUEUED, Message.campaign_id == campaign_id, Message.held.is_(False),
-               or_(Message.not_before.is_(None), Message.not_before <= now))
-        .order_by(Message.id)
+        select(message.c.id)
+        .where(message.c.state == states.QUEUED, message.c.campaign_id == campaign_id, message.c.held.is_(False),
+               or_(message.c.not_before.is_(None), message.c.not_before <= now))
+        .order_by(message.c.id)
         .limit(limit)
     )
     if session.get_bind().dialect.name == "postgresql":
         due = due.with_for_update(skip_locked=True)
     picked = due.cte("due").prefix_with("MATERIALIZED")
     rows = await session.execute(
-        update(Message)
-        .where(Message.id.in_(select(picked.c.id)), Message.state == states.QUEUED)
+        update(message)
+        .where(message.c.id.in_(select(picked.c.id)), message.c.state == states.QUEUED)
         .values(state=states.SENDING, claimed_at=now, lease_expires_at=now + lease, updated_at=now)
-        .returning(Message.id, Message.campaign_id, Message.subscriber_id, Message.to, Message.attempts)
+        .returning(message.c.id, message.c.campaign_id, message.c.subscriber_id, message.c.to, message.c.attempts)
     )
     return sorted((Claimed(i, c, sender_id, s, t, a, now) for i, c, s, t, a in rows), key=lambda c: c.id)
 

@@ -15,7 +15,7 @@ import asyncio
 import logging
 import random
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -79,8 +79,9 @@ class _Context:
 
 
 #: What the send needs of a subscriber: plain rows, not ORM entities (a batch loads hundreds).
-_RECIPIENT_COLUMNS = (Subscriber.id, Subscriber.first_name, Subscriber.attributes, Subscriber.time_zone,
-                      Subscriber.time_zones, Subscriber.us_state)
+_SUBSCRIBER = Subscriber.__table__
+_RECIPIENT_COLUMNS = tuple(_SUBSCRIBER.c[name] for name in ("id", "first_name", "attributes", "time_zone",
+                                                           "time_zones", "us_state"))
 
 
 async def _load(session: AsyncSession, batch: list[Claimed], settings: Settings) -> tuple[dict, dict]:
@@ -97,7 +98,7 @@ async def _load(session: AsyncSession, batch: list[Claimed], settings: Settings)
         rows = await session.execute(
             select(*_RECIPIENT_COLUMNS).select_from(Subscription)
             .join(Subscriber, Subscriber.id == Subscription.subscriber_id)
-            .where(Subscriber.id.in_(ids), sendable_condition(list_ids))
+            .where(_SUBSCRIBER.c.id.in_(ids), sendable_condition(list_ids))
         )
         recipients.update(((campaign_id, row.id), row) for row in rows)  # one row per list: deduplicated
         full = content.full_body(campaign.body, content_context(settings, sender=sender))
@@ -170,6 +171,7 @@ async def process_batch(db: Database, provider: Provider, settings: Settings, ba
 
     semaphore = semaphore or asyncio.Semaphore(settings.max_in_flight)
     tasks = []
+    sent_by: Counter[str] = Counter()
     for sender_id, items in to_send.items():
         sender = senders[sender_id]
         first, offset = slots[sender_id]
@@ -180,8 +182,12 @@ async def process_batch(db: Database, provider: Provider, settings: Settings, ba
                                    done))
     for outcome in await asyncio.gather(*tasks):
         outcomes.append(outcome)
+        if outcome.values.get("state") == states.SENT:
+            sent_by[outcome.claimed.sender_id] += 1
         if outcome.values.get("error_code") == 20429 or outcome.values.get("_throttled"):
             result.throttled_senders.add(contexts[outcome.claimed.campaign_id].campaign.sender_id)
+    for sender_id, count in sent_by.items():
+        metrics.SENDER_SENDS.labels(sender_id).inc(count)
     await _record(db, outcomes, result, now, settings)
     for sender_id in result.throttled_senders:
         async with db.unit_of_work() as session:
@@ -235,7 +241,6 @@ async def _attempt(provider: Provider, settings: Settings, sender: Sender, claim
             return Outcome(claimed, {"state": states.FAILED, "error_code": exc.code})
         finally:
             metrics.PROVIDER_LATENCY.observe(time.perf_counter() - started)
-    metrics.SENDER_SENDS.labels(sender.id).inc()
     return Outcome(claimed, {"state": states.SENT, "provider_sid": sent.sid, "sent_at": utcnow()})
 
 
@@ -255,6 +260,7 @@ async def _record(db: Database, outcomes: list[Outcome], result: BatchResult, no
     table = Message.__table__
     groups: dict[tuple[str, ...], list[dict]] = defaultdict(list)
     follow_ups: list[Outcome] = []
+    recorded: Counter[str] = Counter()
     for outcome in outcomes:
         values = {k: v for k, v in outcome.values.items() if not k.startswith("_")}
         result.campaigns.add(outcome.claimed.campaign_id)
@@ -267,9 +273,11 @@ async def _record(db: Database, outcomes: list[Outcome], result: BatchResult, no
         state = values.get("state", "sending")
         key = "deferred" if state == states.QUEUED and "not_before" in values else state
         result.counts[key] += 1
-        metrics.MESSAGES.labels(key).inc()
+        recorded[key] += 1
         if outcome.opt_out or outcome.invalid:
             follow_ups.append(outcome)
+    for key, count in recorded.items():
+        metrics.MESSAGES.labels(key).inc(count)
     async with db.unit_of_work() as session:
         stamp = utcnow()
         for keys, rows in groups.items():

@@ -10,6 +10,7 @@ def build_provider(settings: Settings, **overrides) -> Provider:
     if settings.provider_name == "twilio":
         from app.providers.twilio import TwilioProvider
 
+        overrides.setdefault("max_in_flight", settings.max_in_flight)  # the connection pool fits the pump
         return TwilioProvider(
             account_sid=settings.account_sid,
             auth_token=settings.auth_token,
