@@ -9,10 +9,11 @@ many rows were already processed. Completion updates only rows still carrying th
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.dispatch import states
@@ -39,6 +40,31 @@ async def sending_campaigns(session: AsyncSession) -> list[tuple[str, str, int]]
     return [(cid, sid, mps) for cid, sid, mps in rows]
 
 
+@functools.cache
+def _claim_statement(dialect: str):
+    """Built once per dialect (a worker claims many times a second): only the parameters change."""
+    message = Message.__table__  # Core, not ORM: nothing in the session to synchronise
+    moment = message.c.claimed_at.type
+    now = bindparam("b_now", type_=moment)
+    due = (
+        select(message.c.id)
+        .where(message.c.state == states.QUEUED, message.c.campaign_id == bindparam("b_campaign"),
+               message.c.held.is_(False), or_(message.c.not_before.is_(None), message.c.not_before <= now))
+        .order_by(message.c.id)
+        .limit(bindparam("b_limit"))
+    )
+    if dialect == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    picked = due.cte("due").prefix_with("MATERIALIZED")
+    return (
+        update(message)
+        .where(message.c.id.in_(select(picked.c.id)), message.c.state == states.QUEUED)
+        .values(state=states.SENDING, claimed_at=now, lease_expires_at=bindparam("b_expires", type_=moment),
+                updated_at=now)
+        .returning(message.c.id, message.c.campaign_id, message.c.subscriber_id, message.c.to, message.c.attempts)
+    )
+
+
 async def claim(session: AsyncSession, campaign_id: str, sender_id: str, *, limit: int, now: datetime,
                 lease: timedelta) -> list[Claimed]:
     """One statement: pick the oldest due rows (skipping rows another worker has locked) and move them
@@ -47,23 +73,9 @@ async def claim(session: AsyncSession, campaign_id: str, sender_id: str, *, limi
     The pick is a MATERIALIZED CTE: evaluated exactly once. Written as ``WHERE id IN (SELECT … LIMIT n
     FOR UPDATE SKIP LOCKED)`` PostgreSQL may run the subquery more than once and claim more than n
     (seen: 40 claimed for a limit of 20; tests/test_dispatch_concurrency.py)."""
-    message = Message.__table__  # Core, not ORM: nothing in the session to synchronise
-    due = (
-        select(message.c.id)
-        .where(message.c.state == states.QUEUED, message.c.campaign_id == campaign_id, message.c.held.is_(False),
-               or_(message.c.not_before.is_(None), message.c.not_before <= now))
-        .order_by(message.c.id)
-        .limit(limit)
-    )
-    if session.get_bind().dialect.name == "postgresql":
-        due = due.with_for_update(skip_locked=True)
-    picked = due.cte("due").prefix_with("MATERIALIZED")
-    rows = await session.execute(
-        update(message)
-        .where(message.c.id.in_(select(picked.c.id)), message.c.state == states.QUEUED)
-        .values(state=states.SENDING, claimed_at=now, lease_expires_at=now + lease, updated_at=now)
-        .returning(message.c.id, message.c.campaign_id, message.c.subscriber_id, message.c.to, message.c.attempts)
-    )
+    statement = _claim_statement(session.get_bind().dialect.name)
+    rows = await session.execute(statement, {"b_campaign": campaign_id, "b_limit": limit, "b_now": now,
+                                             "b_expires": now + lease})
     return sorted((Claimed(i, c, sender_id, s, t, a, now) for i, c, s, t, a in rows), key=lambda c: c.id)
 
 

@@ -12,6 +12,7 @@ timeout) becomes ``unknown`` — reconciled with the provider (``reconcile.py``)
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 import time
@@ -252,13 +253,25 @@ def _release(claimed: Claimed) -> Outcome:
     return Outcome(claimed, {"state": states.QUEUED, "lease_expires_at": None, "claimed_at": None})
 
 
+@functools.lru_cache(maxsize=64)
+def _completion(keys: tuple[str, ...]):
+    """The fenced UPDATE for one shape of outcome, built once per shape."""
+    table = Message.__table__
+    return (
+        update(table)
+        .where(table.c.id == bindparam("b_id"), table.c.claimed_at == bindparam("b_claimed_at"),
+               table.c.state == states.SENDING)
+        .values(**{key: bindparam(f"v_{key}") for key in keys}, updated_at=bindparam("v_updated_at"))
+    )
+
+
 async def _record(db: Database, outcomes: list[Outcome], result: BatchResult, now: datetime,
                   settings: Settings) -> None:
     """One transaction for the batch, one executemany per shape of outcome. Each row is fenced by
     its claim (id, claimed_at) and still 'sending': a status callback that arrived first (it
     carries ?m=<id>) has already moved the message on, and states only ever move forward."""
-    table = Message.__table__
     groups: dict[tuple[str, ...], list[dict]] = defaultdict(list)
+    stamp = utcnow()
     follow_ups: list[Outcome] = []
     recorded: Counter[str] = Counter()
     for outcome in outcomes:
@@ -267,7 +280,7 @@ async def _record(db: Database, outcomes: list[Outcome], result: BatchResult, no
         if outcome.values.get("_untouched") or not values:
             result.counts["untouched"] += 1
             continue
-        row = {"b_id": outcome.claimed.id, "b_claimed_at": outcome.claimed.claimed_at}
+        row = {"b_id": outcome.claimed.id, "b_claimed_at": outcome.claimed.claimed_at, "v_updated_at": stamp}
         row.update({f"v_{key}": value for key, value in values.items()})
         groups[tuple(sorted(values))].append(row)
         state = values.get("state", "sending")
@@ -279,15 +292,8 @@ async def _record(db: Database, outcomes: list[Outcome], result: BatchResult, no
     for key, count in recorded.items():
         metrics.MESSAGES.labels(key).inc(count)
     async with db.unit_of_work() as session:
-        stamp = utcnow()
         for keys, rows in groups.items():
-            await session.execute(
-                update(table)
-                .where(table.c.id == bindparam("b_id"), table.c.claimed_at == bindparam("b_claimed_at"),
-                       table.c.state == states.SENDING)
-                .values(**{key: bindparam(f"v_{key}") for key in keys}, updated_at=stamp),
-                rows,
-            )
+            await session.execute(_completion(keys), rows)
         for outcome in follow_ups:
             if outcome.opt_out and await consent.opt_out(
                     session, outcome.claimed.to, channel="provider",
