@@ -9,6 +9,7 @@ worker processes share the queue through ``FOR UPDATE SKIP LOCKED``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import time
@@ -126,32 +127,42 @@ async def queue_depth(db: Database) -> int:
 
 
 class Holdings:
-    """The messages a worker holds whose provider call has not finished, in all and per sender."""
+    """The messages a worker holds whose provider call has not finished, in all and per sender.
 
-    def __init__(self) -> None:
+    ``roomy`` is set while at least ``step`` more may be claimed, ``freed`` whenever one is freed: the
+    pump wakes once per claim's worth of answers, not once per answer."""
+
+    def __init__(self, limit: int, step: int) -> None:
+        self.limit, self.step = limit, step
         self.total = 0
         self.by_sender: Counter[str] = Counter()
         self.freed = asyncio.Event()
+        self.roomy = asyncio.Event()
+        self.roomy.set()
+
+    @property
+    def room(self) -> int:
+        return self.limit - self.total
 
     def hold(self, batch: list[claim.Claimed]) -> None:
         for claimed in batch:
             self.by_sender[claimed.sender_id] += 1
         self.total += len(batch)
+        if self.room < self.step:
+            self.roomy.clear()
 
     def free(self, claimed: claim.Claimed) -> None:
         self.by_sender[claimed.sender_id] -= 1
         self.total -= 1
         self.freed.set()
+        if self.room >= self.step:
+            self.roomy.set()
 
 
-async def _wait(events: list[asyncio.Event], seconds: float) -> None:
-    """Until any of ``events`` is set, or ``seconds`` pass."""
-    waiters = [asyncio.ensure_future(event.wait()) for event in events]
-    try:
-        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiter in waiters:
-            waiter.cancel()
+async def _wait(event: asyncio.Event, seconds: float) -> None:
+    """Until ``event`` is set, or ``seconds`` pass."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(event.wait(), seconds)
 
 
 async def _send_batch(db: Database, provider: Provider, settings: Settings, batch: list[claim.Claimed],
@@ -178,9 +189,9 @@ async def run_pump(db: Database, provider: Provider, settings: Settings, stop: a
     and send it as its own task, so claiming, re-checking and recording overlap with the calls in
     flight instead of waiting for a batch's slowest answer. ``concurrent=False`` (SQLite, one
     writer) sends one batch at a time. On stop, batches already claimed are finished and recorded."""
-    holdings = Holdings()
-    semaphore = asyncio.Semaphore(settings.max_in_flight)
     step = max(1, settings.max_in_flight // 4)
+    holdings = Holdings(settings.max_in_flight, step)
+    semaphore = asyncio.Semaphore(settings.max_in_flight)
     tasks: set[asyncio.Task] = set()
     idle, checked = 0.05, 0.0
     try:
@@ -188,13 +199,14 @@ async def run_pump(db: Database, provider: Provider, settings: Settings, stop: a
             if time.monotonic() - checked >= COMPLETION_CHECK:
                 checked = time.monotonic()
                 await _complete_sending(db)
-            room = settings.max_in_flight - holdings.total
-            if tasks and (room < step or not concurrent):
-                holdings.freed.clear()
-                await _wait([holdings.freed, stop], seconds=COMPLETION_CHECK)
+            if tasks and not concurrent:
+                await asyncio.wait(tasks, timeout=COMPLETION_CHECK)
+                continue
+            if tasks and holdings.room < step:
+                await _wait(holdings.roomy, COMPLETION_CHECK)
                 continue
             try:
-                batch = await claim_batch(db, settings, limit=room, held=holdings.by_sender)
+                batch = await claim_batch(db, settings, limit=holdings.room, held=holdings.by_sender)
             except Exception:
                 log.exception("claim failed; retrying")
                 batch = []
@@ -205,9 +217,10 @@ async def run_pump(db: Database, provider: Provider, settings: Settings, stop: a
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)
                 continue
+            # Nothing due, or every sender at its horizon: wait for an answer, or a while.
             idle = min(COMPLETION_CHECK, idle * 2)
             holdings.freed.clear()
-            await _wait([holdings.freed, stop], seconds=idle)
+            await _wait(holdings.freed if tasks else stop, idle)
     finally:
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
