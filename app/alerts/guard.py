@@ -16,17 +16,19 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.alerts import detector
-from app.alerts.service import open_alert
+from app.alerts.service import RESOLVED, open_alert
 from app.campaigns import service as campaigns
 from app.campaigns.lifecycle import COMPLETED, SCHEDULED, SENDING
 from app.config import Settings
 from app.db.base import utcnow
 from app.dispatch import states
 from app.models import Alert, Campaign, Message
+
+SPIKE = "unsubscribe_spike"
 
 
 def spike_policy(settings: Settings) -> detector.SpikePolicy:
@@ -49,28 +51,43 @@ async def company_baseline(session: AsyncSession, settings: Settings) -> float:
 
 async def record_opt_out(session: AsyncSession, phone: str, *, settings: Settings,
                          at: datetime | None = None) -> Alert | None:
-    """Attribute one opt-out and judge its campaign. Returns the alert if this opt-out fired it."""
+    """Attribute one opt-out and judge its campaign. Returns the alert if this opt-out fired it.
+
+    Two statements on the common path: mark the message (an UPDATE whose subquery finds it) and
+    count the opt-out on its campaign (``x = x + 1 RETURNING``, which also says whether a spike
+    alert is already open). The campaign row stays locked from that count to the commit, so it is
+    the last statement of the opt-out and the judge reads the counts it returned.
+    """
     at = at or utcnow()
+    messages = Message.__table__
     # A message in flight (claimed, its result not yet recorded) counts too: the STOP can arrive
     # before the worker has written down the provider's answer.
-    when = func.coalesce(Message.sent_at, Message.claimed_at)
-    message = await session.scalar(
-        select(Message)
-        .where(Message.to == phone, Message.state.in_((states.SENDING, states.SENT, states.DELIVERED)),
-               when >= at - timedelta(hours=settings.attribution_hours), Message.opted_out_at.is_(None))
-        .order_by(when.desc()).limit(1).with_for_update()
+    when = func.coalesce(messages.c.sent_at, messages.c.claimed_at)
+    last_message = (
+        select(messages.c.id)
+        .where(messages.c.to == phone, messages.c.state.in_((states.SENDING, states.SENT, states.DELIVERED)),
+               when >= at - timedelta(hours=settings.attribution_hours), messages.c.opted_out_at.is_(None))
+        .order_by(when.desc()).limit(1).scalar_subquery()
     )
-    if message is None:
+    campaign_id = await session.scalar(
+        update(messages).where(messages.c.id == last_message, messages.c.opted_out_at.is_(None))
+        .values(opted_out_at=at).returning(messages.c.campaign_id))
+    if campaign_id is None:
         return None
-    message.opted_out_at = at
-    opt_outs, delivered = (await session.execute(
-        update(Campaign).where(Campaign.id == message.campaign_id)
-        .values(opt_out_count=Campaign.opt_out_count + 1)
-        .returning(Campaign.opt_out_count, Campaign.delivered_count))).one()
-    # Most opt-outs decide nothing: judge (and lock the campaign row) only when this one would fire.
+    campaigns_table = Campaign.__table__
+    alerted = exists().where(Alert.kind == SPIKE, Alert.campaign_id == campaigns_table.c.id,
+                             Alert.state != RESOLVED)
+    opt_outs, delivered, already_alerted = (await session.execute(
+        update(campaigns_table).where(campaigns_table.c.id == campaign_id)
+        .values(opt_out_count=campaigns_table.c.opt_out_count + 1)
+        .returning(campaigns_table.c.opt_out_count, campaigns_table.c.delivered_count, alerted))).one()
+    # Most opt-outs decide nothing. Below the minimum no baseline can make them fire, and while the
+    # campaign's spike alert is open a new one could not open (open_alert would refuse it).
+    if already_alerted or opt_outs < settings.spike_min_opt_outs:
+        return None
     if not detector.would_fire(opt_outs, delivered, await company_baseline(session, settings), spike_policy(settings)):
         return None
-    return await judge(session, message.campaign_id, settings=settings)
+    return await judge(session, campaign_id, settings=settings)
 
 
 async def judge(session: AsyncSession, campaign_id: str, *, settings: Settings) -> Alert | None:
@@ -84,7 +101,7 @@ async def judge(session: AsyncSession, campaign_id: str, *, settings: Settings) 
                "rate": round(verdict.rate, 6), "baseline_rate": round(baseline, 6), "threshold": verdict.threshold,
                "p_value": verdict.p_value}
     alert = await open_alert(
-        session, "unsubscribe_spike", campaign_id=campaign.id, metrics=metrics,
+        session, SPIKE, campaign_id=campaign.id, metrics=metrics,
         action="paused" if pausing else "alert_only",
         message=(f"Campaign '{campaign.name}': {campaign.opt_out_count} opt-outs of {campaign.delivered_count} "
                  f"delivered ({verdict.rate:.1%}, normal {baseline:.2%}). {verdict.reason}"),
@@ -100,25 +117,28 @@ async def pause_by_guard(session: AsyncSession, campaign: Campaign, *, reason: s
     await session.flush()
 
 
-async def record_delivery(session: AsyncSession, message: Message, *, settings: Settings, error_code: int | None) -> None:
-    """A status callback moved a message to a final state: count it; judge failures."""
-    if message.state == states.DELIVERED:
-        await session.execute(update(Campaign).where(Campaign.id == message.campaign_id)
-                              .values(delivered_count=Campaign.delivered_count + 1))
+async def record_delivery(session: AsyncSession, campaign_id: str, state: str, *, settings: Settings,
+                          error_code: int | None) -> None:
+    """A status callback moved a message of ``campaign_id`` to the final ``state``: count it; judge failures."""
+    table = Campaign.__table__
+    if state == states.DELIVERED:
+        await session.execute(update(table).where(table.c.id == campaign_id)
+                              .values(delivered_count=table.c.delivered_count + 1))
         return
-    if message.state not in (states.UNDELIVERED, states.FAILED):
+    if state not in (states.UNDELIVERED, states.FAILED):
         return
-    await session.execute(update(Campaign).where(Campaign.id == message.campaign_id)
-                          .values(failed_count=Campaign.failed_count + 1))
-    campaign = await session.get(Campaign, message.campaign_id, populate_existing=True)
-    total = campaign.delivered_count + campaign.failed_count
-    verdict = detector.evaluate(campaign.failed_count, total, settings.failure_baseline, failure_policy(settings))
+    failed, delivered = (await session.execute(
+        update(table).where(table.c.id == campaign_id).values(failed_count=table.c.failed_count + 1)
+        .returning(table.c.failed_count, table.c.delivered_count))).one()
+    total = delivered + failed
+    verdict = detector.evaluate(failed, total, settings.failure_baseline, failure_policy(settings))
     if verdict.fires:
+        name = await session.scalar(select(table.c.name).where(table.c.id == campaign_id))
         await open_alert(
-            session, "delivery_failure_spike", campaign_id=campaign.id, action="alert_only",
-            metrics={"failed": campaign.failed_count, "delivered": campaign.delivered_count,
+            session, "delivery_failure_spike", campaign_id=campaign_id, action="alert_only",
+            metrics={"failed": failed, "delivered": delivered,
                      "rate": round(verdict.rate, 6), "baseline_rate": settings.failure_baseline,
                      "threshold": verdict.threshold, "last_error_code": error_code},
-            message=(f"Campaign '{campaign.name}': {campaign.failed_count} of {total} messages undelivered or failed "
+            message=(f"Campaign '{name}': {failed} of {total} messages undelivered or failed "
                      f"({verdict.rate:.1%})" + (" — carrier filtering (30007)" if error_code == 30007 else "")),
         )

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import and_, exists, select, update
+from sqlalchemy import and_, exists, func, insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.base import utcnow
-from app.db.upsert import insert_ignore
+from app.db.upsert import dialect_insert
 from app.models import ConsentEvent, Subscriber, SubscriberList, Subscription, Suppression
 
 PENDING, SUBSCRIBED, UNSUBSCRIBED = "pending", "subscribed", "unsubscribed"
@@ -56,14 +56,21 @@ async def active_suppression(session: AsyncSession, phone: str) -> Suppression |
     return row if row is not None and row.lifted_at is None else None
 
 
-async def suppress(session: AsyncSession, phone: str, *, reason: str, at: datetime) -> None:
-    # INSERT … ON CONFLICT: two STOPs from one number at the same instant both succeed.
-    inserted = await insert_ignore(session, Suppression, {"phone": phone, "reason": reason, "opted_out_at": at},
-                                   conflict=["phone"])
-    if not inserted:
-        row = await session.get(Suppression, phone, with_for_update=True, populate_existing=True)
-        if row.lifted_at is not None:
-            row.reason, row.opted_out_at, row.lifted_at = reason, at, None
+async def suppress(session: AsyncSession, phone: str, *, reason: str, at: datetime) -> bool:
+    """Put ``phone`` on the suppression list (again, if it was lifted). True unless it already was.
+
+    One INSERT … ON CONFLICT DO UPDATE … RETURNING: two STOPs from one number at the same instant
+    both succeed, and only the first is told the number was new (the second waits on the row).
+    """
+    table = Suppression.__table__
+    statement = dialect_insert(session, table).values(phone=phone, reason=reason, opted_out_at=at)
+    statement = statement.on_conflict_do_update(
+        index_elements=["phone"],
+        set_={"reason": statement.excluded.reason, "opted_out_at": statement.excluded.opted_out_at,
+              "lifted_at": None},
+        where=table.c.lifted_at.is_not(None),
+    ).returning(table.c.phone)
+    return (await session.execute(statement)).first() is not None
 
 
 async def last_opt_out_at(session: AsyncSession, phone: str) -> datetime | None:
@@ -83,25 +90,30 @@ async def opt_out(
 ) -> bool:
     """Opt ``phone`` out of everything, at once and for good. True if it was not opted out before.
 
-    The caller commits before answering (the inbound webhook commits before its 200).
+    The caller commits before answering (the inbound webhook commits before its 200). Core
+    statements, one round trip each and none of them a read-then-write: suppress (upsert), mark the
+    subscriber, unsubscribe every list, append the ledger event.
     """
     at = at or utcnow()
-    already = await active_suppression(session, phone) is not None
-    await suppress(session, phone, reason=reason, at=at)
-    subscriber = await session.scalar(select(Subscriber).where(Subscriber.phone == phone))
-    if subscriber is not None:
-        if subscriber.opted_out_at is None:
-            subscriber.opted_out_at = at
+    newly = await suppress(session, phone, reason=reason, at=at)
+    subscribers = Subscriber.__table__
+    subscriber_id = await session.scalar(
+        update(subscribers).where(subscribers.c.phone == phone)
+        .values(opted_out_at=func.coalesce(subscribers.c.opted_out_at, literal(at, subscribers.c.opted_out_at.type)))
+        .returning(subscribers.c.id)
+    )
+    if subscriber_id is not None:
+        subscriptions = Subscription.__table__
         await session.execute(
-            update(Subscription)
-            .where(Subscription.subscriber_id == subscriber.id, Subscription.state != UNSUBSCRIBED)
+            update(subscriptions)
+            .where(subscriptions.c.subscriber_id == subscriber_id, subscriptions.c.state != UNSUBSCRIBED)
             .values(state=UNSUBSCRIBED, updated_at=at)
         )
-        if not already:
-            record_event(session, subscriber, "opt_out", channel=channel, consented_at=at,
-                         evidence=reason, inbound_sid=inbound_sid)
-    await session.flush()
-    return not already
+        if newly:
+            await session.execute(insert(ConsentEvent.__table__).values(
+                subscriber_id=subscriber_id, kind="opt_out", channel=channel, evidence=reason, phone=phone,
+                consented_at=at, inbound_sid=inbound_sid))
+    return newly
 
 
 async def lift(session: AsyncSession, phone: str, *, at: datetime) -> None:

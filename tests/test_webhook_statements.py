@@ -1,0 +1,87 @@
+"""The webhook hot path stays a handful of statements (issue 8: a STOP flood at ≥ 1,000 req/s).
+
+Each statement is a round trip to the database and most of a webhook's cost, so the count is pinned
+here, on SQLite and on PostgreSQL alike (the same code serves both). Savepoints are the test
+harness's own and are not counted.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+from sqlalchemy import event, select, update
+
+from app.db.base import utcnow
+from app.models import Campaign, ConsentEvent, Message, StatusCallback, Subscription
+from tests import test_dispatch
+from tests.test_dispatch import _sent_message, status
+from tests.twilio_signing import inbound
+
+world = test_dispatch.world  # the same fixture: senders, two lists, five subscribers, an approved campaign
+
+
+@contextmanager
+def counted(engine):
+    statements: list[str] = []
+
+    def on_execute(_conn, _cursor, statement, _parameters, _context, _executemany):
+        if not statement.lstrip().upper().startswith(("SAVEPOINT", "RELEASE", "ROLLBACK TO")):
+            statements.append(" ".join(statement.split())[:120])
+
+    event.listen(engine.sync_engine, "before_cursor_execute", on_execute)
+    try:
+        yield statements
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", on_execute)
+
+
+async def test_a_stop_is_six_statements_and_its_replay_one(client, world, engine, session):
+    phone = "+14155552675"  # the "single" subscriber: subscribed, no message sent yet
+    with counted(engine) as statements:
+        reply = await inbound(client, "SM" + "7" * 32, phone, "STOP")
+    assert reply.status_code == 200 and reply.text.count("<Message>") == 1
+    # store the inbound, suppress, mark the subscriber, unsubscribe every list, the ledger event,
+    # look for a campaign message to attribute it to
+    assert len(statements) == 6, "\n".join(statements)
+    events = (await session.scalars(select(ConsentEvent.kind).where(ConsentEvent.phone == phone))).all()
+    assert events.count("opt_out") == 1
+    states = (await session.scalars(select(Subscription.state).where(
+        Subscription.subscriber_id == world["subs"]["single"]))).all()
+    assert set(states) == {"unsubscribed"}
+
+    with counted(engine) as statements:
+        again = await inbound(client, "SM" + "7" * 32, phone, "STOP")
+    assert again.status_code == 200 and "<Message>" not in again.text
+    assert len(statements) == 1, "\n".join(statements)  # the insert that finds the MessageSid stored
+
+
+async def test_an_attributed_stop_adds_one_statement_for_its_campaign(client, marketer, world, engine, session):
+    message = await _sent_message(client, marketer, world, session)
+    await session.execute(update(Message).where(Message.id == message.id).values(sent_at=utcnow()))
+    await session.commit()
+    with counted(engine) as statements:
+        reply = await inbound(client, "SM" + "8" * 32, message.to, "STOP")
+    assert reply.status_code == 200
+    assert len(statements) == 7, "\n".join(statements)  # the six, and the campaign's opt-out count
+    await session.refresh(message)
+    assert message.opted_out_at is not None
+    campaign = await session.get(Campaign, message.campaign_id, populate_existing=True)
+    assert campaign.opt_out_count == 1 and campaign.status == "sending"  # one STOP is no spike
+
+
+async def test_a_delivered_callback_is_three_statements_and_its_replay_one(client, marketer, world, engine, session):
+    message = await _sent_message(client, marketer, world, session)
+    with counted(engine) as statements:
+        assert (await status(client, message.provider_sid, "delivered")).status_code == 204
+    # store the callback (finding its message), move the message forward, count it on the campaign
+    assert len(statements) == 3, "\n".join(statements)
+    with counted(engine) as statements:
+        assert (await status(client, message.provider_sid, "delivered")).status_code == 204
+    assert len(statements) == 1, "\n".join(statements)
+    await session.refresh(message)
+    assert message.state == "delivered"
+    campaign = await session.get(Campaign, message.campaign_id, populate_existing=True)
+    assert campaign.delivered_count == 1
+    stored = (await session.scalars(select(StatusCallback.known).where(
+        StatusCallback.message_sid == message.provider_sid))).all()
+    assert stored == [True]
