@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import exists, func, select, update
+from sqlalchemy import bindparam, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.alerts import detector
@@ -49,6 +49,28 @@ async def company_baseline(session: AsyncSession, settings: Settings) -> float:
     return detector.baseline_rate([(o, d) for o, d in history], prior=settings.baseline_prior)
 
 
+_messages, _campaigns = Message.__table__, Campaign.__table__
+# A message in flight (claimed, its result not yet recorded) counts too: the STOP can arrive
+# before the worker has written down the provider's answer.
+_sent_or_claimed = func.coalesce(_messages.c.sent_at, _messages.c.claimed_at)
+_ATTRIBUTE = (
+    update(_messages)
+    .where(_messages.c.id == select(_messages.c.id).where(
+        _messages.c.to == bindparam("p_phone"),
+        _messages.c.state.in_((states.SENDING, states.SENT, states.DELIVERED)),
+        _sent_or_claimed >= bindparam("p_since", type_=_messages.c.sent_at.type),
+        _messages.c.opted_out_at.is_(None),
+    ).order_by(_sent_or_claimed.desc()).limit(1).scalar_subquery(), _messages.c.opted_out_at.is_(None))
+    .values(opted_out_at=bindparam("p_at")).returning(_messages.c.campaign_id)
+)
+_COUNT_OPT_OUT = (
+    update(_campaigns).where(_campaigns.c.id == bindparam("p_campaign_id"))
+    .values(opt_out_count=_campaigns.c.opt_out_count + 1)
+    .returning(_campaigns.c.opt_out_count, _campaigns.c.delivered_count,
+               exists().where(Alert.kind == SPIKE, Alert.campaign_id == _campaigns.c.id, Alert.state != RESOLVED))
+)
+
+
 async def record_opt_out(session: AsyncSession, phone: str, *, settings: Settings,
                          at: datetime | None = None) -> Alert | None:
     """Attribute one opt-out and judge its campaign. Returns the alert if this opt-out fired it.
@@ -59,28 +81,11 @@ async def record_opt_out(session: AsyncSession, phone: str, *, settings: Setting
     the last statement of the opt-out and the judge reads the counts it returned.
     """
     at = at or utcnow()
-    messages = Message.__table__
-    # A message in flight (claimed, its result not yet recorded) counts too: the STOP can arrive
-    # before the worker has written down the provider's answer.
-    when = func.coalesce(messages.c.sent_at, messages.c.claimed_at)
-    last_message = (
-        select(messages.c.id)
-        .where(messages.c.to == phone, messages.c.state.in_((states.SENDING, states.SENT, states.DELIVERED)),
-               when >= at - timedelta(hours=settings.attribution_hours), messages.c.opted_out_at.is_(None))
-        .order_by(when.desc()).limit(1).scalar_subquery()
-    )
-    campaign_id = await session.scalar(
-        update(messages).where(messages.c.id == last_message, messages.c.opted_out_at.is_(None))
-        .values(opted_out_at=at).returning(messages.c.campaign_id))
+    campaign_id = await session.scalar(_ATTRIBUTE, {
+        "p_phone": phone, "p_since": at - timedelta(hours=settings.attribution_hours), "p_at": at})
     if campaign_id is None:
         return None
-    campaigns_table = Campaign.__table__
-    alerted = exists().where(Alert.kind == SPIKE, Alert.campaign_id == campaigns_table.c.id,
-                             Alert.state != RESOLVED)
-    opt_outs, delivered, already_alerted = (await session.execute(
-        update(campaigns_table).where(campaigns_table.c.id == campaign_id)
-        .values(opt_out_count=campaigns_table.c.opt_out_count + 1)
-        .returning(campaigns_table.c.opt_out_count, campaigns_table.c.delivered_count, alerted))).one()
+    opt_outs, delivered, already_alerted = (await session.execute(_COUNT_OPT_OUT, {"p_campaign_id": campaign_id})).one()
     # Most opt-outs decide nothing. Below the minimum no baseline can make them fire, and while the
     # campaign's spike alert is open a new one could not open (open_alert would refuse it).
     if already_alerted or opt_outs < settings.spike_min_opt_outs:
@@ -117,23 +122,26 @@ async def pause_by_guard(session: AsyncSession, campaign: Campaign, *, reason: s
     await session.flush()
 
 
+_COUNT_DELIVERED = (update(_campaigns).where(_campaigns.c.id == bindparam("p_campaign_id"))
+                    .values(delivered_count=_campaigns.c.delivered_count + 1))
+_COUNT_FAILED = (update(_campaigns).where(_campaigns.c.id == bindparam("p_campaign_id"))
+                 .values(failed_count=_campaigns.c.failed_count + 1)
+                 .returning(_campaigns.c.failed_count, _campaigns.c.delivered_count))
+
+
 async def record_delivery(session: AsyncSession, campaign_id: str, state: str, *, settings: Settings,
                           error_code: int | None) -> None:
     """A status callback moved a message of ``campaign_id`` to the final ``state``: count it; judge failures."""
-    table = Campaign.__table__
     if state == states.DELIVERED:
-        await session.execute(update(table).where(table.c.id == campaign_id)
-                              .values(delivered_count=table.c.delivered_count + 1))
+        await session.execute(_COUNT_DELIVERED, {"p_campaign_id": campaign_id})
         return
     if state not in (states.UNDELIVERED, states.FAILED):
         return
-    failed, delivered = (await session.execute(
-        update(table).where(table.c.id == campaign_id).values(failed_count=table.c.failed_count + 1)
-        .returning(table.c.failed_count, table.c.delivered_count))).one()
+    failed, delivered = (await session.execute(_COUNT_FAILED, {"p_campaign_id": campaign_id})).one()
     total = delivered + failed
     verdict = detector.evaluate(failed, total, settings.failure_baseline, failure_policy(settings))
     if verdict.fires:
-        name = await session.scalar(select(table.c.name).where(table.c.id == campaign_id))
+        name = await session.scalar(select(Campaign.name).where(Campaign.id == campaign_id))
         await open_alert(
             session, "delivery_failure_spike", campaign_id=campaign_id, action="alert_only",
             metrics={"failed": failed, "delivered": delivered,

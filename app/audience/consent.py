@@ -11,12 +11,13 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cache
 
-from sqlalchemy import and_, exists, func, insert, literal, select, update
+from sqlalchemy import and_, bindparam, exists, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.base import utcnow
-from app.db.upsert import dialect_insert
+from app.db.upsert import dialect_name, insert_for
 from app.models import ConsentEvent, Subscriber, SubscriberList, Subscription, Suppression
 
 PENDING, SUBSCRIBED, UNSUBSCRIBED = "pending", "subscribed", "unsubscribed"
@@ -56,21 +57,30 @@ async def active_suppression(session: AsyncSession, phone: str) -> Suppression |
     return row if row is not None and row.lifted_at is None else None
 
 
+_subscribers, _subscriptions, _suppressions = Subscriber.__table__, Subscription.__table__, Suppression.__table__
+
+
+@cache
+def _suppress_statement(dialect: str):
+    statement = insert_for(dialect, _suppressions).values(
+        phone=bindparam("p_phone"), reason=bindparam("p_reason"), opted_out_at=bindparam("p_at"))
+    return statement.on_conflict_do_update(
+        index_elements=["phone"],
+        set_={"reason": statement.excluded.reason, "opted_out_at": statement.excluded.opted_out_at,
+              "lifted_at": None},
+        where=_suppressions.c.lifted_at.is_not(None),
+    ).returning(_suppressions.c.phone)
+
+
 async def suppress(session: AsyncSession, phone: str, *, reason: str, at: datetime) -> bool:
     """Put ``phone`` on the suppression list (again, if it was lifted). True unless it already was.
 
     One INSERT … ON CONFLICT DO UPDATE … RETURNING: two STOPs from one number at the same instant
     both succeed, and only the first is told the number was new (the second waits on the row).
     """
-    table = Suppression.__table__
-    statement = dialect_insert(session, table).values(phone=phone, reason=reason, opted_out_at=at)
-    statement = statement.on_conflict_do_update(
-        index_elements=["phone"],
-        set_={"reason": statement.excluded.reason, "opted_out_at": statement.excluded.opted_out_at,
-              "lifted_at": None},
-        where=table.c.lifted_at.is_not(None),
-    ).returning(table.c.phone)
-    return (await session.execute(statement)).first() is not None
+    result = await session.execute(_suppress_statement(dialect_name(session)),
+                                   {"p_phone": phone, "p_reason": reason, "p_at": at})
+    return result.first() is not None
 
 
 async def last_opt_out_at(session: AsyncSession, phone: str) -> datetime | None:
@@ -96,24 +106,28 @@ async def opt_out(
     """
     at = at or utcnow()
     newly = await suppress(session, phone, reason=reason, at=at)
-    subscribers = Subscriber.__table__
-    subscriber_id = await session.scalar(
-        update(subscribers).where(subscribers.c.phone == phone)
-        .values(opted_out_at=func.coalesce(subscribers.c.opted_out_at, literal(at, subscribers.c.opted_out_at.type)))
-        .returning(subscribers.c.id)
-    )
+    subscriber_id = await session.scalar(_MARK_OPTED_OUT, {"p_phone": phone, "p_at": at})
     if subscriber_id is not None:
-        subscriptions = Subscription.__table__
-        await session.execute(
-            update(subscriptions)
-            .where(subscriptions.c.subscriber_id == subscriber_id, subscriptions.c.state != UNSUBSCRIBED)
-            .values(state=UNSUBSCRIBED, updated_at=at)
-        )
+        await session.execute(_UNSUBSCRIBE_ALL, {"p_subscriber_id": subscriber_id, "p_at": at})
         if newly:
-            await session.execute(insert(ConsentEvent.__table__).values(
-                subscriber_id=subscriber_id, kind="opt_out", channel=channel, evidence=reason, phone=phone,
-                consented_at=at, inbound_sid=inbound_sid))
+            await session.execute(_LEDGER_EVENT, {
+                "subscriber_id": subscriber_id, "kind": "opt_out", "channel": channel, "evidence": reason,
+                "phone": phone, "consented_at": at, "inbound_sid": inbound_sid})
     return newly
+
+
+_MARK_OPTED_OUT = (
+    update(_subscribers).where(_subscribers.c.phone == bindparam("p_phone"))
+    .values(opted_out_at=func.coalesce(_subscribers.c.opted_out_at,
+                                       bindparam("p_at", type_=_subscribers.c.opted_out_at.type)))
+    .returning(_subscribers.c.id)
+)
+_UNSUBSCRIBE_ALL = (
+    update(_subscriptions)
+    .where(_subscriptions.c.subscriber_id == bindparam("p_subscriber_id"), _subscriptions.c.state != UNSUBSCRIBED)
+    .values(state=UNSUBSCRIBED, updated_at=bindparam("p_at"))
+)
+_LEDGER_EVENT = insert(ConsentEvent.__table__)  # the values at execution; id and recorded_at by default
 
 
 async def lift(session: AsyncSession, phone: str, *, at: datetime) -> None:

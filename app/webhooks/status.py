@@ -10,13 +10,15 @@ the campaign.
 
 from __future__ import annotations
 
-from sqlalchemy import func, select, update
+from functools import cache
+
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.alerts import guard
 from app.config import Settings
 from app.db.base import utcnow
-from app.db.upsert import dialect_insert
+from app.db.upsert import dialect_name, insert_for
 from app.dispatch import states
 from app.dispatch.reconcile import ATTACHABLE, attach_sid
 from app.models import Message, StatusCallback
@@ -29,6 +31,40 @@ def _int(value: str | None) -> int | None:
         return None
 
 
+_messages, _callbacks = Message.__table__, StatusCallback.__table__
+_by_sid = select(_messages.c.id).where(_messages.c.provider_sid == bindparam("p_sid")).scalar_subquery()
+
+
+@cache
+def _store_statement(dialect: str, with_message_id: bool):
+    """Store the callback once per (sid, status), with its message: found by SID, or (our ``?m=``) a
+    message whose SID was never recorded. Returns the message and whether its SID must be attached."""
+    found = _by_sid
+    if with_message_id:
+        found = func.coalesce(_by_sid, select(_messages.c.id).where(
+            _messages.c.id == bindparam("p_message_id"), _messages.c.provider_sid.is_(None),
+            _messages.c.state.in_(ATTACHABLE)).scalar_subquery())
+    return insert_for(dialect, _callbacks).values(
+        message_sid=bindparam("p_sid"), status=bindparam("p_status"), error_code=bindparam("p_code"),
+        received_at=bindparam("p_now"), message_id=found, known=found.is_not(None),
+    ).on_conflict_do_nothing(index_elements=["message_sid", "status"]).returning(
+        _callbacks.c.message_id, _by_sid.is_(None))
+
+
+# Forward only: from a state the report advances (states.forward_moves), never back.
+_MOVE = (
+    update(_messages)
+    .where(_messages.c.id == bindparam("p_id"), _messages.c.provider_sid == bindparam("p_sid"),
+           _messages.c.state.in_(bindparam("p_sources", expanding=True)))
+    .values(state=bindparam("p_state"), updated_at=bindparam("p_now"),
+            delivered_at=func.coalesce(bindparam("p_delivered_at", type_=_messages.c.delivered_at.type),
+                                       _messages.c.delivered_at),
+            error_code=func.coalesce(bindparam("p_error_code", type_=_messages.c.error_code.type),
+                                     _messages.c.error_code))
+    .returning(_messages.c.campaign_id)
+)
+
+
 async def handle(session: AsyncSession, params: dict[str, str], *, settings: Settings,
                  message_id: str | None = None) -> str:
     sid = params.get("MessageSid") or params.get("SmsSid") or ""
@@ -36,18 +72,12 @@ async def handle(session: AsyncSession, params: dict[str, str], *, settings: Set
     if not sid or not status:
         return "ignored"
     code = _int(params.get("ErrorCode"))
-    messages, callbacks = Message.__table__, StatusCallback.__table__
-    by_sid = select(messages.c.id).where(messages.c.provider_sid == sid).scalar_subquery()
-    found = by_sid
-    if message_id and message_id.isdigit():  # our ?m=: a message whose SID was never recorded
-        found = func.coalesce(by_sid, select(messages.c.id).where(
-            messages.c.id == int(message_id), messages.c.provider_sid.is_(None),
-            messages.c.state.in_(ATTACHABLE)).scalar_subquery())
-    insert = dialect_insert(session, callbacks).values(
-        message_sid=sid, status=status[:20], error_code=code, received_at=utcnow(), message_id=found,
-        known=found.is_not(None),
-    ).on_conflict_do_nothing(index_elements=["message_sid", "status"])
-    stored = (await session.execute(insert.returning(callbacks.c.message_id, by_sid.is_(None)))).first()
+    now = utcnow()
+    with_message_id = bool(message_id and message_id.isdigit())
+    values = {"p_sid": sid, "p_status": status[:20], "p_code": code, "p_now": now}
+    if with_message_id:
+        values["p_message_id"] = int(message_id)
+    stored = (await session.execute(_store_statement(dialect_name(session), with_message_id), values)).first()
     if stored is None:
         return "duplicate"
     message_pk, needs_sid = stored
@@ -58,16 +88,10 @@ async def handle(session: AsyncSession, params: dict[str, str], *, settings: Set
     target, sources = states.forward_moves(status)
     if target is None:
         return "applied"
-    now = utcnow()
-    values = {"state": target, "updated_at": now}
-    if target == states.DELIVERED:
-        values["delivered_at"] = now
-    if target in (states.UNDELIVERED, states.FAILED) and code is not None:
-        values["error_code"] = code
-    campaign_id = await session.scalar(
-        update(messages).where(messages.c.id == message_pk, messages.c.provider_sid == sid,
-                               messages.c.state.in_(sources))
-        .values(**values).returning(messages.c.campaign_id))
+    campaign_id = await session.scalar(_MOVE, {
+        "p_id": message_pk, "p_sid": sid, "p_sources": list(sources), "p_state": target, "p_now": now,
+        "p_delivered_at": now if target == states.DELIVERED else None,
+        "p_error_code": code if target in (states.UNDELIVERED, states.FAILED) else None})
     if campaign_id is not None:
         await guard.record_delivery(session, campaign_id, target, settings=settings, error_code=code)
     return "applied"
