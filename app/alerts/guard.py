@@ -81,11 +81,13 @@ async def record_opt_out(session: AsyncSession, phone: str, *, settings: Setting
     the last statement of the opt-out and the judge reads the counts it returned.
     """
     at = at or utcnow()
-    campaign_id = await session.scalar(_ATTRIBUTE, {
+    connection = await session.connection()  # Core only: no ORM work to do
+    campaign_id = await connection.scalar(_ATTRIBUTE, {
         "p_phone": phone, "p_since": at - timedelta(hours=settings.attribution_hours), "p_at": at})
     if campaign_id is None:
         return None
-    opt_outs, delivered, already_alerted = (await session.execute(_COUNT_OPT_OUT, {"p_campaign_id": campaign_id})).one()
+    opt_outs, delivered, already_alerted = (
+        await connection.execute(_COUNT_OPT_OUT, {"p_campaign_id": campaign_id})).one()
     # Most opt-outs decide nothing. Below the minimum no baseline can make them fire, and while the
     # campaign's spike alert is open a new one could not open (open_alert would refuse it).
     if already_alerted or opt_outs < settings.spike_min_opt_outs:
@@ -132,12 +134,13 @@ _COUNT_FAILED = (update(_campaigns).where(_campaigns.c.id == bindparam("p_campai
 async def record_delivery(session: AsyncSession, campaign_id: str, state: str, *, settings: Settings,
                           error_code: int | None) -> None:
     """A status callback moved a message of ``campaign_id`` to the final ``state``: count it; judge failures."""
+    connection = await session.connection()
     if state == states.DELIVERED:
-        await session.execute(_COUNT_DELIVERED, {"p_campaign_id": campaign_id})
+        await connection.execute(_COUNT_DELIVERED, {"p_campaign_id": campaign_id})
         return
     if state not in (states.UNDELIVERED, states.FAILED):
         return
-    failed, delivered = (await session.execute(_COUNT_FAILED, {"p_campaign_id": campaign_id})).one()
+    failed, delivered = (await connection.execute(_COUNT_FAILED, {"p_campaign_id": campaign_id})).one()
     total = delivered + failed
     verdict = detector.evaluate(failed, total, settings.failure_baseline, failure_policy(settings))
     if verdict.fires:

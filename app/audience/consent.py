@@ -17,7 +17,7 @@ from sqlalchemy import and_, bindparam, exists, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.base import utcnow
-from app.db.upsert import dialect_name, insert_for
+from app.db.upsert import insert_for
 from app.models import ConsentEvent, Subscriber, SubscriberList, Subscription, Suppression
 
 PENDING, SUBSCRIBED, UNSUBSCRIBED = "pending", "subscribed", "unsubscribed"
@@ -78,8 +78,9 @@ async def suppress(session: AsyncSession, phone: str, *, reason: str, at: dateti
     One INSERT … ON CONFLICT DO UPDATE … RETURNING: two STOPs from one number at the same instant
     both succeed, and only the first is told the number was new (the second waits on the row).
     """
-    result = await session.execute(_suppress_statement(dialect_name(session)),
-                                   {"p_phone": phone, "p_reason": reason, "p_at": at})
+    connection = await session.connection()
+    result = await connection.execute(_suppress_statement(connection.dialect.name),
+                                      {"p_phone": phone, "p_reason": reason, "p_at": at})
     return result.first() is not None
 
 
@@ -106,11 +107,12 @@ async def opt_out(
     """
     at = at or utcnow()
     newly = await suppress(session, phone, reason=reason, at=at)
-    subscriber_id = await session.scalar(_MARK_OPTED_OUT, {"p_phone": phone, "p_at": at})
+    connection = await session.connection()  # Core only: no ORM work to do
+    subscriber_id = await connection.scalar(_MARK_OPTED_OUT, {"p_phone": phone, "p_at": at})
     if subscriber_id is not None:
-        await session.execute(_UNSUBSCRIBE_ALL, {"p_subscriber_id": subscriber_id, "p_at": at})
+        await connection.execute(_UNSUBSCRIBE_ALL, {"p_subscriber_id": subscriber_id, "p_at": at})
         if newly:
-            await session.execute(_LEDGER_EVENT, {
+            await connection.execute(_LEDGER_EVENT, {
                 "subscriber_id": subscriber_id, "kind": "opt_out", "channel": channel, "evidence": reason,
                 "phone": phone, "consented_at": at, "inbound_sid": inbound_sid})
     return newly

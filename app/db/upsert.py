@@ -13,10 +13,6 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 
-def dialect_name(session: AsyncSession) -> str:
-    return session.get_bind().dialect.name
-
-
 def insert_for(dialect: str, table):
     """The backend's INSERT construct (for ON CONFLICT … DO NOTHING / DO UPDATE, same SQL on both)."""
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
@@ -33,5 +29,6 @@ async def insert_ignore(session: AsyncSession, model, values: dict, *, conflict:
     Columns not in ``values`` get their defaults (ids, timestamps) as with any Core insert.
     """
     table = getattr(model, "__table__", model)  # Core, not an ORM bulk insert: nothing to load back
-    result = await session.execute(_insert_ignore(dialect_name(session), table, tuple(conflict)), values)
+    connection = await session.connection()
+    result = await connection.execute(_insert_ignore(connection.dialect.name, table, tuple(conflict)), values)
     return (result.rowcount or 0) == 1

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.alerts import guard
 from app.config import Settings
 from app.db.base import utcnow
-from app.db.upsert import dialect_name, insert_for
+from app.db.upsert import insert_for
 from app.dispatch import states
 from app.dispatch.reconcile import ATTACHABLE, attach_sid
 from app.models import Message, StatusCallback
@@ -77,7 +77,8 @@ async def handle(session: AsyncSession, params: dict[str, str], *, settings: Set
     values = {"p_sid": sid, "p_status": status[:20], "p_code": code, "p_now": now}
     if with_message_id:
         values["p_message_id"] = int(message_id)
-    stored = (await session.execute(_store_statement(dialect_name(session), with_message_id), values)).first()
+    connection = await session.connection()  # Core only, but for the rare attach_sid below
+    stored = (await connection.execute(_store_statement(connection.dialect.name, with_message_id), values)).first()
     if stored is None:
         return "duplicate"
     message_pk, needs_sid = stored
@@ -88,7 +89,7 @@ async def handle(session: AsyncSession, params: dict[str, str], *, settings: Set
     target, sources = states.forward_moves(status)
     if target is None:
         return "applied"
-    campaign_id = await session.scalar(_MOVE, {
+    campaign_id = await connection.scalar(_MOVE, {
         "p_id": message_pk, "p_sid": sid, "p_sources": list(sources), "p_state": target, "p_now": now,
         "p_delivered_at": now if target == states.DELIVERED else None,
         "p_error_code": code if target in (states.UNDELIVERED, states.FAILED) else None})
