@@ -13,10 +13,10 @@ from __future__ import annotations
 from datetime import datetime
 from functools import cache
 
-from sqlalchemy import and_, bindparam, exists, func, insert, select, update
+from sqlalchemy import and_, bindparam, exists, func, insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.base import utcnow
+from app.db.base import new_id, utcnow
 from app.db.upsert import insert_for
 from app.models import ConsentEvent, Subscriber, SubscriberList, Subscription, Suppression
 
@@ -102,12 +102,17 @@ async def opt_out(
     """Opt ``phone`` out of everything, at once and for good. True if it was not opted out before.
 
     The caller commits before answering (the inbound webhook commits before its 200). Core
-    statements, one round trip each and none of them a read-then-write: suppress (upsert), mark the
-    subscriber, unsubscribe every list, append the ledger event.
+    statements, none of them a read-then-write: suppress (upsert), mark the subscriber, unsubscribe
+    every list, append the ledger event. On PostgreSQL the four are one statement (a round trip
+    there costs as much as the work); SQLite, in process, runs them in turn.
     """
     at = at or utcnow()
-    newly = await suppress(session, phone, reason=reason, at=at)
     connection = await session.connection()  # Core only: no ORM work to do
+    if connection.dialect.name == "postgresql":
+        return await connection.scalar(_opt_out_in_one_statement(), {
+            "p_phone": phone, "p_reason": reason, "p_at": at, "p_event_id": new_id("cev"), "p_now": utcnow(),
+            "p_channel": channel, "p_inbound_sid": inbound_sid})
+    newly = await suppress(session, phone, reason=reason, at=at)
     subscriber_id = await connection.scalar(_MARK_OPTED_OUT, {"p_phone": phone, "p_at": at})
     if subscriber_id is not None:
         await connection.execute(_UNSUBSCRIBE_ALL, {"p_subscriber_id": subscriber_id, "p_at": at})
@@ -130,6 +135,39 @@ _UNSUBSCRIBE_ALL = (
     .values(state=UNSUBSCRIBED, updated_at=bindparam("p_at"))
 )
 _LEDGER_EVENT = insert(ConsentEvent.__table__)  # the values at execution; id and recorded_at by default
+
+
+@cache
+def _opt_out_in_one_statement():
+    """The same four steps as one PostgreSQL statement (data-modifying CTEs), returning ``newly``.
+
+    Every step sees the snapshot the statement started with and the others' RETURNING output: the
+    subscriptions are found through the subscriber just marked, and the ledger event is appended
+    only when the suppression was new. Two STOPs from one number serialise on the suppression row
+    as in the step-by-step version.
+    """
+    suppressed = _suppress_statement("postgresql").cte("suppressed")
+    marked = _MARK_OPTED_OUT.cte("marked")
+    unsubscribed = (
+        update(_subscriptions)
+        .where(_subscriptions.c.subscriber_id.in_(select(marked.c.id)), _subscriptions.c.state != UNSUBSCRIBED)
+        .values(state=UNSUBSCRIBED, updated_at=bindparam("p_at"))
+        .returning(_subscriptions.c.id).cte("unsubscribed")
+    )
+    events = ConsentEvent.__table__
+    columns = ("id", "subscriber_id", "kind", "channel", "evidence", "phone", "consented_at", "recorded_at",
+               "inbound_sid")
+    recorded = (
+        insert(events).from_select(columns, select(
+            bindparam("p_event_id", type_=events.c.id.type), marked.c.id, literal("opt_out"),
+            bindparam("p_channel", type_=events.c.channel.type), bindparam("p_reason", type_=events.c.evidence.type),
+            bindparam("p_phone", type_=events.c.phone.type), bindparam("p_at", type_=events.c.consented_at.type),
+            bindparam("p_now", type_=events.c.recorded_at.type),
+            bindparam("p_inbound_sid", type_=events.c.inbound_sid.type),
+        ).where(exists(select(suppressed.c.phone))), include_defaults=False)
+        .returning(events.c.id).cte("recorded")
+    )
+    return select(exists(select(suppressed.c.phone))).add_cte(unsubscribed, recorded)
 
 
 async def lift(session: AsyncSession, phone: str, *, at: datetime) -> None:
