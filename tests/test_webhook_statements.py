@@ -8,12 +8,24 @@ are not counted.
 
 from __future__ import annotations
 
+import asyncio
 from contextlib import contextmanager
 
+import pytest
 from sqlalchemy import event, select, update
 
+from app.audience import consent
+from app.db import Database, migrations
 from app.db.base import utcnow
-from app.models import Campaign, ConsentEvent, Message, StatusCallback, Subscription
+from app.models import (
+    Campaign,
+    ConsentEvent,
+    Message,
+    StatusCallback,
+    Subscriber,
+    SubscriberList,
+    Subscription,
+)
 from tests import test_dispatch
 from tests.test_dispatch import _sent_message, status
 from tests.twilio_signing import inbound
@@ -90,3 +102,38 @@ async def test_a_delivered_callback_is_three_statements_and_its_replay_one(clien
     stored = (await session.scalars(select(StatusCallback.known).where(
         StatusCallback.message_sid == message.provider_sid))).all()
     assert stored == [True]
+
+
+@pytest.fixture
+def committed_url(scratch_database_url):
+    migrations.upgrade(scratch_database_url)
+    return scratch_database_url
+
+
+async def test_simultaneous_stops_from_one_number_record_one_opt_out(committed_url):
+    """Twilio retries, or a person sends STOP twice: on separate connections at the same moment,
+    exactly one of them is the opt-out (one ledger event), and the number ends up suppressed."""
+    db = Database.from_url(committed_url)
+    phone = "+14155550123"
+    try:
+        async with db.unit_of_work() as session:
+            lst = SubscriberList(name="L", opt_in="single")
+            subscriber = Subscriber(phone=phone, time_zone="America/Los_Angeles", time_zones=[])
+            session.add_all([lst, subscriber])
+            await session.flush()
+            session.add(Subscription(list_id=lst.id, subscriber_id=subscriber.id, state="subscribed"))
+
+        async def stop(index: int) -> bool:
+            async with db.unit_of_work() as session:
+                return await consent.opt_out(session, phone, channel="keyword", reason=f"STOP #{index}")
+
+        results = await asyncio.gather(*(stop(i) for i in range(6)))
+        assert sorted(results) == [False] * 5 + [True]
+        async with db.session() as session:
+            events = (await session.scalars(select(ConsentEvent.kind).where(ConsentEvent.phone == phone))).all()
+            assert events == ["opt_out"]
+            assert await consent.active_suppression(session, phone) is not None
+            states = (await session.scalars(select(Subscription.state))).all()
+            assert states == ["unsubscribed"]
+    finally:
+        await db.dispose()
