@@ -181,6 +181,7 @@ async def test_erasure_keeps_suppression_and_import_cannot_resubscribe(client, m
     erased = await client.delete(f"/v1/subscribers/{sub_id}", headers=admin.headers)
     assert erased.status_code == 200
     assert erased.json()["first_name"] is None and erased.json()["attributes"] == {}
+    assert erased.json()["opted_out_at"] is not None
 
     csv_body = "phone,first_name,consent_source,consent_evidence,consented_at\n" \
                f"{PHONE},Ana,import,paper form 12,2026-09-01\n"

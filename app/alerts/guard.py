@@ -16,17 +16,19 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.alerts import detector
-from app.alerts.service import open_alert
+from app.alerts.service import RESOLVED, open_alert
 from app.campaigns import service as campaigns
 from app.campaigns.lifecycle import COMPLETED, SCHEDULED, SENDING
 from app.config import Settings
 from app.db.base import utcnow
 from app.dispatch import states
 from app.models import Alert, Campaign, Message
+
+SPIKE = "unsubscribe_spike"
 
 
 def spike_policy(settings: Settings) -> detector.SpikePolicy:
@@ -47,30 +49,52 @@ async def company_baseline(session: AsyncSession, settings: Settings) -> float:
     return detector.baseline_rate([(o, d) for o, d in history], prior=settings.baseline_prior)
 
 
+_messages, _campaigns = Message.__table__, Campaign.__table__
+# A message in flight (claimed, its result not yet recorded) counts too: the STOP can arrive
+# before the worker has written down the provider's answer.
+_sent_or_claimed = func.coalesce(_messages.c.sent_at, _messages.c.claimed_at)
+_ATTRIBUTE = (
+    update(_messages)
+    .where(_messages.c.id == select(_messages.c.id).where(
+        _messages.c.to == bindparam("p_phone"),
+        _messages.c.state.in_((states.SENDING, states.SENT, states.DELIVERED)),
+        _sent_or_claimed >= bindparam("p_since", type_=_messages.c.sent_at.type),
+        _messages.c.opted_out_at.is_(None),
+    ).order_by(_sent_or_claimed.desc()).limit(1).scalar_subquery(), _messages.c.opted_out_at.is_(None))
+    .values(opted_out_at=bindparam("p_at")).returning(_messages.c.campaign_id)
+)
+_COUNT_OPT_OUT = (
+    update(_campaigns).where(_campaigns.c.id == bindparam("p_campaign_id"))
+    .values(opt_out_count=_campaigns.c.opt_out_count + 1)
+    .returning(_campaigns.c.opt_out_count, _campaigns.c.delivered_count,
+               exists().where(Alert.kind == SPIKE, Alert.campaign_id == _campaigns.c.id, Alert.state != RESOLVED))
+)
+
+
 async def record_opt_out(session: AsyncSession, phone: str, *, settings: Settings,
                          at: datetime | None = None) -> Alert | None:
-    """Attribute one opt-out and judge its campaign. Returns the alert if this opt-out fired it."""
+    """Attribute one opt-out and judge its campaign. Returns the alert if this opt-out fired it.
+
+    Two statements on the common path: mark the message (an UPDATE whose subquery finds it) and
+    count the opt-out on its campaign (``x = x + 1 RETURNING``, which also says whether a spike
+    alert is already open). The campaign row stays locked from that count to the commit, so it is
+    the last statement of the opt-out and the judge reads the counts it returned.
+    """
     at = at or utcnow()
-    # A message in flight (claimed, its result not yet recorded) counts too: the STOP can arrive
-    # before the worker has written down the provider's answer.
-    when = func.coalesce(Message.sent_at, Message.claimed_at)
-    message = await session.scalar(
-        select(Message)
-        .where(Message.to == phone, Message.state.in_((states.SENDING, states.SENT, states.DELIVERED)),
-               when >= at - timedelta(hours=settings.attribution_hours), Message.opted_out_at.is_(None))
-        .order_by(when.desc()).limit(1).with_for_update()
-    )
-    if message is None:
+    connection = await session.connection()  # Core only: no ORM work to do
+    campaign_id = await connection.scalar(_ATTRIBUTE, {
+        "p_phone": phone, "p_since": at - timedelta(hours=settings.attribution_hours), "p_at": at})
+    if campaign_id is None:
         return None
-    message.opted_out_at = at
-    opt_outs, delivered = (await session.execute(
-        update(Campaign).where(Campaign.id == message.campaign_id)
-        .values(opt_out_count=Campaign.opt_out_count + 1)
-        .returning(Campaign.opt_out_count, Campaign.delivered_count))).one()
-    # Most opt-outs decide nothing: judge (and lock the campaign row) only when this one would fire.
+    opt_outs, delivered, already_alerted = (
+        await connection.execute(_COUNT_OPT_OUT, {"p_campaign_id": campaign_id})).one()
+    # Most opt-outs decide nothing. Below the minimum no baseline can make them fire, and while the
+    # campaign's spike alert is open a new one could not open (open_alert would refuse it).
+    if already_alerted or opt_outs < settings.spike_min_opt_outs:
+        return None
     if not detector.would_fire(opt_outs, delivered, await company_baseline(session, settings), spike_policy(settings)):
         return None
-    return await judge(session, message.campaign_id, settings=settings)
+    return await judge(session, campaign_id, settings=settings)
 
 
 async def judge(session: AsyncSession, campaign_id: str, *, settings: Settings) -> Alert | None:
@@ -84,7 +108,7 @@ async def judge(session: AsyncSession, campaign_id: str, *, settings: Settings) 
                "rate": round(verdict.rate, 6), "baseline_rate": round(baseline, 6), "threshold": verdict.threshold,
                "p_value": verdict.p_value}
     alert = await open_alert(
-        session, "unsubscribe_spike", campaign_id=campaign.id, metrics=metrics,
+        session, SPIKE, campaign_id=campaign.id, metrics=metrics,
         action="paused" if pausing else "alert_only",
         message=(f"Campaign '{campaign.name}': {campaign.opt_out_count} opt-outs of {campaign.delivered_count} "
                  f"delivered ({verdict.rate:.1%}, normal {baseline:.2%}). {verdict.reason}"),
@@ -100,25 +124,32 @@ async def pause_by_guard(session: AsyncSession, campaign: Campaign, *, reason: s
     await session.flush()
 
 
-async def record_delivery(session: AsyncSession, message: Message, *, settings: Settings, error_code: int | None) -> None:
-    """A status callback moved a message to a final state: count it; judge failures."""
-    if message.state == states.DELIVERED:
-        await session.execute(update(Campaign).where(Campaign.id == message.campaign_id)
-                              .values(delivered_count=Campaign.delivered_count + 1))
+_COUNT_DELIVERED = (update(_campaigns).where(_campaigns.c.id == bindparam("p_campaign_id"))
+                    .values(delivered_count=_campaigns.c.delivered_count + 1))
+_COUNT_FAILED = (update(_campaigns).where(_campaigns.c.id == bindparam("p_campaign_id"))
+                 .values(failed_count=_campaigns.c.failed_count + 1)
+                 .returning(_campaigns.c.failed_count, _campaigns.c.delivered_count))
+
+
+async def record_delivery(session: AsyncSession, campaign_id: str, state: str, *, settings: Settings,
+                          error_code: int | None) -> None:
+    """A status callback moved a message of ``campaign_id`` to the final ``state``: count it; judge failures."""
+    connection = await session.connection()
+    if state == states.DELIVERED:
+        await connection.execute(_COUNT_DELIVERED, {"p_campaign_id": campaign_id})
         return
-    if message.state not in (states.UNDELIVERED, states.FAILED):
+    if state not in (states.UNDELIVERED, states.FAILED):
         return
-    await session.execute(update(Campaign).where(Campaign.id == message.campaign_id)
-                          .values(failed_count=Campaign.failed_count + 1))
-    campaign = await session.get(Campaign, message.campaign_id, populate_existing=True)
-    total = campaign.delivered_count + campaign.failed_count
-    verdict = detector.evaluate(campaign.failed_count, total, settings.failure_baseline, failure_policy(settings))
+    failed, delivered = (await connection.execute(_COUNT_FAILED, {"p_campaign_id": campaign_id})).one()
+    total = delivered + failed
+    verdict = detector.evaluate(failed, total, settings.failure_baseline, failure_policy(settings))
     if verdict.fires:
+        name = await session.scalar(select(Campaign.name).where(Campaign.id == campaign_id))
         await open_alert(
-            session, "delivery_failure_spike", campaign_id=campaign.id, action="alert_only",
-            metrics={"failed": campaign.failed_count, "delivered": campaign.delivered_count,
+            session, "delivery_failure_spike", campaign_id=campaign_id, action="alert_only",
+            metrics={"failed": failed, "delivered": delivered,
                      "rate": round(verdict.rate, 6), "baseline_rate": settings.failure_baseline,
                      "threshold": verdict.threshold, "last_error_code": error_code},
-            message=(f"Campaign '{campaign.name}': {campaign.failed_count} of {total} messages undelivered or failed "
+            message=(f"Campaign '{name}': {failed} of {total} messages undelivered or failed "
                      f"({verdict.rate:.1%})" + (" — carrier filtering (30007)" if error_code == 30007 else "")),
         )

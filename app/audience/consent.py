@@ -11,12 +11,13 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cache
 
-from sqlalchemy import and_, exists, select, update
+from sqlalchemy import and_, bindparam, exists, func, insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.base import utcnow
-from app.db.upsert import insert_ignore
+from app.db.base import new_id, utcnow
+from app.db.upsert import insert_for
 from app.models import ConsentEvent, Subscriber, SubscriberList, Subscription, Suppression
 
 PENDING, SUBSCRIBED, UNSUBSCRIBED = "pending", "subscribed", "unsubscribed"
@@ -56,14 +57,31 @@ async def active_suppression(session: AsyncSession, phone: str) -> Suppression |
     return row if row is not None and row.lifted_at is None else None
 
 
-async def suppress(session: AsyncSession, phone: str, *, reason: str, at: datetime) -> None:
-    # INSERT … ON CONFLICT: two STOPs from one number at the same instant both succeed.
-    inserted = await insert_ignore(session, Suppression, {"phone": phone, "reason": reason, "opted_out_at": at},
-                                   conflict=["phone"])
-    if not inserted:
-        row = await session.get(Suppression, phone, with_for_update=True, populate_existing=True)
-        if row.lifted_at is not None:
-            row.reason, row.opted_out_at, row.lifted_at = reason, at, None
+_subscribers, _subscriptions, _suppressions = Subscriber.__table__, Subscription.__table__, Suppression.__table__
+
+
+@cache
+def _suppress_statement(dialect: str):
+    statement = insert_for(dialect, _suppressions).values(
+        phone=bindparam("p_phone"), reason=bindparam("p_reason"), opted_out_at=bindparam("p_at"))
+    return statement.on_conflict_do_update(
+        index_elements=["phone"],
+        set_={"reason": statement.excluded.reason, "opted_out_at": statement.excluded.opted_out_at,
+              "lifted_at": None},
+        where=_suppressions.c.lifted_at.is_not(None),
+    ).returning(_suppressions.c.phone)
+
+
+async def suppress(session: AsyncSession, phone: str, *, reason: str, at: datetime) -> bool:
+    """Put ``phone`` on the suppression list (again, if it was lifted). True unless it already was.
+
+    One INSERT … ON CONFLICT DO UPDATE … RETURNING: two STOPs from one number at the same instant
+    both succeed, and only the first is told the number was new (the second waits on the row).
+    """
+    connection = await session.connection()
+    result = await connection.execute(_suppress_statement(connection.dialect.name),
+                                      {"p_phone": phone, "p_reason": reason, "p_at": at})
+    return result.first() is not None
 
 
 async def last_opt_out_at(session: AsyncSession, phone: str) -> datetime | None:
@@ -83,25 +101,73 @@ async def opt_out(
 ) -> bool:
     """Opt ``phone`` out of everything, at once and for good. True if it was not opted out before.
 
-    The caller commits before answering (the inbound webhook commits before its 200).
+    The caller commits before answering (the inbound webhook commits before its 200). Core
+    statements, none of them a read-then-write: suppress (upsert), mark the subscriber, unsubscribe
+    every list, append the ledger event. On PostgreSQL the four are one statement (a round trip
+    there costs as much as the work); SQLite, in process, runs them in turn.
     """
     at = at or utcnow()
-    already = await active_suppression(session, phone) is not None
-    await suppress(session, phone, reason=reason, at=at)
-    subscriber = await session.scalar(select(Subscriber).where(Subscriber.phone == phone))
-    if subscriber is not None:
-        if subscriber.opted_out_at is None:
-            subscriber.opted_out_at = at
-        await session.execute(
-            update(Subscription)
-            .where(Subscription.subscriber_id == subscriber.id, Subscription.state != UNSUBSCRIBED)
-            .values(state=UNSUBSCRIBED, updated_at=at)
-        )
-        if not already:
-            record_event(session, subscriber, "opt_out", channel=channel, consented_at=at,
-                         evidence=reason, inbound_sid=inbound_sid)
-    await session.flush()
-    return not already
+    connection = await session.connection()  # Core only: no ORM work to do
+    if connection.dialect.name == "postgresql":
+        return await connection.scalar(_opt_out_in_one_statement(), {
+            "p_phone": phone, "p_reason": reason, "p_at": at, "p_event_id": new_id("cev"), "p_now": utcnow(),
+            "p_channel": channel, "p_inbound_sid": inbound_sid})
+    newly = await suppress(session, phone, reason=reason, at=at)
+    subscriber_id = await connection.scalar(_MARK_OPTED_OUT, {"p_phone": phone, "p_at": at})
+    if subscriber_id is not None:
+        await connection.execute(_UNSUBSCRIBE_ALL, {"p_subscriber_id": subscriber_id, "p_at": at})
+        if newly:
+            await connection.execute(_LEDGER_EVENT, {
+                "subscriber_id": subscriber_id, "kind": "opt_out", "channel": channel, "evidence": reason,
+                "phone": phone, "consented_at": at, "inbound_sid": inbound_sid})
+    return newly
+
+
+_MARK_OPTED_OUT = (
+    update(_subscribers).where(_subscribers.c.phone == bindparam("p_phone"))
+    .values(opted_out_at=func.coalesce(_subscribers.c.opted_out_at,
+                                       bindparam("p_at", type_=_subscribers.c.opted_out_at.type)))
+    .returning(_subscribers.c.id)
+)
+_UNSUBSCRIBE_ALL = (
+    update(_subscriptions)
+    .where(_subscriptions.c.subscriber_id == bindparam("p_subscriber_id"), _subscriptions.c.state != UNSUBSCRIBED)
+    .values(state=UNSUBSCRIBED, updated_at=bindparam("p_at"))
+)
+_LEDGER_EVENT = insert(ConsentEvent.__table__)  # the values at execution; id and recorded_at by default
+
+
+@cache
+def _opt_out_in_one_statement():
+    """The same four steps as one PostgreSQL statement (data-modifying CTEs), returning ``newly``.
+
+    Every step sees the snapshot the statement started with and the others' RETURNING output: the
+    subscriptions are found through the subscriber just marked, and the ledger event is appended
+    only when the suppression was new. Two STOPs from one number serialise on the suppression row
+    as in the step-by-step version.
+    """
+    suppressed = _suppress_statement("postgresql").cte("suppressed")
+    marked = _MARK_OPTED_OUT.cte("marked")
+    unsubscribed = (
+        update(_subscriptions)
+        .where(_subscriptions.c.subscriber_id.in_(select(marked.c.id)), _subscriptions.c.state != UNSUBSCRIBED)
+        .values(state=UNSUBSCRIBED, updated_at=bindparam("p_at"))
+        .returning(_subscriptions.c.id).cte("unsubscribed")
+    )
+    events = ConsentEvent.__table__
+    columns = ("id", "subscriber_id", "kind", "channel", "evidence", "phone", "consented_at", "recorded_at",
+               "inbound_sid")
+    recorded = (
+        insert(events).from_select(columns, select(
+            bindparam("p_event_id", type_=events.c.id.type), marked.c.id, literal("opt_out"),
+            bindparam("p_channel", type_=events.c.channel.type), bindparam("p_reason", type_=events.c.evidence.type),
+            bindparam("p_phone", type_=events.c.phone.type), bindparam("p_at", type_=events.c.consented_at.type),
+            bindparam("p_now", type_=events.c.recorded_at.type),
+            bindparam("p_inbound_sid", type_=events.c.inbound_sid.type),
+        ).where(exists(select(suppressed.c.phone))), include_defaults=False)
+        .returning(events.c.id).cte("recorded")
+    )
+    return select(exists(select(suppressed.c.phone))).add_cte(unsubscribed, recorded)
 
 
 async def lift(session: AsyncSession, phone: str, *, at: datetime) -> None:

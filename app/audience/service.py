@@ -189,4 +189,5 @@ async def erase(session: AsyncSession, subscriber: Subscriber, *, actor: User) -
     await consent.opt_out(session, subscriber.phone, channel="api", reason="erased at the company's request", at=now)
     record(session, "subscriber.erased", actor=actor, target_type="subscriber", target_id=subscriber.id)
     await session.flush()
+    await session.refresh(subscriber, ["opted_out_at"])  # set by opt_out's Core statements, not through this object
     return subscriber

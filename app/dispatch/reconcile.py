@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.campaigns import content, template
@@ -84,12 +84,15 @@ async def reconcile(session: AsyncSession, provider: Provider, settings: Setting
     return counts
 
 
+#: The states of a message whose SID a status callback may attach (its send was never recorded).
+ATTACHABLE = (states.SENDING, "unknown", states.QUEUED)
+
+
 async def attach_sid(session: AsyncSession, message_id: int, sid: str) -> Message | None:
     """A status callback for a message whose SID was never recorded (its worker died after the
     provider accepted it): the callback itself proves the send."""
     message = await session.scalar(select(Message).where(
-        Message.id == message_id, Message.provider_sid.is_(None),
-        or_(Message.state.in_((states.SENDING, "unknown", states.QUEUED)))))
+        Message.id == message_id, Message.provider_sid.is_(None), Message.state.in_(ATTACHABLE)))
     if message is None:
         return None
     message.provider_sid, message.state, message.sent_at = sid, states.SENT, utcnow()

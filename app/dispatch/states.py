@@ -27,3 +27,12 @@ def advance(current: str, reported: str) -> str:
     if target is None or current in FINAL:
         return current
     return target if RANK[target] > RANK[current] else current
+
+
+def forward_moves(reported: str) -> tuple[str | None, tuple[str, ...]]:
+    """``advance`` as a set: the state ``reported`` moves a message to, and every state it moves one
+    from (the rest stay put). For a single conditional UPDATE that cannot move a message back."""
+    target = PROVIDER_STATUS.get(reported.lower())
+    if target is None:
+        return None, ()
+    return target, tuple(state for state in RANK if advance(state, reported) == target != state)

@@ -58,7 +58,7 @@ async def reserve(session: AsyncSession, sender_id: str, mps: int, count: int) -
     clock = _clock(session)
     rate = SenderRate.__table__
     statement = (
-        insert_for(session, SenderRate).values(sender_id=sender_id, next_at=clock + LEAD + span)
+        insert_for(session.get_bind().dialect.name, SenderRate).values(sender_id=sender_id, next_at=clock + LEAD + span)
         .on_conflict_do_update(index_elements=["sender_id"],
                                set_={"next_at": _greatest(session)(rate.c.next_at, clock + LEAD) + span})
         .returning(rate.c.next_at, clock)

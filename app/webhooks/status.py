@@ -1,19 +1,26 @@
 """Status callbacks: stored once per (MessageSid, status), then applied monotonically.
 
 Unknown SIDs are stored and otherwise ignored (a test send, or another system on the account).
+
+Three statements on the common path, none a read-then-write: store the callback (its message found
+by a subquery), move the message with one conditional UPDATE (only from a state the report
+advances, so concurrent or out-of-order callbacks can never move it back), count a final state on
+the campaign.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from functools import cache
+
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.alerts import guard
 from app.config import Settings
 from app.db.base import utcnow
-from app.db.upsert import insert_ignore
+from app.db.upsert import insert_for
 from app.dispatch import states
-from app.dispatch.reconcile import attach_sid
+from app.dispatch.reconcile import ATTACHABLE, attach_sid
 from app.models import Message, StatusCallback
 
 
@@ -24,32 +31,68 @@ def _int(value: str | None) -> int | None:
         return None
 
 
+_messages, _callbacks = Message.__table__, StatusCallback.__table__
+_by_sid = select(_messages.c.id).where(_messages.c.provider_sid == bindparam("p_sid")).scalar_subquery()
+
+
+@cache
+def _store_statement(dialect: str, with_message_id: bool):
+    """Store the callback once per (sid, status), with its message: found by SID, or (our ``?m=``) a
+    message whose SID was never recorded. Returns the message and whether its SID must be attached."""
+    found = _by_sid
+    if with_message_id:
+        found = func.coalesce(_by_sid, select(_messages.c.id).where(
+            _messages.c.id == bindparam("p_message_id"), _messages.c.provider_sid.is_(None),
+            _messages.c.state.in_(ATTACHABLE)).scalar_subquery())
+    return insert_for(dialect, _callbacks).values(
+        message_sid=bindparam("p_sid"), status=bindparam("p_status"), error_code=bindparam("p_code"),
+        received_at=bindparam("p_now"), message_id=found, known=found.is_not(None),
+    ).on_conflict_do_nothing(index_elements=["message_sid", "status"]).returning(
+        _callbacks.c.message_id, _by_sid.is_(None))
+
+
+# Forward only: from a state the report advances (states.forward_moves), never back.
+_MOVE = (
+    update(_messages)
+    .where(_messages.c.id == bindparam("p_id"), _messages.c.provider_sid == bindparam("p_sid"),
+           _messages.c.state.in_(bindparam("p_sources", expanding=True)))
+    .values(state=bindparam("p_state"), updated_at=bindparam("p_now"),
+            delivered_at=func.coalesce(bindparam("p_delivered_at", type_=_messages.c.delivered_at.type),
+                                       _messages.c.delivered_at),
+            error_code=func.coalesce(bindparam("p_error_code", type_=_messages.c.error_code.type),
+                                     _messages.c.error_code))
+    .returning(_messages.c.campaign_id)
+)
+
+
 async def handle(session: AsyncSession, params: dict[str, str], *, settings: Settings,
                  message_id: str | None = None) -> str:
     sid = params.get("MessageSid") or params.get("SmsSid") or ""
     status = (params.get("MessageStatus") or params.get("SmsStatus") or "").lower()
     if not sid or not status:
         return "ignored"
-    message = await session.scalar(select(Message).where(Message.provider_sid == sid).with_for_update())
-    if message is None and message_id and message_id.isdigit():
-        message = await attach_sid(session, int(message_id), sid)
     code = _int(params.get("ErrorCode"))
-    stored = await insert_ignore(session, StatusCallback, {
-        "message_sid": sid, "status": status[:20], "error_code": code, "received_at": utcnow(),
-        "message_id": message.id if message else None, "known": message is not None,
-    }, conflict=["message_sid", "status"])
-    if not stored:
+    now = utcnow()
+    with_message_id = bool(message_id and message_id.isdigit())
+    values = {"p_sid": sid, "p_status": status[:20], "p_code": code, "p_now": now}
+    if with_message_id:
+        values["p_message_id"] = int(message_id)
+    connection = await session.connection()  # Core only, but for the rare attach_sid below
+    stored = (await connection.execute(_store_statement(connection.dialect.name, with_message_id), values)).first()
+    if stored is None:
         return "duplicate"
-    if message is None:
+    message_pk, needs_sid = stored
+    if message_pk is None:
         return "unknown"
-    target = states.advance(message.state, status)
-    if target != message.state:
-        message.state, message.updated_at = target, utcnow()
-        if target == states.DELIVERED:
-            message.delivered_at = message.updated_at
-        if target in (states.UNDELIVERED, states.FAILED) and code is not None:
-            message.error_code = code
-        await session.flush()
-        await guard.record_delivery(session, message, settings=settings, error_code=code)
-    await session.flush()
+    if needs_sid:
+        await attach_sid(session, message_pk, sid)
+    target, sources = states.forward_moves(status)
+    if target is None:
+        return "applied"
+    campaign_id = await connection.scalar(_MOVE, {
+        "p_id": message_pk, "p_sid": sid, "p_sources": list(sources), "p_state": target, "p_now": now,
+        "p_delivered_at": now if target == states.DELIVERED else None,
+        "p_error_code": code if target in (states.UNDELIVERED, states.FAILED) else None})
+    if campaign_id is not None:
+        await guard.record_delivery(session, campaign_id, target, settings=settings, error_code=code)
     return "applied"

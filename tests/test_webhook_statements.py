@@ -1,0 +1,139 @@
+"""The webhook hot path stays a handful of statements (issue 8: a STOP flood at ≥ 1,000 req/s).
+
+Each statement is a round trip to the database and most of a webhook's cost, so the count is pinned
+here, on SQLite and on PostgreSQL. The one difference: on PostgreSQL the opt-out's four steps are
+one statement (``consent._opt_out_in_one_statement``). Savepoints are the test harness's own and
+are not counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import contextmanager
+
+import pytest
+from sqlalchemy import event, select, update
+
+from app.audience import consent
+from app.db import Database, migrations
+from app.db.base import utcnow
+from app.models import (
+    Campaign,
+    ConsentEvent,
+    Message,
+    StatusCallback,
+    Subscriber,
+    SubscriberList,
+    Subscription,
+)
+from tests import test_dispatch
+from tests.test_dispatch import _sent_message, status
+from tests.twilio_signing import inbound
+
+world = test_dispatch.world  # the same fixture: senders, two lists, five subscribers, an approved campaign
+
+
+@contextmanager
+def counted(engine):
+    statements: list[str] = []
+
+    def on_execute(_conn, _cursor, statement, _parameters, _context, _executemany):
+        if not statement.lstrip().upper().startswith(("SAVEPOINT", "RELEASE", "ROLLBACK TO")):
+            statements.append(" ".join(statement.split())[:120])
+
+    event.listen(engine.sync_engine, "before_cursor_execute", on_execute)
+    try:
+        yield statements
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", on_execute)
+
+
+def opt_out_statements(engine) -> int:
+    return 1 if engine.dialect.name == "postgresql" else 4
+
+
+async def test_a_stop_is_a_few_statements_and_its_replay_one(client, world, engine, session):
+    phone = "+14155552675"  # the "single" subscriber: subscribed, no message sent yet
+    with counted(engine) as statements:
+        reply = await inbound(client, "SM" + "7" * 32, phone, "STOP")
+    assert reply.status_code == 200 and reply.text.count("<Message>") == 1
+    # store the inbound; suppress, mark the subscriber, unsubscribe every list, the ledger event;
+    # look for a campaign message to attribute it to
+    assert len(statements) == 1 + opt_out_statements(engine) + 1, "\n".join(statements)
+    events = (await session.scalars(select(ConsentEvent.kind).where(ConsentEvent.phone == phone))).all()
+    assert events.count("opt_out") == 1
+    states = (await session.scalars(select(Subscription.state).where(
+        Subscription.subscriber_id == world["subs"]["single"]))).all()
+    assert set(states) == {"unsubscribed"}
+
+    with counted(engine) as statements:
+        again = await inbound(client, "SM" + "7" * 32, phone, "STOP")
+    assert again.status_code == 200 and "<Message>" not in again.text
+    assert len(statements) == 1, "\n".join(statements)  # the insert that finds the MessageSid stored
+
+
+async def test_an_attributed_stop_adds_one_statement_for_its_campaign(client, marketer, world, engine, session):
+    message = await _sent_message(client, marketer, world, session)
+    await session.execute(update(Message).where(Message.id == message.id).values(sent_at=utcnow()))
+    await session.commit()
+    with counted(engine) as statements:
+        reply = await inbound(client, "SM" + "8" * 32, message.to, "STOP")
+    assert reply.status_code == 200
+    assert len(statements) == 1 + opt_out_statements(engine) + 2, "\n".join(statements)  # and the campaign's count
+    await session.refresh(message)
+    assert message.opted_out_at is not None
+    campaign = await session.get(Campaign, message.campaign_id, populate_existing=True)
+    assert campaign.opt_out_count == 1 and campaign.status == "sending"  # one STOP is no spike
+
+
+async def test_a_delivered_callback_is_three_statements_and_its_replay_one(client, marketer, world, engine, session):
+    message = await _sent_message(client, marketer, world, session)
+    with counted(engine) as statements:
+        assert (await status(client, message.provider_sid, "delivered")).status_code == 204
+    # store the callback (finding its message), move the message forward, count it on the campaign
+    assert len(statements) == 3, "\n".join(statements)
+    with counted(engine) as statements:
+        assert (await status(client, message.provider_sid, "delivered")).status_code == 204
+    assert len(statements) == 1, "\n".join(statements)
+    await session.refresh(message)
+    assert message.state == "delivered"
+    campaign = await session.get(Campaign, message.campaign_id, populate_existing=True)
+    assert campaign.delivered_count == 1
+    stored = (await session.scalars(select(StatusCallback.known).where(
+        StatusCallback.message_sid == message.provider_sid))).all()
+    assert stored == [True]
+
+
+@pytest.fixture
+def committed_url(scratch_database_url):
+    migrations.upgrade(scratch_database_url)
+    return scratch_database_url
+
+
+async def test_simultaneous_stops_from_one_number_record_one_opt_out(committed_url):
+    """Twilio retries, or a person sends STOP twice: on separate connections at the same moment,
+    exactly one of them is the opt-out (one ledger event), and the number ends up suppressed."""
+    db = Database.from_url(committed_url)
+    phone = "+14155550123"
+    try:
+        async with db.unit_of_work() as session:
+            lst = SubscriberList(name="L", opt_in="single")
+            subscriber = Subscriber(phone=phone, time_zone="America/Los_Angeles", time_zones=[])
+            session.add_all([lst, subscriber])
+            await session.flush()
+            session.add(Subscription(list_id=lst.id, subscriber_id=subscriber.id, state="subscribed"))
+
+        async def stop(index: int) -> bool:
+            async with db.unit_of_work() as session:
+                return await consent.opt_out(session, phone, channel="keyword", reason=f"STOP #{index}")
+
+        results = await asyncio.gather(*(stop(i) for i in range(6)))
+        assert sorted(results) == [False] * 5 + [True]
+        async with db.session() as session:
+            events = (await session.scalars(select(ConsentEvent.kind).where(ConsentEvent.phone == phone))).all()
+            assert events == ["opt_out"]
+            assert await consent.active_suppression(session, phone) is not None
+            states = (await session.scalars(select(Subscription.state))).all()
+            assert states == ["unsubscribed"]
+    finally:
+        await db.dispose()
