@@ -1,0 +1,40 @@
+"""The dispatch hot path's statements keep one SQL text whatever the batch size: each is prepared
+once per connection (asyncpg caches 100 per connection, and PostgreSQL keeps each prepared one in
+the backend's memory)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql
+
+from app.dispatch.claim import _claim_statement
+from app.dispatch.send import _SUBSCRIBER, _among, _completion
+
+
+def _session(dialect: str):
+    return SimpleNamespace(get_bind=lambda: SimpleNamespace(dialect=SimpleNamespace(name=dialect)))
+
+
+def _sql(statement) -> str:
+    return str(statement.compile(dialect=postgresql.dialect()))
+
+
+def test_the_recipient_lookup_has_one_text_for_every_batch_size_on_postgresql():
+    texts = {_sql(select(_SUBSCRIBER.c.id).where(_among(_session("postgresql"), _SUBSCRIBER.c.id, ids)))
+             for ids in (["sub_1"], [f"sub_{i}" for i in range(128)], [f"sub_{i}" for i in range(500)])}
+    assert len(texts) == 1 and "ANY" in texts.pop()
+
+
+def test_sqlite_keeps_a_plain_in_list():
+    statement = select(_SUBSCRIBER.c.id).where(_among(_session("sqlite"), _SUBSCRIBER.c.id, ["a", "b"]))
+    assert " IN " in str(statement.compile(compile_kwargs={"literal_binds": True}))
+
+
+def test_claim_and_completion_statements_are_built_once():
+    assert _claim_statement("postgresql") is _claim_statement("postgresql")
+    assert _claim_statement("postgresql") is not _claim_statement("sqlite")  # SKIP LOCKED only on PostgreSQL
+    assert "SKIP LOCKED" in _sql(_claim_statement("postgresql"))
+    assert "MATERIALIZED" in _sql(_claim_statement("postgresql"))
+    assert _completion(("provider_sid", "sent_at", "state")) is _completion(("provider_sid", "sent_at", "state"))
