@@ -15,7 +15,8 @@ Run by hand, never from the tests. Every byte goes to 127.0.0.1 only. Steps:
    the fake server.
 3. (b) **raw ceiling** of our HTTP stack without any database: ``HttpxTwilioClient`` + the SDK's
    ``create_async``, ``Settings().max_in_flight`` requests in flight (what one worker uses), on uvloop,
-   for ``--raw-seconds`` after a warm-up.
+   for ``--raw-seconds`` after a warm-up; ``--raw-repeat`` times (default 3), the best run is the
+   ceiling.
 4. (c) **Fineline end to end**: CREATE a fresh database on ``--pg-url``'s server, migrate it
    (``app.db.migrations.upgrade``), seed it set-based (``generate_series``; one user, a verified
    short code with MPS 5000 so the rate limit is not what is measured, a second verified short code
@@ -532,13 +533,20 @@ async def run(args, url: str, workdir: Path, results: Results) -> None:
         if not args.skip_naive:
             results.naive = await asyncio.to_thread(naive, fake.base, args.naive_seconds, args.naive_max)
             log(f"naive: {results.naive.sent} in {results.naive.seconds:.1f}s = {results.naive.rate:,.1f} msg/s")
-        fake.reset()
-        results.raw = await raw_ceiling(fake.base, args.raw_seconds, settings.max_in_flight)
-        summary = await asyncio.to_thread(fake.summary)
-        results.raw.notes.append(f"fake server max in flight {summary['max_in_flight']}, "
-                                 f"service p50 {summary['service_ms']['p50']} ms")
-        log(f"raw: {results.raw.sent} in {results.raw.seconds:.1f}s = {results.raw.rate:,.0f} msg/s, "
-            f"{results.raw.cpu_us_per_msg:.0f} µs CPU/msg")
+        # A ceiling is the best the stack does: the best of --raw-repeat runs (a shared machine's
+        # neighbours only ever lower it), so (c)/(b) is never flattered by one unlucky (b).
+        runs = []
+        for _ in range(max(1, args.raw_repeat)):
+            fake.reset()
+            run_ = await raw_ceiling(fake.base, args.raw_seconds, settings.max_in_flight)
+            summary = await asyncio.to_thread(fake.summary)
+            run_.notes.append(f"fake server max in flight {summary['max_in_flight']}, "
+                              f"service p50 {summary['service_ms']['p50']} ms")
+            log(f"raw: {run_.sent} in {run_.seconds:.1f}s = {run_.rate:,.0f} msg/s, {run_.cpu_us_per_msg:.0f} µs CPU/msg")
+            runs.append(run_)
+        results.raw = max(runs, key=lambda m: m.rate)
+        if len(runs) > 1:
+            results.raw.notes.append("best of " + ", ".join(f"{m.rate:,.0f}" for m in runs) + " msg/s")
 
         log(f"seeding {plan.subscribers} subscribers and {len(plan.campaigns)} campaigns")
         results.seed_seconds = await seed(url, args, plan)
@@ -681,6 +689,7 @@ def main() -> None:
     parser.add_argument("--naive-max", type=int, default=2000)
     parser.add_argument("--skip-naive", action="store_true")
     parser.add_argument("--raw-seconds", type=float, default=8.0)
+    parser.add_argument("--raw-repeat", type=int, default=3, help="(b) runs; the best is the ceiling")
     parser.add_argument("--low-mps", type=int, default=20)
     parser.add_argument("--low-seconds", type=int, default=15, help="the low-MPS audience is MPS × this")
     parser.add_argument("--skip-low", action="store_true")
