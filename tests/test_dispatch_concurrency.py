@@ -219,3 +219,29 @@ async def _campaign_id(url: str) -> str:
             return await session.scalar(select(Campaign.id))
     finally:
         await db.dispose()
+
+
+async def test_keyset_claims_move_forward_and_sweep_back_for_a_released_row(committed_url):
+    await _seed(committed_url)
+    settings = Settings(database_url=committed_url, _env_file=None)
+    db = Database.from_url(committed_url)
+    cursors: dict[str, int] = {}
+    try:
+        first = await runner.claim_batch(db, settings, limit=50, cursors=cursors)
+        async with db.unit_of_work() as session:  # one goes back to the queue, as a late send is released
+            await session.execute(update(Message).where(Message.id == first[0].id)
+                                  .values(state="queued", claimed_at=None, lease_expires_at=None))
+        second = await runner.claim_batch(db, settings, limit=50, cursors=cursors)
+        assert min(c.id for c in second) > max(c.id for c in first)  # forward from the cursor
+        claimed = [c.id for c in first[1:] + second]
+        for _ in range(20):
+            batch = await runner.claim_batch(db, settings, limit=50, cursors=cursors)
+            if not batch:
+                break
+            claimed += [c.id for c in batch]
+        async with db.session() as session:
+            every = set((await session.scalars(select(Message.id))).all())
+    finally:
+        await db.dispose()
+    assert first[0].id in claimed  # the sweep after the queue ahead ran dry went back for it
+    assert len(claimed) == len(set(claimed)) == N and set(claimed) == every

@@ -36,6 +36,9 @@ log = logging.getLogger(__name__)
 HORIZON = 2.0
 #: How often the pump looks for sending campaigns with nothing left (they complete), in seconds.
 COMPLETION_CHECK = 1.0
+#: How often the pump's keyset claims start again from the beginning of each campaign's queue, so a
+#: row released or deferred behind the cursor waits at most this long once due, in seconds.
+SWEEP = 10.0
 
 
 async def launch_due(db: Database, settings: Settings, *, now: datetime | None = None) -> list[str]:
@@ -53,12 +56,17 @@ async def launch_due(db: Database, settings: Settings, *, now: datetime | None =
 
 
 async def claim_batch(db: Database, settings: Settings, *, now: datetime | None = None, limit: int | None = None,
-                      held: Mapping[str, int] | None = None) -> list[claim.Claimed]:
+                      held: Mapping[str, int] | None = None, cursors: dict[str, int] | None = None
+                      ) -> list[claim.Claimed]:
     """Claim up to ``limit`` due messages (default: what may be in flight at once) across the sending
     campaigns. A sender gets at most ``mps × HORIZON`` messages held by this worker, ``held`` being
     what the worker already holds per sender: its slots are never reserved further ahead than that.
     (Claiming more than can be in flight only churns: a message that waits for a free connection past
-    its slot is requeued, throttle.LATE.)"""
+    its slot is requeued, throttle.LATE.)
+
+    ``cursors`` (campaign -> last id claimed) makes claims keyset claims: each starts after the last.
+    When the queue ahead of the cursor runs dry the same call sweeps from the start, for rows
+    released or deferred behind it: nothing claimed still means nothing due."""
     now = now or utcnow()
     lease = timedelta(seconds=settings.lease_seconds)
     limit = min(settings.batch_size, settings.max_in_flight if limit is None else limit)
@@ -71,7 +79,16 @@ async def claim_batch(db: Database, settings: Settings, *, now: datetime | None 
                 break
             if room <= 0:
                 continue
-            got = await claim.claim(session, campaign_id, sender_id, limit=room, now=now, lease=lease)
+            after = cursors.get(campaign_id, 0) if cursors is not None else 0
+            got = await claim.claim(session, campaign_id, sender_id, limit=room, now=now, lease=lease, after=after)
+            last = got[-1].id if got else 0
+            if len(got) < room and after:  # the queue ahead ran dry: sweep from the start for rows behind
+                behind = await claim.claim(session, campaign_id, sender_id, limit=room - len(got), now=now,
+                                           lease=lease)
+                last = behind[-1].id if behind else 0
+                got = behind + got
+            if cursors is not None:
+                cursors[campaign_id] = last if len(got) == room else 0
             taken[sender_id] += len(got)
             claimed += got
     return claimed
@@ -193,12 +210,16 @@ async def run_pump(db: Database, provider: Provider, settings: Settings, stop: a
     holdings = Holdings(settings.max_in_flight, step)
     semaphore = asyncio.Semaphore(settings.max_in_flight)
     tasks: set[asyncio.Task] = set()
-    idle, checked = 0.05, 0.0
+    cursors: dict[str, int] = {}
+    idle, checked, swept = 0.05, 0.0, time.monotonic()
     try:
         while not stop.is_set():
             if time.monotonic() - checked >= COMPLETION_CHECK:
                 checked = time.monotonic()
                 await _complete_sending(db)
+            if time.monotonic() - swept >= SWEEP:
+                swept = time.monotonic()
+                cursors.clear()
             if tasks and not concurrent:
                 await asyncio.wait(tasks, timeout=COMPLETION_CHECK)
                 continue
@@ -206,7 +227,7 @@ async def run_pump(db: Database, provider: Provider, settings: Settings, stop: a
                 await _wait(holdings.roomy, COMPLETION_CHECK)
                 continue
             try:
-                batch = await claim_batch(db, settings, limit=holdings.room, held=holdings.by_sender)
+                batch = await claim_batch(db, settings, limit=holdings.room, held=holdings.by_sender, cursors=cursors)
             except Exception:
                 log.exception("claim failed; retrying")
                 batch = []
