@@ -129,11 +129,15 @@ _MARK_OPTED_OUT = (
                                        bindparam("p_at", type_=_subscribers.c.opted_out_at.type)))
     .returning(_subscribers.c.id)
 )
-_UNSUBSCRIBE_ALL = (
-    update(_subscriptions)
-    .where(_subscriptions.c.subscriber_id == bindparam("p_subscriber_id"), _subscriptions.c.state != UNSUBSCRIBED)
-    .values(state=UNSUBSCRIBED, updated_at=bindparam("p_at"))
-)
+
+
+def _unsubscribe(which):
+    """Every list of the subscriber(s) ``which`` selects, unsubscribed at ``p_at``."""
+    return (update(_subscriptions).where(which, _subscriptions.c.state != UNSUBSCRIBED)
+            .values(state=UNSUBSCRIBED, updated_at=bindparam("p_at")))
+
+
+_UNSUBSCRIBE_ALL = _unsubscribe(_subscriptions.c.subscriber_id == bindparam("p_subscriber_id"))
 _LEDGER_EVENT = insert(ConsentEvent.__table__)  # the values at execution; id and recorded_at by default
 
 
@@ -148,12 +152,8 @@ def _opt_out_in_one_statement():
     """
     suppressed = _suppress_statement("postgresql").cte("suppressed")
     marked = _MARK_OPTED_OUT.cte("marked")
-    unsubscribed = (
-        update(_subscriptions)
-        .where(_subscriptions.c.subscriber_id.in_(select(marked.c.id)), _subscriptions.c.state != UNSUBSCRIBED)
-        .values(state=UNSUBSCRIBED, updated_at=bindparam("p_at"))
-        .returning(_subscriptions.c.id).cte("unsubscribed")
-    )
+    unsubscribed = (_unsubscribe(_subscriptions.c.subscriber_id.in_(select(marked.c.id)))
+                    .returning(_subscriptions.c.id).cte("unsubscribed"))
     events = ConsentEvent.__table__
     columns = ("id", "subscriber_id", "kind", "channel", "evidence", "phone", "consented_at", "recorded_at",
                "inbound_sid")

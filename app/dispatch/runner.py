@@ -74,9 +74,9 @@ async def claim_batch(db: Database, settings: Settings, *, now: datetime | None 
     claimed: list[claim.Claimed] = []
     async with db.unit_of_work() as session:
         for campaign_id, sender_id, mps in await claim.sending_campaigns(session):
-            room = min(limit - len(claimed), math.ceil(mps * HORIZON) - taken[sender_id])
             if len(claimed) >= limit:
                 break
+            room = min(limit - len(claimed), math.ceil(mps * HORIZON) - taken[sender_id])
             if room <= 0:
                 continue
             after = cursors.get(campaign_id, 0) if cursors is not None else 0
@@ -124,10 +124,8 @@ async def dispatch_once(db: Database, provider: Provider, settings: Settings, *,
     """Claim one batch across the sending campaigns, send it, record it, complete what finished."""
     batch = await claim_batch(db, settings, now=now)
     if not batch:
-        async with db.session() as session:
-            sending = [cid for cid, _, _ in await claim.sending_campaigns(session)]
         result = BatchResult()
-        result.campaigns.update(sending)
+        result.campaigns.update(await _sending_ids(db))
     else:
         result = await process_batch(db, provider, settings, batch, now=now, semaphore=semaphore)
     await complete_finished(db, result.campaigns)
@@ -247,10 +245,13 @@ async def run_pump(db: Database, provider: Provider, settings: Settings, stop: a
             await asyncio.gather(*tasks, return_exceptions=True)
 
 
+async def _sending_ids(db: Database) -> set[str]:
+    async with db.session() as session:
+        return {campaign_id for campaign_id, _, _ in await claim.sending_campaigns(session)}
+
+
 async def _complete_sending(db: Database) -> None:
     try:
-        async with db.session() as session:
-            sending = {cid for cid, _, _ in await claim.sending_campaigns(session)}
-        await complete_finished(db, sending)
+        await complete_finished(db, await _sending_ids(db))
     except Exception:
         log.exception("completion check failed; retrying")
