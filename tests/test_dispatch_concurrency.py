@@ -167,7 +167,7 @@ async def _pump_until_done(url: str, settings: Settings, provider: Provider, cam
 
 async def test_the_pump_keeps_in_flight_full_but_bounded_and_sends_each_message_once(committed_url):
     await _seed(committed_url)
-    settings = Settings(database_url=committed_url, max_in_flight=40, _env_file=None)
+    settings = Settings(database_url=committed_url, max_in_flight=40, quiet_hours="off", _env_file=None)
     provider = _SlowProvider(latency=0.05)
     db = await _pump_until_done(committed_url, settings, provider, [await _campaign_id(committed_url)])
     try:
@@ -194,7 +194,7 @@ async def test_the_pump_holds_a_slow_senders_messages_no_longer_than_its_horizon
             await session.execute(update(Message).where(Message.to >= "+14155550040").values(state="skipped"))
     finally:
         await db.dispose()
-    settings = Settings(database_url=committed_url, max_in_flight=64, _env_file=None)
+    settings = Settings(database_url=committed_url, max_in_flight=64, quiet_hours="off", _env_file=None)
     provider = _SlowProvider(latency=0.01)
     db = await _pump_until_done(committed_url, settings, provider, [await _campaign_id(committed_url)])
     try:
