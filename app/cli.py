@@ -8,6 +8,7 @@ import logging
 import typer
 
 from app.config import Settings
+from app.vocab.roles import Role
 
 app = typer.Typer(help="Fineline: SMS campaigns from verified company senders, to opted-in people only.",
                   no_args_is_help=True, add_completion=False)
@@ -85,7 +86,7 @@ def create_admin(email: str, name: str = typer.Option("Administrator", help="the
         try:
             async with db.unit_of_work() as session:
                 user, _, plaintext = await service.create_user(
-                    session, email=email, name=name, roles=["admin"], actor=None
+                    session, email=email, name=name, roles=[Role.ADMIN], actor=None
                 )
                 typer.echo(f"created admin {user.email} ({user.id}); the API key below is shown only once:")
                 return plaintext

@@ -13,6 +13,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.vocab.opt_out import DEFAULT_OPT_OUT_TEXT
+
 _PROCESS_TOKEN = secrets.token_urlsafe(32)
 _QUIET_HOURS = re.compile(r"^(off|([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d)$")
 
@@ -39,7 +41,7 @@ class Settings(BaseSettings):
     http_transport: Literal["aiohttp", "httpx"] = "aiohttp"
     # Content review policy (app/campaigns/content.py).
     append_opt_out: bool = False
-    opt_out_text: str = "Reply STOP to opt out."
+    opt_out_text: str = DEFAULT_OPT_OUT_TEXT
     require_brand: bool = False
     shaft_blocks: bool = False
     company_contacts: str = ""  # comma-separated emails, domains and numbers a body may mention

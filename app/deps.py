@@ -12,6 +12,7 @@ from app.config import Settings
 from app.errors import Forbidden, Unauthorized
 from app.models import User
 from app.users import keys
+from app.vocab.roles import Role
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -57,7 +58,7 @@ async def current_user(request: Request, session: SessionDep) -> User:
 CurrentUser = Annotated[User, Depends(current_user)]
 
 
-def require(*roles: str):
+def require(*roles: Role):
     """A dependency that lets through a user holding any of ``roles``; others get 403."""
 
     async def _check(user: CurrentUser) -> User:
@@ -68,9 +69,9 @@ def require(*roles: str):
     return Depends(_check)
 
 
-AdminDep = Annotated[User, require("admin")]
-MarketerDep = Annotated[User, require("marketer")]
-ReviewerDep = Annotated[User, require("reviewer")]
-OpsDep = Annotated[User, require("ops")]
-OpsOrMarketerDep = Annotated[User, require("ops", "marketer")]
-AudienceReaderDep = Annotated[User, require("marketer", "reviewer", "ops")]
+AdminDep = Annotated[User, require(Role.ADMIN)]
+MarketerDep = Annotated[User, require(Role.MARKETER)]
+ReviewerDep = Annotated[User, require(Role.REVIEWER)]
+OpsDep = Annotated[User, require(Role.OPS)]
+OpsOrMarketerDep = Annotated[User, require(Role.OPS, Role.MARKETER)]
+AudienceReaderDep = Annotated[User, require(Role.MARKETER, Role.REVIEWER, Role.OPS)]

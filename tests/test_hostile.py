@@ -39,12 +39,13 @@ from app.models import (
     Suppression,
 )
 from app.providers.sandbox import SandboxProvider
+from app.vocab.roles import Role
 from tests.conftest import OWNED
 from tests.dispatch_world import CONSENT, build
 from tests.factories import make_user
 from tests.twilio_signing import PUBLIC
 
-ROLES = ("admin", "marketer", "reviewer", "ops")
+ROLES = tuple(Role)
 
 
 def _in_thread(coro):

@@ -20,13 +20,14 @@ from sqlalchemy import bindparam, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.alerts import detector
-from app.alerts.service import RESOLVED, open_alert
+from app.alerts.service import open_alert
 from app.campaigns import service as campaigns
-from app.campaigns.lifecycle import COMPLETED, SCHEDULED, SENDING
 from app.config import Settings
 from app.db.base import utcnow
-from app.dispatch import states
 from app.models import Alert, Campaign, Message
+from app.vocab.alert import AlertState
+from app.vocab.campaign import CampaignState
+from app.vocab.message import MessageState
 
 SPIKE = "unsubscribe_spike"
 
@@ -43,7 +44,7 @@ def failure_policy(settings: Settings) -> detector.SpikePolicy:
 
 async def company_baseline(session: AsyncSession, settings: Settings) -> float:
     history = (await session.execute(
-        select(Campaign.opt_out_count, Campaign.delivered_count).where(Campaign.status == COMPLETED)
+        select(Campaign.opt_out_count, Campaign.delivered_count).where(Campaign.status == CampaignState.COMPLETED)
         .order_by(Campaign.completed_at.desc()).limit(settings.baseline_campaigns)
     )).all()
     return detector.baseline_rate([(o, d) for o, d in history], prior=settings.baseline_prior)
@@ -57,7 +58,7 @@ _ATTRIBUTE = (
     update(_messages)
     .where(_messages.c.id == select(_messages.c.id).where(
         _messages.c.to == bindparam("p_phone"),
-        _messages.c.state.in_((states.SENDING, states.SENT, states.DELIVERED)),
+        _messages.c.state.in_((MessageState.SENDING, MessageState.SENT, MessageState.DELIVERED)),
         _sent_or_claimed >= bindparam("p_since", type_=_messages.c.sent_at.type),
         _messages.c.opted_out_at.is_(None),
     ).order_by(_sent_or_claimed.desc()).limit(1).scalar_subquery(), _messages.c.opted_out_at.is_(None))
@@ -67,7 +68,7 @@ _COUNT_OPT_OUT = (
     update(_campaigns).where(_campaigns.c.id == bindparam("p_campaign_id"))
     .values(opt_out_count=_campaigns.c.opt_out_count + 1)
     .returning(_campaigns.c.opt_out_count, _campaigns.c.delivered_count,
-               exists().where(Alert.kind == SPIKE, Alert.campaign_id == _campaigns.c.id, Alert.state != RESOLVED))
+               exists().where(Alert.kind == SPIKE, Alert.campaign_id == _campaigns.c.id, Alert.state != AlertState.RESOLVED))
 )
 
 
@@ -103,7 +104,7 @@ async def judge(session: AsyncSession, campaign_id: str, *, settings: Settings) 
     verdict = detector.evaluate(campaign.opt_out_count, campaign.delivered_count, baseline, spike_policy(settings))
     if not verdict.fires:
         return None
-    pausing = campaign.spike_policy == "pause" and campaign.status in (SENDING, SCHEDULED)
+    pausing = campaign.spike_policy == "pause" and campaign.status in (CampaignState.SENDING, CampaignState.SCHEDULED)
     metrics = {"opt_outs": campaign.opt_out_count, "delivered": campaign.delivered_count,
                "rate": round(verdict.rate, 6), "baseline_rate": round(baseline, 6), "threshold": verdict.threshold,
                "p_value": verdict.p_value}
@@ -135,10 +136,10 @@ async def record_delivery(session: AsyncSession, campaign_id: str, state: str, *
                           error_code: int | None) -> None:
     """A status callback moved a message of ``campaign_id`` to the final ``state``: count it; judge failures."""
     connection = await session.connection()
-    if state == states.DELIVERED:
+    if state == MessageState.DELIVERED:
         await connection.execute(_COUNT_DELIVERED, {"p_campaign_id": campaign_id})
         return
-    if state not in (states.UNDELIVERED, states.FAILED):
+    if state not in (MessageState.UNDELIVERED, MessageState.FAILED):
         return
     failed, delivered = (await connection.execute(_COUNT_FAILED, {"p_campaign_id": campaign_id})).one()
     total = delivered + failed

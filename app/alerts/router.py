@@ -15,9 +15,9 @@ from app.campaigns import service as campaigns
 from app.deps import OpsDep, SessionDep, SettingsDep
 from app.models import Alert
 from app.pagination import Page, PageDep, page_of
+from app.vocab.alert import AlertState
 
 router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
-STATES = "^(open|acknowledged|resolved)$"
 
 
 class AlertOut(BaseModel):
@@ -27,7 +27,7 @@ class AlertOut(BaseModel):
     kind: str
     campaign_id: str | None
     sender_id: str | None
-    state: str
+    state: AlertState
     opened_at: datetime
     updated_at: datetime
     metrics: dict
@@ -53,7 +53,7 @@ class CommentIn(BaseModel):
 
 @router.get("", response_model=Page[AlertOut])
 async def list_alerts(session: SessionDep, _: OpsDep, page: PageDep,
-                      state: Annotated[str | None, Query(pattern=STATES)] = None):
+                      state: AlertState | None = None):
     result = page_of(await service.list_alerts(session, state=state, limit=page.limit + 1, cursor=page.cursor), page)
     result["items"] = [AlertOut.of(a) for a in result["items"]]
     return result
@@ -83,7 +83,7 @@ async def stream_alerts(request: Request, _: OpsDep,
             async with db.session() as session:
                 if since is None:
                     alerts = [a for a in await service.list_alerts(session, state=None, limit=200, cursor=None)
-                              if a.state != service.RESOLVED]
+                              if a.state != AlertState.RESOLVED]
                 else:
                     alerts = await service.list_alerts(session, state=None, limit=500, cursor=None, changed_since=since)
             for alert in sorted(alerts, key=lambda a: a.updated_at):

@@ -16,8 +16,8 @@ from app.audit.service import record
 from app.db.base import new_id, utcnow
 from app.errors import Conflict, NotFound
 from app.models import Alert, User
+from app.vocab.alert import AlertState
 
-OPEN, ACKNOWLEDGED, RESOLVED = "open", "acknowledged", "resolved"
 KINDS = ("unsubscribe_spike", "sender_suspended", "delivery_failure_spike", "canary_held")
 
 
@@ -25,13 +25,13 @@ async def open_alert(session: AsyncSession, kind: str, *, message: str, action: 
                      campaign_id: str = "", sender_id: str = "", notify: bool = True) -> Alert | None:
     """The new alert, or None when one of that kind is already unresolved for the same subject."""
     now = utcnow()
-    values = {"id": new_id("alr"), "kind": kind, "campaign_id": campaign_id, "sender_id": sender_id, "state": OPEN,
+    values = {"id": new_id("alr"), "kind": kind, "campaign_id": campaign_id, "sender_id": sender_id, "state": AlertState.OPEN,
               "metrics": metrics, "action": action, "message": message, "opened_at": now, "updated_at": now,
               "notify_state": "pending" if notify else "off", "notify_attempts": 0, "notify_next_at": now}
     dialect = session.get_bind().dialect.name
     insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(Alert)
     statement = insert.values(**values).on_conflict_do_nothing(
-        index_elements=["kind", "campaign_id", "sender_id"], index_where=text("state != 'resolved'"))
+        index_elements=["kind", "campaign_id", "sender_id"], index_where=text(f"state != '{AlertState.RESOLVED}'"))
     result = await session.execute(statement)
     if not result.rowcount:
         return None
@@ -61,9 +61,9 @@ async def list_alerts(session: AsyncSession, *, state: str | None, limit: int, c
 
 
 async def acknowledge(session: AsyncSession, alert: Alert, *, actor: User, comment: str | None) -> Alert:
-    if alert.state != OPEN:
+    if alert.state != AlertState.OPEN:
         raise Conflict(f"only an open alert can be acknowledged; this one is {alert.state}", code="illegal_transition")
-    alert.state, alert.acknowledged_at, alert.acknowledged_by_id = ACKNOWLEDGED, utcnow(), actor.id
+    alert.state, alert.acknowledged_at, alert.acknowledged_by_id = AlertState.ACKNOWLEDGED, utcnow(), actor.id
     alert.updated_at = alert.acknowledged_at
     alert.comment = comment or alert.comment
     record(session, "alert.acknowledged", actor=actor, target_type="alert", target_id=alert.id, comment=comment)
@@ -72,9 +72,9 @@ async def acknowledge(session: AsyncSession, alert: Alert, *, actor: User, comme
 
 
 async def resolve(session: AsyncSession, alert: Alert, *, actor: User | None, comment: str | None) -> Alert:
-    if alert.state == RESOLVED:
+    if alert.state == AlertState.RESOLVED:
         raise Conflict("the alert is already resolved", code="illegal_transition")
-    alert.state, alert.resolved_at, alert.resolved_by_id = RESOLVED, utcnow(), actor.id if actor else None
+    alert.state, alert.resolved_at, alert.resolved_by_id = AlertState.RESOLVED, utcnow(), actor.id if actor else None
     alert.updated_at = alert.resolved_at
     alert.comment = comment or alert.comment
     record(session, "alert.resolved", actor=actor, target_type="alert", target_id=alert.id, comment=comment)

@@ -19,8 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db.base import new_id, utcnow
 from app.db.upsert import insert_for
 from app.models import ConsentEvent, Subscriber, SubscriberList, Subscription, Suppression
-
-PENDING, SUBSCRIBED, UNSUBSCRIBED = "pending", "subscribed", "unsubscribed"
+from app.vocab.audience import SubscriptionState
 
 
 def record_event(
@@ -133,8 +132,8 @@ _MARK_OPTED_OUT = (
 
 def _unsubscribe(which):
     """Every list of the subscriber(s) ``which`` selects, unsubscribed at ``p_at``."""
-    return (update(_subscriptions).where(which, _subscriptions.c.state != UNSUBSCRIBED)
-            .values(state=UNSUBSCRIBED, updated_at=bindparam("p_at")))
+    return (update(_subscriptions).where(which, _subscriptions.c.state != SubscriptionState.UNSUBSCRIBED)
+            .values(state=SubscriptionState.UNSUBSCRIBED, updated_at=bindparam("p_at")))
 
 
 _UNSUBSCRIBE_ALL = _unsubscribe(_subscriptions.c.subscriber_id == bindparam("p_subscriber_id"))
@@ -194,7 +193,7 @@ async def opt_back_in(session: AsyncSession, phone: str, *, channel: str, eviden
     was_out = subscriber.opted_out_at is not None or row is not None
     subscriber.opted_out_at = None
     subscriptions = (await session.scalars(
-        select(Subscription).where(Subscription.subscriber_id == subscriber.id, Subscription.state == UNSUBSCRIBED)
+        select(Subscription).where(Subscription.subscriber_id == subscriber.id, Subscription.state == SubscriptionState.UNSUBSCRIBED)
     )).all()
     confirmed_lists = set((await session.scalars(
         select(ConsentEvent.list_id).where(ConsentEvent.subscriber_id == subscriber.id,
@@ -207,7 +206,7 @@ async def opt_back_in(session: AsyncSession, phone: str, *, channel: str, eviden
     for subscription in subscriptions:
         # Back to the state before the opt-out: a double opt-in never confirmed stays pending.
         never_confirmed = subscription.list_id in double_lists and subscription.list_id not in confirmed_lists
-        subscription.state, subscription.updated_at = (PENDING if never_confirmed else SUBSCRIBED), at
+        subscription.state, subscription.updated_at = (SubscriptionState.PENDING if never_confirmed else SubscriptionState.SUBSCRIBED), at
         event = record_event(session, subscriber, "opt_back_in", channel=channel, consented_at=at,
                              list_id=subscription.list_id, evidence=evidence, inbound_sid=inbound_sid)
         await session.flush()
@@ -227,13 +226,13 @@ async def confirm(session: AsyncSession, phone: str, *, inbound_sid: str | None,
     if subscriber is None:
         return []
     pending = (await session.scalars(
-        select(Subscription).where(Subscription.subscriber_id == subscriber.id, Subscription.state == PENDING)
+        select(Subscription).where(Subscription.subscriber_id == subscriber.id, Subscription.state == SubscriptionState.PENDING)
     )).all()
     for subscription in pending:
         event = record_event(session, subscriber, "confirm", channel="sms", consented_at=at,
                              list_id=subscription.list_id, evidence=evidence, inbound_sid=inbound_sid)
         await session.flush()
-        subscription.state, subscription.updated_at, subscription.consent_event_id = SUBSCRIBED, at, event.id
+        subscription.state, subscription.updated_at, subscription.consent_event_id = SubscriptionState.SUBSCRIBED, at, event.id
     await session.flush()
     return list(pending)
 
@@ -247,7 +246,7 @@ def sendable_condition(list_ids):
     return and_(
         Subscription.subscriber_id == Subscriber.id,
         Subscription.list_id.in_(list_ids),
-        Subscription.state == SUBSCRIBED,
+        Subscription.state == SubscriptionState.SUBSCRIBED,
         Subscriber.opted_out_at.is_(None),
         Subscriber.erased_at.is_(None),
         Subscriber.invalid_reason.is_(None),

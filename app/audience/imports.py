@@ -5,7 +5,7 @@ batches of ``BATCH`` — each batch costs a handful of set-based queries, never 
 Every row is judged on its own: a bad row is reported with its number and reason and never stops
 the good ones. Rules:
 
-- consent is required: ``consent_source`` (one of CONSENT_SOURCES), ``consent_evidence`` (the
+- consent is required: ``consent_source`` (a ``ConsentSource``), ``consent_evidence`` (the
   disclosure shown or the form URL) and ``consented_at``; a row without them is rejected;
 - numbers are normalised to E.164; duplicates (in the file or already on the list) merge;
 - a number on the suppression list is rejected ("opted out on DATE"): an import never resubscribes;
@@ -26,18 +26,18 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audience import phones, texts
-from app.audience.consent import PENDING, SUBSCRIBED
-from app.audience.service import CONSENT_SOURCES
 from app.audit.service import record
 from app.config import Settings
 from app.db.base import new_id, utcnow
 from app.errors import Invalid, PayloadTooLarge
 from app.models import ConsentEvent, OutboundText, Subscriber, SubscriberList, Subscription, Suppression, User
+from app.vocab.audience import ConsentSource, SubscriptionState
 
 BATCH = 1000
 COMMIT_EVERY = 5  # batches
 MAX_REJECTIONS_LISTED = 1000
 MAX_FIELD = 10_000
+_SOURCES = tuple(ConsentSource)
 REQUIRED = ("phone", "consent_source", "consent_evidence", "consented_at")
 KNOWN = {*REQUIRED, "first_name", "time_zone", "consent_ip"}
 
@@ -129,8 +129,8 @@ def judge(number: int, raw: dict, settings: Settings, now: datetime) -> Row:
     if missing:
         raise ValueError(f"missing {', '.join(missing)}" + (" (consent evidence is required)" if "phone" not in missing else ""))
     source = str(raw["consent_source"]).strip()
-    if source not in CONSENT_SOURCES:
-        raise ValueError(f"consent_source {source!r} is not one of {', '.join(CONSENT_SOURCES)}")
+    if source not in _SOURCES:
+        raise ValueError(f"consent_source {source!r} is not one of {', '.join(_SOURCES)}")
     try:
         phone = phones.normalize(str(raw["phone"]), settings.default_region)
     except phones.InvalidPhone as exc:
@@ -303,13 +303,13 @@ async def _write(session: AsyncSession, lst: SubscriberList, batch: dict[str, Ro
         select(Subscription.id, Subscription.subscriber_id, Subscription.list_id, Subscription.state)
         .where(Subscription.subscriber_id.in_([v[0] for v in existing.values()]))
     )).all() if list_id == lst.id} if existing else {}
-    state = PENDING if lst.opt_in == "double" else SUBSCRIBED
+    state = SubscriptionState.PENDING if lst.opt_in == "double" else SubscriptionState.SUBSCRIBED
     events, fresh, lapsed, outbound = [], [], [], []
     for phone, row in batch.items():
         report.accepted += 1
         subscriber_id = ids[phone]
         current = on_list.get(subscriber_id)
-        if current is not None and current[1] in (PENDING, SUBSCRIBED):
+        if current is not None and current[1] in (SubscriptionState.PENDING, SubscriptionState.SUBSCRIBED):
             report.unchanged += 1
             continue
         event_id = new_id("cev")
@@ -322,7 +322,7 @@ async def _write(session: AsyncSession, lst: SubscriberList, batch: dict[str, Ro
                           "consent_event_id": event_id, "created_at": now, "updated_at": now})
         else:  # a list-level unsubscribed subscription coming back with new consent
             lapsed.append({"b_id": current[0], "b_state": state, "b_event": event_id, "b_now": now})
-        if state == PENDING:
+        if state == SubscriptionState.PENDING:
             outbound.append({"id": new_id("otx"), "purpose": "confirmation", "sender_id": lst.sender_id,
                              "subscriber_id": subscriber_id, "to": phone, "state": "queued", "created_at": now,
                              "body": lst.confirmation_text or texts.confirmation(settings.brand_name, lst.name),

@@ -6,8 +6,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.types import Timestamp
-
-ConsentSource = Literal["web_form", "keyword", "paper", "import", "api"]
+from app.vocab.audience import ConsentSource, SubscriptionState
 
 
 class ListIn(BaseModel):
@@ -55,7 +54,7 @@ class SubscriptionOut(BaseModel):
 
     id: str
     list_id: str
-    state: str
+    state: SubscriptionState
     consent_event_id: str | None
     created_at: datetime
     updated_at: datetime

@@ -9,14 +9,13 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audience import consent, phones, texts
-from app.audience.consent import PENDING, SUBSCRIBED, UNSUBSCRIBED
 from app.audit.service import record
 from app.config import Settings
 from app.db.base import utcnow
 from app.errors import Conflict, Invalid, NotFound
 from app.models import ConsentEvent, OutboundText, Sender, Subscriber, SubscriberList, Subscription, User
-
-CONSENT_SOURCES = ("web_form", "keyword", "paper", "import", "api")
+from app.vocab.audience import SubscriptionState
+from app.vocab.sender import SenderState
 
 
 async def get_list(session: AsyncSession, list_id: str) -> SubscriberList:
@@ -32,7 +31,7 @@ async def create_list(session: AsyncSession, *, name: str, opt_in: str, sender_i
         sender = await session.get(Sender, sender_id)
         if sender is None:
             raise Invalid(f"no sender with id {sender_id}", field="sender_id")
-        if sender.state != "verified":
+        if sender.state != SenderState.VERIFIED:
             raise Invalid(f"sender {sender.address} is {sender.state}: a list's sender must be a verified company sender",
                           field="sender_id", code="sender_not_verified")
     elif opt_in == "double":
@@ -57,7 +56,7 @@ async def list_lists(session: AsyncSession, *, limit: int, cursor: str | None) -
 
 
 async def counts_by_state(session: AsyncSession, list_ids: list[str]) -> dict[str, dict[str, int]]:
-    counts: dict[str, dict[str, int]] = {lid: {PENDING: 0, SUBSCRIBED: 0, UNSUBSCRIBED: 0} for lid in list_ids}
+    counts: dict[str, dict[str, int]] = {lid: {SubscriptionState.PENDING: 0, SubscriptionState.SUBSCRIBED: 0, SubscriptionState.UNSUBSCRIBED: 0} for lid in list_ids}
     if not list_ids:
         return counts
     rows = await session.execute(
@@ -139,19 +138,19 @@ async def add_subscriber(
     subscription = await session.scalar(
         select(Subscription).where(Subscription.list_id == lst.id, Subscription.subscriber_id == subscriber.id)
     )
-    if subscription is not None and subscription.state in (PENDING, SUBSCRIBED):
+    if subscription is not None and subscription.state in (SubscriptionState.PENDING, SubscriptionState.SUBSCRIBED):
         return subscriber, subscription, False
     event = consent.record_event(session, subscriber, "opt_in", channel=source, consented_at=consented_at,
                                  list_id=lst.id, evidence=evidence, ip=ip, actor_id=actor.id if actor else None)
     await session.flush()
-    target = PENDING if lst.opt_in == "double" else SUBSCRIBED
+    target = SubscriptionState.PENDING if lst.opt_in == "double" else SubscriptionState.SUBSCRIBED
     if subscription is None:
         subscription = Subscription(list_id=lst.id, subscriber_id=subscriber.id, state=target,
                                     consent_event_id=event.id)
         session.add(subscription)
     else:
         subscription.state, subscription.consent_event_id, subscription.updated_at = target, event.id, utcnow()
-    if target == PENDING:
+    if target == SubscriptionState.PENDING:
         queue_confirmation(session, lst, subscriber, settings)
     await session.flush()
     return subscriber, subscription, True

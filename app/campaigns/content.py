@@ -24,10 +24,10 @@ from typing import Literal
 import phonenumbers
 
 from app.campaigns import segments, template
+from app.vocab.opt_out import DEFAULT_OPT_OUT_TEXT
 
 Severity = Literal["block", "warn"]
 
-DEFAULT_OPT_OUT = "Reply STOP to opt out."
 PLACEHOLDER_ESTIMATE = 10  # characters a placeholder is counted as when pricing a message
 MAX_SEGMENTS = 3
 QUIET_HOURS_WARN_SHARE = 0.5
@@ -46,7 +46,7 @@ class ContentContext:
     brand_name: str
     require_brand: bool = False
     append_opt_out: bool = False
-    opt_out_text: str = DEFAULT_OPT_OUT
+    opt_out_text: str = DEFAULT_OPT_OUT_TEXT
     shaft_blocks: bool = False
     company_numbers: frozenset[str] = frozenset()  # E.164
     company_emails: frozenset[str] = frozenset()
@@ -432,8 +432,8 @@ def check_content(body: str, ctx: ContentContext) -> list[Finding]:
                                     "opted in, or everyone has opted out."))
     if not has_opt_out(text):
         fix = (f"The appended opt-out text {ctx.opt_out_text!r} names no keyword: change it to one such as "
-               f"{DEFAULT_OPT_OUT!r}." if ctx.append_opt_out else
-               f"Add an instruction such as {DEFAULT_OPT_OUT!r}, or turn on appending the opt-out text.")
+               f"{DEFAULT_OPT_OUT_TEXT!r}." if ctx.append_opt_out else
+               f"Add an instruction such as {DEFAULT_OPT_OUT_TEXT!r}, or turn on appending the opt-out text.")
         findings.append(Finding("opt_out_missing", "block",
                                 f"The message does not tell recipients how to stop receiving texts. {fix}"))
     findings += _check_placeholders(body)

@@ -5,33 +5,31 @@
     time came), or cancelled
 
 Editing content is a move too: any edit of a campaign in review or approved (or scheduled) voids
-the review and returns it to draft. ``move`` is the only function that changes ``status``.
+the review and returns it to draft. ``move`` is the only function that changes ``state``.
+The states themselves are ``app.vocab.campaign.CampaignState``.
 """
 
 from __future__ import annotations
 
 from app.statemachine import IllegalTransition, Transitions
+from app.vocab.campaign import CampaignState as S
 
 __all__ = ["IllegalTransition", "can_move", "check_move"]
 
-DRAFT, IN_REVIEW, APPROVED, CHANGES_REQUESTED = "draft", "in_review", "approved", "changes_requested"
-SCHEDULED, SENDING, PAUSED, COMPLETED, CANCELLED = "scheduled", "sending", "paused", "completed", "cancelled"
-STATUSES = (DRAFT, IN_REVIEW, APPROVED, CHANGES_REQUESTED, SCHEDULED, SENDING, PAUSED, COMPLETED, CANCELLED)
-
 TRANSITIONS: dict[str, frozenset[str]] = {
-    DRAFT: frozenset({IN_REVIEW, CANCELLED}),
-    IN_REVIEW: frozenset({APPROVED, CHANGES_REQUESTED, DRAFT, CANCELLED}),
-    CHANGES_REQUESTED: frozenset({DRAFT, IN_REVIEW, CANCELLED}),
-    APPROVED: frozenset({SCHEDULED, SENDING, DRAFT, CANCELLED}),
-    SCHEDULED: frozenset({SENDING, PAUSED, DRAFT, CANCELLED}),
-    SENDING: frozenset({PAUSED, COMPLETED, CANCELLED}),
-    PAUSED: frozenset({SENDING, SCHEDULED, CANCELLED}),
-    COMPLETED: frozenset(),
-    CANCELLED: frozenset(),
+    S.DRAFT: frozenset({S.IN_REVIEW, S.CANCELLED}),
+    S.IN_REVIEW: frozenset({S.APPROVED, S.CHANGES_REQUESTED, S.DRAFT, S.CANCELLED}),
+    S.CHANGES_REQUESTED: frozenset({S.DRAFT, S.IN_REVIEW, S.CANCELLED}),
+    S.APPROVED: frozenset({S.SCHEDULED, S.SENDING, S.DRAFT, S.CANCELLED}),
+    S.SCHEDULED: frozenset({S.SENDING, S.PAUSED, S.DRAFT, S.CANCELLED}),
+    S.SENDING: frozenset({S.PAUSED, S.COMPLETED, S.CANCELLED}),
+    S.PAUSED: frozenset({S.SENDING, S.SCHEDULED, S.CANCELLED}),
+    S.COMPLETED: frozenset(),
+    S.CANCELLED: frozenset(),
 }
 
 #: Where content may still be edited; an edit moves the campaign to draft (voiding any approval).
-EDITABLE = frozenset({DRAFT, IN_REVIEW, CHANGES_REQUESTED, APPROVED, SCHEDULED})
+EDITABLE = frozenset({S.DRAFT, S.IN_REVIEW, S.CHANGES_REQUESTED, S.APPROVED, S.SCHEDULED})
 
 
 _TABLE = Transitions("campaign", TRANSITIONS)

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, Query, Request, status
 from sqlalchemy import select
 
 from app.audience.consent import sendable_condition
-from app.campaigns import lifecycle, segments, service, template
+from app.campaigns import segments, service, template
 from app.campaigns import testsend as test_sends
 from app.campaigns.schemas import (
     CampaignIn,
@@ -35,9 +35,11 @@ from app.errors import Invalid
 from app.models import Campaign, Message, Review, Subscriber, Subscription, User
 from app.pagination import Page, PageDep, page_of
 from app.senders.router import ProviderDep
+from app.vocab.campaign import CampaignState
+from app.vocab.roles import Role
 
 router = APIRouter(prefix="/v1", tags=["campaigns"])
-CheckerDep = Annotated[User, require("marketer", "reviewer")]
+CheckerDep = Annotated[User, require(Role.MARKETER, Role.REVIEWER)]
 
 
 async def _campaign(campaign_id: str, session: SessionDep, request: Request, _: CurrentUser) -> Campaign:
@@ -68,8 +70,7 @@ async def create_campaign(body: CampaignIn, session: SessionDep, marketer: Marke
 
 @router.get("/campaigns", response_model=Page[CampaignOut])
 async def list_campaigns(session: SessionDep, _: CurrentUser, page: PageDep,
-                         status_: Annotated[str | None, Query(alias="status",
-                                                              pattern="^(" + "|".join(lifecycle.STATUSES) + ")$")] = None):
+                         status_: Annotated[CampaignState | None, Query(alias="status")] = None):
     result = page_of(await service.list_campaigns(session, limit=page.limit + 1, cursor=page.cursor, status=status_), page)
     result["items"] = [await out(session, c) for c in result["items"]]
     return result

@@ -6,6 +6,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.types import Timestamp
+from app.vocab.message import MessageState
 
 
 class Rollout(BaseModel):
@@ -144,7 +145,7 @@ class MessageOut(BaseModel):
     id: int
     subscriber_id: str
     to: str
-    state: str
+    state: MessageState
     skip_reason: str | None
     error_code: int | None
     provider_sid: str | None

@@ -17,16 +17,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.audience.consent import sendable_condition
 from app.audit.service import record
 from app.campaigns import content, lifecycle
-from app.campaigns.lifecycle import (
-    APPROVED,
-    CANCELLED,
-    CHANGES_REQUESTED,
-    DRAFT,
-    IN_REVIEW,
-    PAUSED,
-    SCHEDULED,
-    SENDING,
-)
 from app.config import Settings
 from app.db.base import utcnow
 from app.errors import Conflict, Forbidden, Invalid, NotFound
@@ -41,6 +31,9 @@ from app.models import (
     Subscription,
     User,
 )
+from app.vocab.campaign import CampaignState
+from app.vocab.roles import Role
+from app.vocab.sender import SenderState
 
 
 async def get_campaign(session: AsyncSession, campaign_id: str, *, lock: bool = False) -> Campaign:
@@ -67,7 +60,7 @@ async def list_campaigns(session: AsyncSession, *, limit: int, cursor: str | Non
 async def active_for_sender(session: AsyncSession, sender_id: str) -> list[Campaign]:
     """Campaigns that would send from ``sender_id`` if nothing stopped them."""
     return list((await session.scalars(
-        select(Campaign).where(Campaign.sender_id == sender_id, Campaign.status.in_((SCHEDULED, SENDING)))
+        select(Campaign).where(Campaign.sender_id == sender_id, Campaign.status.in_((CampaignState.SCHEDULED, CampaignState.SENDING)))
         .order_by(Campaign.id))).all())
 
 
@@ -79,7 +72,7 @@ def move(session: AsyncSession, campaign: Campaign, target: str, *, actor: User 
         raise Conflict(str(exc), code="illegal_transition") from exc
     previous, campaign.status, campaign.status_reason = campaign.status, target, reason
     campaign.updated_at = utcnow()
-    if target == DRAFT:
+    if target == CampaignState.DRAFT:
         campaign.approved_hash = campaign.approved_by_id = campaign.approved_at = None
     record(session, "campaign.status", actor=actor, target_type="campaign", target_id=campaign.id,
            previous=previous, status=target, reason=reason)
@@ -97,7 +90,7 @@ def content_context(settings: Settings, *, sender: Sender | None, company_number
         company_numbers=company_numbers | frozenset(c for c in contacts if c.startswith("+")),
         company_emails=frozenset(c.lower() for c in contacts if "@" in c),
         company_domains=frozenset(c.lower() for c in contacts if "@" not in c and not c.startswith("+")),
-        sender_verified=sender is not None and sender.state == "verified",
+        sender_verified=sender is not None and sender.state == SenderState.VERIFIED,
         sendable_counts=sendable_counts or {},
         default_region=settings.default_region,
     )
@@ -113,7 +106,7 @@ def content_hash(*, full_body: str, sender_id: str, list_ids: list[str], rollout
 
 async def _company_numbers(session: AsyncSession) -> frozenset[str]:
     numbers: set[str] = set()
-    for address, pool in (await session.execute(select(Sender.address, Sender.pool).where(Sender.state == "verified"))):
+    for address, pool in (await session.execute(select(Sender.address, Sender.pool).where(Sender.state == SenderState.VERIFIED))):
         numbers.add(address)
         numbers.update(pool or [])
     return frozenset(numbers)
@@ -203,7 +196,7 @@ async def create(session: AsyncSession, *, name: str, sender_id: str, list_ids: 
                  scheduled_at: datetime | None, rollout: dict | None, spike_policy: str, actor: User) -> Campaign:
     await _check_references(session, sender_id, list_ids)
     campaign = Campaign(name=name, author_id=actor.id, owner_id=actor.id, sender_id=sender_id, body=body,
-                        scheduled_at=scheduled_at, rollout=rollout, spike_policy=spike_policy, status=DRAFT)
+                        scheduled_at=scheduled_at, rollout=rollout, spike_policy=spike_policy, status=CampaignState.DRAFT)
     session.add(campaign)
     await session.flush()
     session.add_all([CampaignList(campaign_id=campaign.id, list_id=lid) for lid in sorted(set(list_ids))])
@@ -228,22 +221,22 @@ async def edit(session: AsyncSession, campaign: Campaign, changes: dict, *, acto
     campaign.updated_at = utcnow()
     record(session, "campaign.edited", actor=actor, target_type="campaign", target_id=campaign.id,
            fields=sorted(changes))
-    if campaign.status != DRAFT:
-        move(session, campaign, DRAFT, actor=actor, reason=f"edited while {campaign.status}: the review is void")
+    if campaign.status != CampaignState.DRAFT:
+        move(session, campaign, CampaignState.DRAFT, actor=actor, reason=f"edited while {campaign.status}: the review is void")
     await session.flush()
     return campaign
 
 
 async def submit(session: AsyncSession, campaign: Campaign, *, actor: User, settings: Settings) -> Campaign:
     _require_owner(campaign, actor)
-    if campaign.status not in (DRAFT, CHANGES_REQUESTED):
+    if campaign.status not in (CampaignState.DRAFT, CampaignState.CHANGES_REQUESTED):
         raise Conflict(f"a {campaign.status} campaign cannot be submitted for review", code="illegal_transition")
     result = await evaluate(session, campaign, settings)
     if result["blocking"]:
         raise Conflict("submission refused while a blocking finding stands: "
                        + "; ".join(f.message for f in result["blocking"]),
                        code="blocking_findings", details=[finding_out(f) for f in result["findings"]])
-    move(session, campaign, IN_REVIEW, actor=actor, reason="submitted for review")
+    move(session, campaign, CampaignState.IN_REVIEW, actor=actor, reason="submitted for review")
     await session.flush()
     return campaign
 
@@ -252,7 +245,7 @@ async def review(session: AsyncSession, campaign: Campaign, *, reviewer: User, d
                  settings: Settings) -> Campaign:
     if reviewer.id in (campaign.author_id, campaign.owner_id):
         raise Forbidden("the author of a campaign cannot review it; another reviewer must")
-    if campaign.status != IN_REVIEW:
+    if campaign.status != CampaignState.IN_REVIEW:
         raise Conflict(f"only a campaign in review can be reviewed; this one is {campaign.status}",
                        code="illegal_transition")
     result = await evaluate(session, campaign, settings)
@@ -264,11 +257,11 @@ async def review(session: AsyncSession, campaign: Campaign, *, reviewer: User, d
                        content_hash=result["hash"], findings=[finding_out(f) for f in result["findings"]],
                        audience_size=await audience_size(session, result["list_ids"])))
     if decision == "approve":
-        move(session, campaign, APPROVED, actor=reviewer, reason=comment or "approved")
+        move(session, campaign, CampaignState.APPROVED, actor=reviewer, reason=comment or "approved")
         campaign.approved_hash, campaign.approved_by_id, campaign.approved_at = result["hash"], reviewer.id, utcnow()
         campaign.oops_warned = any(f.code in ("oops_personal", "personal_contact") for f in result["findings"])
     else:
-        move(session, campaign, CHANGES_REQUESTED, actor=reviewer, reason=comment)
+        move(session, campaign, CampaignState.CHANGES_REQUESTED, actor=reviewer, reason=comment)
     await session.flush()
     return campaign
 
@@ -280,7 +273,7 @@ async def still_approved(session: AsyncSession, campaign: Campaign, settings: Se
     if result["hash"] != campaign.approved_hash:
         raise Conflict("the campaign changed since it was approved; it needs a new review", code="approval_void")
     sender = result["sender"]
-    if sender is None or sender.state != "verified":
+    if sender is None or sender.state != SenderState.VERIFIED:
         raise Conflict(f"sender {campaign.sender_id} is {sender.state if sender else 'unknown'}: "
                        "a campaign leaves only from a verified company sender", code="sender_not_verified")
     return result
@@ -290,13 +283,13 @@ async def launch(session: AsyncSession, campaign: Campaign, *, actor: User, sett
                  now: datetime | None = None) -> Campaign:
     """approved → scheduled (a future scheduled_at) or sending. Re-checks the approval and the sender."""
     now = now or utcnow()
-    if campaign.status != APPROVED:
+    if campaign.status != CampaignState.APPROVED:
         raise Conflict(f"only an approved campaign can be launched; this one is {campaign.status}",
                        code="illegal_transition")
     result = await still_approved(session, campaign, settings)
     campaign.launched_at = now
     if campaign.scheduled_at is not None and campaign.scheduled_at > now:
-        move(session, campaign, SCHEDULED, actor=actor, reason=f"launched for {campaign.scheduled_at.isoformat()}")
+        move(session, campaign, CampaignState.SCHEDULED, actor=actor, reason=f"launched for {campaign.scheduled_at.isoformat()}")
     else:
         await start_sending(session, campaign, list_ids=result["list_ids"], actor=actor, settings=settings)
     await session.flush()
@@ -313,12 +306,12 @@ async def start_sending(session: AsyncSession, campaign: Campaign, *, list_ids: 
     rollout = effective_rollout(campaign, settings)
     held = await hold_rest(session, campaign.id, rollout["first_slice_percent"]) if rollout else 0
     reason = f"launched to {count} recipients" + (f"; {held} held behind a canary slice" if held else "")
-    move(session, campaign, SENDING, actor=actor, reason=reason)
+    move(session, campaign, CampaignState.SENDING, actor=actor, reason=reason)
     return count
 
 
 async def pause(session: AsyncSession, campaign: Campaign, *, actor: User | None, reason: str) -> Campaign:
-    move(session, campaign, PAUSED, actor=actor, reason=reason)
+    move(session, campaign, CampaignState.PAUSED, actor=actor, reason=reason)
     await session.flush()
     return campaign
 
@@ -328,10 +321,10 @@ async def resume(session: AsyncSession, campaign: Campaign, *, actor: User, comm
     """paused → sending (or back to scheduled). The same checks as a launch: the approval still
     matches the content and the sender is verified. Messages already sent are never queued again."""
     now = now or utcnow()
-    if campaign.status != PAUSED:
+    if campaign.status != CampaignState.PAUSED:
         raise Conflict(f"only a paused campaign can be resumed; this one is {campaign.status}", code="illegal_transition")
     if campaign.paused_by_guard:
-        if "ops" not in actor.roles:
+        if Role.OPS not in actor.roles:
             raise Forbidden("the unsubscribe-spike guard paused this campaign: only ops may resume it")
         if not (comment or "").strip():
             raise Invalid("resuming a campaign the spike guard paused needs a comment saying why", field="comment")
@@ -339,9 +332,9 @@ async def resume(session: AsyncSession, campaign: Campaign, *, actor: User, comm
     campaign.paused_by_guard = False
     materialised = await session.scalar(select(func.count()).select_from(Message).where(Message.campaign_id == campaign.id))
     if materialised:
-        move(session, campaign, SENDING, actor=actor, reason=comment or "resumed")
+        move(session, campaign, CampaignState.SENDING, actor=actor, reason=comment or "resumed")
     elif campaign.scheduled_at is not None and campaign.scheduled_at > now:
-        move(session, campaign, SCHEDULED, actor=actor, reason=comment or "resumed; waiting for its time")
+        move(session, campaign, CampaignState.SCHEDULED, actor=actor, reason=comment or "resumed; waiting for its time")
     else:
         await start_sending(session, campaign, list_ids=result["list_ids"], actor=actor, settings=settings)
     await session.flush()
@@ -349,7 +342,7 @@ async def resume(session: AsyncSession, campaign: Campaign, *, actor: User, comm
 
 
 async def cancel(session: AsyncSession, campaign: Campaign, *, actor: User, reason: str | None) -> Campaign:
-    move(session, campaign, CANCELLED, actor=actor, reason=reason or "cancelled")
+    move(session, campaign, CampaignState.CANCELLED, actor=actor, reason=reason or "cancelled")
     await session.flush()
     return campaign
 
@@ -367,7 +360,7 @@ async def hand_back(session: AsyncSession, user: User, *, actor: User) -> list[C
     """Offboarding: the leaver's draft and in-review campaigns go back to the company."""
     campaigns = (await session.scalars(
         select(Campaign).where(Campaign.owner_id == user.id,
-                               Campaign.status.in_((DRAFT, IN_REVIEW, CHANGES_REQUESTED)))
+                               Campaign.status.in_((CampaignState.DRAFT, CampaignState.IN_REVIEW, CampaignState.CHANGES_REQUESTED)))
         .order_by(Campaign.id))).all()
     for campaign in campaigns:
         campaign.owner_id = None

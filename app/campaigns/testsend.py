@@ -15,6 +15,7 @@ from app.errors import Conflict, Invalid
 from app.models import Campaign, Sender, Subscriber, TestNumber, TestSend, User
 from app.providers.base import Provider
 from app.providers.errors import ProviderError
+from app.vocab.sender import SenderState
 
 
 async def register_number(session: AsyncSession, user: User, phone: str, settings: Settings) -> TestNumber:
@@ -57,7 +58,7 @@ async def send(session: AsyncSession, campaign: Campaign, *, to: list[str], acto
         await _refuse_audience_numbers(session, phone, field=f"to.{index}")
         targets.append(phone)
     sender = await session.get(Sender, campaign.sender_id)
-    if sender is None or sender.state != "verified":
+    if sender is None or sender.state != SenderState.VERIFIED:
         raise Conflict(f"the campaign's sender is {sender.state if sender else 'unknown'}: test sends, too, leave "
                        "only from a verified company sender", code="sender_not_verified")
     body = "[TEST] " + template.render(content.full_body(campaign.body, content_context(settings, sender=sender)),

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.audience.consent import sendable_condition
 from app.db.base import utcnow
 from app.models import Campaign, Message, Subscriber, Subscription
+from app.vocab.message import MessageState
 
 
 async def materialise(session: AsyncSession, campaign: Campaign, list_ids: list[str]) -> int:
@@ -26,7 +27,7 @@ async def materialise(session: AsyncSession, campaign: Campaign, list_ids: list[
             Subscriber.id,
             func.min(Subscription.consent_event_id),
             Subscriber.phone,
-            literal("queued"),
+            literal(MessageState.QUEUED.value),
             literal(utcnow(), type_=Message.__table__.c.created_at.type),
         )
         .select_from(Subscription)

@@ -18,12 +18,13 @@ from app.alerts import detector
 from app.alerts.guard import company_baseline, pause_by_guard, spike_policy
 from app.alerts.service import open_alert
 from app.audit.service import record
-from app.campaigns.lifecycle import SENDING
 from app.config import Settings
 from app.db import Database
 from app.db.base import utcnow
-from app.dispatch import states
 from app.models import Alert, Campaign, Message
+from app.vocab.alert import AlertState
+from app.vocab.campaign import CampaignState
+from app.vocab.message import MessageState
 
 
 def effective_rollout(campaign: Campaign, settings: Settings) -> dict | None:
@@ -40,7 +41,7 @@ async def hold_rest(session: AsyncSession, campaign_id: str, percent: float) -> 
     dialect = session.get_bind().dialect.name
     pick = func.random() if dialect == "postgresql" else (func.abs(func.random()) % 1_000_000) / 1_000_000.0
     result = await session.execute(
-        update(Message).where(Message.campaign_id == campaign_id, Message.state == states.QUEUED,
+        update(Message).where(Message.campaign_id == campaign_id, Message.state == MessageState.QUEUED,
                               pick >= percent / 100.0)
         .values(held=True).execution_options(synchronize_session=False))
     held = result.rowcount or 0
@@ -57,7 +58,7 @@ async def judge_canaries(db: Database, settings: Settings, *, now: datetime | No
     verdicts: dict[str, list[str]] = {"released": [], "held": [], "waiting": []}
     async with db.unit_of_work() as session:
         candidates = (await session.scalars(
-            select(Campaign).where(Campaign.status == SENDING, Campaign.canary_released_at.is_(None),
+            select(Campaign).where(Campaign.status == CampaignState.SENDING, Campaign.canary_released_at.is_(None),
                                    select(Message.id).where(Message.campaign_id == Campaign.id, Message.held)
                                    .exists())
             .with_for_update(skip_locked=True))).all()
@@ -65,7 +66,7 @@ async def judge_canaries(db: Database, settings: Settings, *, now: datetime | No
             rollout = effective_rollout(campaign, settings) or {"observe_minutes": 0}
             in_flight = await session.scalar(select(func.count()).select_from(Message).where(
                 Message.campaign_id == campaign.id, Message.held.is_(False),
-                Message.state.in_((states.QUEUED, states.SENDING, "unknown"))))
+                Message.state.in_((MessageState.QUEUED, MessageState.SENDING, MessageState.UNKNOWN))))
             last_sent = await session.scalar(select(func.max(Message.sent_at)).where(
                 Message.campaign_id == campaign.id, Message.held.is_(False)))
             if in_flight or last_sent is None or now < last_sent + timedelta(minutes=rollout["observe_minutes"]):
@@ -75,7 +76,7 @@ async def judge_canaries(db: Database, settings: Settings, *, now: datetime | No
             verdict = detector.evaluate(campaign.opt_out_count, campaign.delivered_count, baseline,
                                         spike_policy(settings))
             spiking = await session.scalar(select(Alert.id).where(
-                Alert.campaign_id == campaign.id, Alert.kind == "unsubscribe_spike", Alert.state != "resolved"))
+                Alert.campaign_id == campaign.id, Alert.kind == "unsubscribe_spike", Alert.state != AlertState.RESOLVED))
             if verdict.fires or spiking:
                 await open_alert(
                     session, "canary_held", campaign_id=campaign.id, action="held",

@@ -16,8 +16,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.dispatch import states
 from app.models import Campaign, Message, Sender
+from app.vocab.campaign import CampaignState
+from app.vocab.message import MessageState
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,7 @@ async def sending_campaigns(session: AsyncSession) -> list[tuple[str, str, int]]
     """(campaign id, sender id, sender MPS) of every campaign now sending."""
     rows = await session.execute(
         select(Campaign.id, Campaign.sender_id, Sender.mps).join(Sender, Sender.id == Campaign.sender_id)
-        .where(Campaign.status == "sending").order_by(Campaign.id)
+        .where(Campaign.status == CampaignState.SENDING).order_by(Campaign.id)
     )
     return [(cid, sid, mps) for cid, sid, mps in rows]
 
@@ -48,7 +49,7 @@ def _claim_statement(dialect: str):
     now = bindparam("b_now", type_=moment)
     due = (
         select(message.c.id)
-        .where(message.c.state == states.QUEUED, message.c.campaign_id == bindparam("b_campaign"),
+        .where(message.c.state == MessageState.QUEUED, message.c.campaign_id == bindparam("b_campaign"),
                message.c.held.is_(False), or_(message.c.not_before.is_(None), message.c.not_before <= now),
                message.c.id > bindparam("b_after"))
         .order_by(message.c.id)
@@ -59,8 +60,8 @@ def _claim_statement(dialect: str):
     picked = due.cte("due").prefix_with("MATERIALIZED")
     return (
         update(message)
-        .where(message.c.id.in_(select(picked.c.id)), message.c.state == states.QUEUED)
-        .values(state=states.SENDING, claimed_at=now, lease_expires_at=bindparam("b_expires", type_=moment),
+        .where(message.c.id.in_(select(picked.c.id)), message.c.state == MessageState.QUEUED)
+        .values(state=MessageState.SENDING, claimed_at=now, lease_expires_at=bindparam("b_expires", type_=moment),
                 updated_at=now)
         .returning(message.c.id, message.c.campaign_id, message.c.subscriber_id, message.c.to, message.c.attempts)
     )

@@ -26,11 +26,11 @@ from app.campaigns import content, template
 from app.campaigns.service import content_context
 from app.config import Settings
 from app.db.base import utcnow
-from app.dispatch import states
 from app.dispatch.claim import fenced
 from app.models import Campaign, Message, Sender, Subscriber
 from app.providers.base import Provider
 from app.providers.errors import ProviderError
+from app.vocab.message import MessageState
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ CLOCK_SKEW = timedelta(minutes=2)
 async def in_doubt(session: AsyncSession, *, now: datetime, limit: int = 100) -> list[Message]:
     query = (
         select(Message)
-        .where(Message.state.in_((states.SENDING, "unknown")), Message.lease_expires_at < now)
+        .where(Message.state.in_((MessageState.SENDING, MessageState.UNKNOWN)), Message.lease_expires_at < now)
         .order_by(Message.lease_expires_at)
         .limit(limit)
     )
@@ -72,12 +72,12 @@ async def reconcile(session: AsyncSession, provider: Provider, settings: Setting
         claim = fenced(message.id, message.claimed_at) if message.claimed_at else Message.id == message.id
         if match is not None:
             await session.execute(update(Message).where(claim).values(
-                state=states.SENT, provider_sid=match.sid, sent_at=match.created_at or now, updated_at=now,
+                state=MessageState.SENT, provider_sid=match.sid, sent_at=match.created_at or now, updated_at=now,
                 lease_expires_at=None))
             counts["found_sent"] += 1
         else:
             await session.execute(update(Message).where(claim).values(
-                state=states.QUEUED, claimed_at=None, lease_expires_at=None, updated_at=now,
+                state=MessageState.QUEUED, claimed_at=None, lease_expires_at=None, updated_at=now,
                 attempts=message.attempts + 1))
             counts["requeued"] += 1
     await session.flush()
@@ -85,7 +85,7 @@ async def reconcile(session: AsyncSession, provider: Provider, settings: Setting
 
 
 #: The states of a message whose SID a status callback may attach (its send was never recorded).
-ATTACHABLE = (states.SENDING, "unknown", states.QUEUED)
+ATTACHABLE = (MessageState.SENDING, MessageState.UNKNOWN, MessageState.QUEUED)
 
 
 async def attach_sid(session: AsyncSession, message_id: int, sid: str) -> Message | None:
@@ -95,7 +95,7 @@ async def attach_sid(session: AsyncSession, message_id: int, sid: str) -> Messag
         Message.id == message_id, Message.provider_sid.is_(None), Message.state.in_(ATTACHABLE)))
     if message is None:
         return None
-    message.provider_sid, message.state, message.sent_at = sid, states.SENT, utcnow()
+    message.provider_sid, message.state, message.sent_at = sid, MessageState.SENT, utcnow()
     message.lease_expires_at = None
     await session.flush()
     return message

@@ -20,15 +20,16 @@ from datetime import datetime, timedelta
 from sqlalchemy import exists, func, select
 
 from app.campaigns import service as campaigns
-from app.campaigns.lifecycle import COMPLETED, SCHEDULED, SENDING
 from app.config import Settings
 from app.db import Database
 from app.db.base import utcnow
-from app.dispatch import claim, states
+from app.dispatch import claim
 from app.dispatch.send import BatchResult, process_batch
 from app.models import Campaign, Message
 from app.ops import metrics
 from app.providers.base import Provider
+from app.vocab.campaign import CampaignState
+from app.vocab.message import MessageState
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ async def launch_due(db: Database, settings: Settings, *, now: datetime | None =
     now = now or utcnow()
     started = []
     async with db.unit_of_work() as session:
-        due = (await session.scalars(select(Campaign).where(Campaign.status == SCHEDULED, Campaign.scheduled_at <= now)
+        due = (await session.scalars(select(Campaign).where(Campaign.status == CampaignState.SCHEDULED, Campaign.scheduled_at <= now)
                                      .with_for_update(skip_locked=True))).all()
         for campaign in due:
             await campaigns.start_sending(session, campaign, list_ids=await campaigns.list_ids_of(session, campaign),
@@ -96,7 +97,7 @@ async def claim_batch(db: Database, settings: Settings, *, now: datetime | None 
 
 def _open_messages(campaign_id: str):
     return exists().where(Message.campaign_id == campaign_id,
-                          Message.state.in_((states.QUEUED, states.SENDING, "unknown")))
+                          Message.state.in_((MessageState.QUEUED, MessageState.SENDING, MessageState.UNKNOWN)))
 
 
 async def complete_finished(db: Database, campaign_ids: set[str]) -> list[str]:
@@ -110,11 +111,11 @@ async def complete_finished(db: Database, campaign_ids: set[str]) -> list[str]:
             if await session.scalar(select(_open_messages(campaign_id))):
                 continue
             campaign = await session.get(Campaign, campaign_id, with_for_update=True)
-            if campaign is None or campaign.status != SENDING:
+            if campaign is None or campaign.status != CampaignState.SENDING:
                 continue
             if not await session.scalar(select(_open_messages(campaign_id))):
                 campaign.completed_at = utcnow()
-                campaigns.move(session, campaign, COMPLETED, actor=None, reason="nothing left to send")
+                campaigns.move(session, campaign, CampaignState.COMPLETED, actor=None, reason="nothing left to send")
                 done.append(campaign_id)
     return done
 
@@ -136,7 +137,7 @@ async def dispatch_once(db: Database, provider: Provider, settings: Settings, *,
 async def queue_depth(db: Database) -> int:
     async with db.session() as session:
         depth = int(await session.scalar(select(func.count()).select_from(Message)
-                                         .where(Message.state == states.QUEUED)) or 0)
+                                         .where(Message.state == MessageState.QUEUED)) or 0)
     metrics.QUEUE_DEPTH.set(depth)
     return depth
 

@@ -32,12 +32,15 @@ from app.campaigns.service import content_context, list_ids_of
 from app.config import Settings
 from app.db import Database
 from app.db.base import utcnow
-from app.dispatch import quiet_hours, states, throttle
+from app.dispatch import quiet_hours, throttle
 from app.dispatch.claim import Claimed
 from app.models import Campaign, Message, Sender, Subscriber, Subscription
 from app.ops import metrics
 from app.providers.base import Provider, SenderRefused
 from app.providers.errors import InvalidRecipient, ProviderError, ProviderUnknownOutcome, RecipientOptedOut
+from app.vocab.campaign import CampaignState
+from app.vocab.message import MessageState
+from app.vocab.sender import SenderState
 
 log = logging.getLogger(__name__)
 
@@ -135,13 +138,13 @@ def _decide(batch: list[Claimed], contexts: dict[str, _Context], recipients: dic
     for claimed in batch:
         ctx = contexts[claimed.campaign_id]
         subscriber = recipients.get((claimed.campaign_id, claimed.subscriber_id))
-        if ctx.campaign.status != "sending":
-            if ctx.campaign.status == "cancelled":
+        if ctx.campaign.status != CampaignState.SENDING:
+            if ctx.campaign.status == CampaignState.CANCELLED:
                 outcomes.append(_skip(claimed, "the campaign was cancelled"))
             else:
                 outcomes.append(_release(claimed))  # paused: it waits for resume, never re-sent
             continue
-        if ctx.sender is None or ctx.sender.state != "verified":
+        if ctx.sender is None or ctx.sender.state != SenderState.VERIFIED:
             outcomes.append(_release(claimed))  # the sender's suspension pauses the campaign
             continue
         if subscriber is None:
@@ -151,7 +154,7 @@ def _decide(batch: list[Claimed], contexts: dict[str, _Context], recipients: dic
         zones = subscriber.time_zones or [subscriber.time_zone]
         if window is not None and not quiet_hours.is_sendable_at(now, zones, window):
             later = quiet_hours.next_window_start(now, zones, window)
-            outcomes.append(Outcome(claimed, {"state": states.QUEUED, "not_before": later, "lease_expires_at": None}))
+            outcomes.append(Outcome(claimed, {"state": MessageState.QUEUED, "not_before": later, "lease_expires_at": None}))
             continue
         body = template.render(ctx.full_body, first_name=subscriber.first_name, attributes=subscriber.attributes or {})
         to_send[ctx.campaign.sender_id].append((claimed, body))
@@ -192,7 +195,7 @@ async def process_batch(db: Database, provider: Provider, settings: Settings, ba
                                    done))
     for outcome in await asyncio.gather(*tasks):
         outcomes.append(outcome)
-        if outcome.values.get("state") == states.SENT:
+        if outcome.values.get("state") == MessageState.SENT:
             sent_by[outcome.claimed.sender_id] += 1
         if outcome.values.get("error_code") == 20429 or outcome.values.get("_throttled"):
             result.throttled_senders.add(contexts[outcome.claimed.campaign_id].campaign.sender_id)
@@ -236,30 +239,30 @@ async def _attempt(provider: Provider, settings: Settings, sender: Sender, claim
         except SenderRefused:
             return _release(claimed)
         except RecipientOptedOut as exc:
-            return Outcome(claimed, {"state": states.FAILED, "error_code": exc.code or 21610}, opt_out=True)
+            return Outcome(claimed, {"state": MessageState.FAILED, "error_code": exc.code or 21610}, opt_out=True)
         except InvalidRecipient as exc:
-            return Outcome(claimed, {"state": states.FAILED, "error_code": exc.code}, invalid=str(exc)[:200])
+            return Outcome(claimed, {"state": MessageState.FAILED, "error_code": exc.code}, invalid=str(exc)[:200])
         except ProviderUnknownOutcome:
             # It may have been accepted: reconcile after a grace period, never resend blindly.
             grace = timedelta(seconds=settings.unknown_grace_seconds)
-            return Outcome(claimed, {"state": "unknown", "lease_expires_at": now + grace})
+            return Outcome(claimed, {"state": MessageState.UNKNOWN, "lease_expires_at": now + grace})
         except ProviderError as exc:
             if exc.safe_to_retry:  # 429 / 20429, or never connected: nothing was accepted
                 later = now + timedelta(seconds=backoff(claimed.attempts))
-                return Outcome(claimed, {"state": states.QUEUED, "not_before": later, "lease_expires_at": None,
+                return Outcome(claimed, {"state": MessageState.QUEUED, "not_before": later, "lease_expires_at": None,
                                          "attempts": claimed.attempts + 1, "_throttled": exc.status == 429})
-            return Outcome(claimed, {"state": states.FAILED, "error_code": exc.code})
+            return Outcome(claimed, {"state": MessageState.FAILED, "error_code": exc.code})
         finally:
             metrics.PROVIDER_LATENCY.observe(time.perf_counter() - started)
-    return Outcome(claimed, {"state": states.SENT, "provider_sid": sent.sid, "sent_at": utcnow()})
+    return Outcome(claimed, {"state": MessageState.SENT, "provider_sid": sent.sid, "sent_at": utcnow()})
 
 
 def _skip(claimed: Claimed, reason: str) -> Outcome:
-    return Outcome(claimed, {"state": states.SKIPPED, "skip_reason": reason, "lease_expires_at": None})
+    return Outcome(claimed, {"state": MessageState.SKIPPED, "skip_reason": reason, "lease_expires_at": None})
 
 
 def _release(claimed: Claimed) -> Outcome:
-    return Outcome(claimed, {"state": states.QUEUED, "lease_expires_at": None, "claimed_at": None})
+    return Outcome(claimed, {"state": MessageState.QUEUED, "lease_expires_at": None, "claimed_at": None})
 
 
 @functools.lru_cache(maxsize=64)
@@ -269,7 +272,7 @@ def _completion(keys: tuple[str, ...]):
     return (
         update(table)
         .where(table.c.id == bindparam("b_id"), table.c.claimed_at == bindparam("b_claimed_at"),
-               table.c.state == states.SENDING)
+               table.c.state == MessageState.SENDING)
         .values(**{key: bindparam(f"v_{key}") for key in keys}, updated_at=bindparam("v_updated_at"))
     )
 
@@ -292,8 +295,8 @@ async def _record(db: Database, outcomes: list[Outcome], result: BatchResult, no
         row = {"b_id": outcome.claimed.id, "b_claimed_at": outcome.claimed.claimed_at, "v_updated_at": stamp}
         row.update({f"v_{key}": value for key, value in values.items()})
         groups[tuple(sorted(values))].append(row)
-        state = values.get("state", "sending")
-        key = "deferred" if state == states.QUEUED and "not_before" in values else state
+        state = values.get("state", MessageState.SENDING)
+        key = "deferred" if state == MessageState.QUEUED and "not_before" in values else state
         result.counts[key] += 1
         recorded[key] += 1
         if outcome.opt_out or outcome.invalid:

@@ -1,6 +1,9 @@
-"""Message states and the one rule for status callbacks: monotonic. Pure: no I/O.
+"""The one rule for moving a message on status callbacks: monotonic. Pure: no I/O.
 
     queued → sending → sent → delivered | undelivered | failed;  or skipped (with the reason)
+
+The states themselves are ``app.vocab.message.MessageState``. An ``unknown`` message (its send's
+outcome could not be known) is settled by the reconciler, which attaches its SID, not by this table.
 
 Twilio's callbacks arrive out of order and more than once; a later-ranked status wins and a final
 one (delivered, undelivered, failed) is never replaced — delivered never goes back to sent.
@@ -8,17 +11,17 @@ one (delivered, undelivered, failed) is never replaced — delivered never goes 
 
 from __future__ import annotations
 
-QUEUED, SENDING, SENT, DELIVERED, UNDELIVERED, FAILED, SKIPPED = (
-    "queued", "sending", "sent", "delivered", "undelivered", "failed", "skipped")
-FINAL = frozenset({DELIVERED, UNDELIVERED, FAILED, SKIPPED})
+from app.vocab.message import MessageState as S
+
+FINAL = frozenset({S.DELIVERED, S.UNDELIVERED, S.FAILED, S.SKIPPED})
 
 #: Twilio's MessageStatus values mapped to ours.
 PROVIDER_STATUS = {
-    "accepted": SENDING, "scheduled": SENDING, "queued": SENDING, "sending": SENDING,
-    "sent": SENT, "delivered": DELIVERED, "read": DELIVERED,
-    "undelivered": UNDELIVERED, "failed": FAILED, "canceled": FAILED,
+    "accepted": S.SENDING, "scheduled": S.SENDING, "queued": S.SENDING, "sending": S.SENDING,
+    "sent": S.SENT, "delivered": S.DELIVERED, "read": S.DELIVERED,
+    "undelivered": S.UNDELIVERED, "failed": S.FAILED, "canceled": S.FAILED,
 }
-RANK = {QUEUED: 0, SENDING: 1, SENT: 2, DELIVERED: 3, UNDELIVERED: 3, FAILED: 3, SKIPPED: 3}
+RANK = {S.QUEUED: 0, S.SENDING: 1, S.SENT: 2, S.DELIVERED: 3, S.UNDELIVERED: 3, S.FAILED: 3, S.SKIPPED: 3}
 
 
 def advance(current: str, reported: str) -> str:

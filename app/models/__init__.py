@@ -16,10 +16,9 @@ from app.models.campaign import Campaign, CampaignList, Review, TestNumber, Test
 from app.models.idempotency import IdempotencyRecord
 from app.models.message import Message, SenderRate, StatusCallback
 from app.models.sender import Sender
-from app.models.user import ROLES, User
+from app.models.user import User
 
 __all__ = [
-    "ROLES",
     "Alert",
     "ApiKey",
     "AuditEvent",

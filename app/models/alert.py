@@ -6,6 +6,7 @@ from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base, created_at_column, id_column
+from app.vocab.alert import AlertState
 
 
 class Alert(Base):
@@ -15,14 +16,15 @@ class Alert(Base):
     __tablename__ = "alert"
     __table_args__ = (
         Index("uq_alert_unresolved", "kind", "campaign_id", "sender_id", unique=True,
-              postgresql_where=text("state != 'resolved'"), sqlite_where=text("state != 'resolved'")),
+              postgresql_where=text(f"state != '{AlertState.RESOLVED}'"),
+              sqlite_where=text(f"state != '{AlertState.RESOLVED}'")),
     )
 
     id: Mapped[str] = id_column("alr")
     kind: Mapped[str] = mapped_column(String(32))
     campaign_id: Mapped[str] = mapped_column(String(40), default="")  # "" when not about a campaign
     sender_id: Mapped[str] = mapped_column(String(40), default="")
-    state: Mapped[str] = mapped_column(String(16), default="open", index=True)
+    state: Mapped[str] = mapped_column(String(16), default=AlertState.OPEN.value, index=True)
     metrics: Mapped[dict] = mapped_column(JSON, default=dict)
     action: Mapped[str] = mapped_column(String(32))
     message: Mapped[str] = mapped_column(Text)

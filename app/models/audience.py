@@ -8,6 +8,7 @@ from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base, created_at_column, id_column
+from app.vocab.message import MessageState
 
 
 class SubscriberList(Base):
@@ -41,7 +42,7 @@ class Subscriber(Base):
 
 
 class Subscription(Base):
-    """A subscriber on a list: pending (double opt-in awaiting YES) → subscribed → unsubscribed."""
+    """A subscriber on a list; ``state`` is a ``SubscriptionState``."""
 
     __tablename__ = "subscription"
     __table_args__ = (
@@ -115,7 +116,7 @@ class OutboundText(Base):
     subscriber_id: Mapped[str] = mapped_column(ForeignKey("subscriber.id"))
     to: Mapped[str] = mapped_column(String(20))
     body: Mapped[str] = mapped_column(Text)
-    state: Mapped[str] = mapped_column(String(16), default="queued", index=True)
+    state: Mapped[str] = mapped_column(String(16), default=MessageState.QUEUED.value, index=True)
     provider_sid: Mapped[str | None] = mapped_column(String(64))
     error: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = created_at_column()

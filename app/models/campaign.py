@@ -8,10 +8,11 @@ from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base, created_at_column, id_column
+from app.vocab.campaign import CampaignState
 
 
 class Campaign(Base):
-    """``status`` changes only through ``app.campaigns.lifecycle.move`` (audited)."""
+    """``status`` (a ``CampaignState``) changes only through ``app.campaigns.service.move`` (audited)."""
 
     __tablename__ = "campaign"
 
@@ -24,7 +25,7 @@ class Campaign(Base):
     scheduled_at: Mapped[datetime | None]
     rollout: Mapped[dict | None] = mapped_column(JSON)
     spike_policy: Mapped[str] = mapped_column(String(16), default="pause")
-    status: Mapped[str] = mapped_column(String(20), default="draft", index=True)
+    status: Mapped[str] = mapped_column(String(20), default=CampaignState.DRAFT.value, index=True)
     status_reason: Mapped[str | None] = mapped_column(String(500))
     approved_hash: Mapped[str | None] = mapped_column(String(64))
     approved_by_id: Mapped[str | None] = mapped_column(ForeignKey("user.id"))

@@ -8,6 +8,7 @@ from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, String, Un
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base, created_at_column
+from app.vocab.message import MessageState as S
 
 #: A big integer key (an integer on SQLite, where only INTEGER PRIMARY KEY auto-increments):
 #: keyset claims walk it in order.
@@ -26,11 +27,11 @@ class Message(Base):
         Index("ix_message_campaign_state", "campaign_id", "state"),
         # Only the queued rows, in id order: the claim walks this and nothing already processed
         # (the plan flip of PERF_NOTES.md cannot drag it through a million sent rows).
-        Index("ix_message_queued", "id", postgresql_where=text("state = 'queued' AND NOT held"),
-              sqlite_where=text("state = 'queued' AND NOT held")),
+        Index("ix_message_queued", "id", postgresql_where=text(f"state = '{S.QUEUED}' AND NOT held"),
+              sqlite_where=text(f"state = '{S.QUEUED}' AND NOT held")),
         Index("ix_message_to_sent", "to", "sent_at"),
-        Index("ix_message_leased", "lease_expires_at", postgresql_where=text("state IN ('sending', 'unknown')"),
-              sqlite_where=text("state IN ('sending', 'unknown')")),
+        Index("ix_message_leased", "lease_expires_at", postgresql_where=text(f"state IN ('{S.SENDING}', '{S.UNKNOWN}')"),
+              sqlite_where=text(f"state IN ('{S.SENDING}', '{S.UNKNOWN}')")),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -38,7 +39,7 @@ class Message(Base):
     subscriber_id: Mapped[str] = mapped_column(ForeignKey("subscriber.id"), index=True)
     consent_event_id: Mapped[str | None] = mapped_column(ForeignKey("consent_event.id"))
     to: Mapped[str] = mapped_column(String(20))
-    state: Mapped[str] = mapped_column(String(16), default="queued")
+    state: Mapped[str] = mapped_column(String(16), default=S.QUEUED.value)
     skip_reason: Mapped[str | None] = mapped_column(String(200))
     error_code: Mapped[int | None] = mapped_column(Integer)
     provider_sid: Mapped[str | None] = mapped_column(String(64), unique=True)

@@ -6,12 +6,13 @@ from sqlalchemy import JSON, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base, created_at_column, id_column
+from app.vocab.sender import SenderState
 
 
 class Sender(Base):
     """A company sender: the only thing a message may leave from (DESIGN.md invariant 1).
 
-    ``state`` changes only through ``app.senders.lifecycle.move``; every change is audited.
+    ``state`` (a ``SenderState``) changes only through ``app.senders.service._move``; every change is audited.
     """
 
     __tablename__ = "sender"
@@ -22,7 +23,7 @@ class Sender(Base):
     label: Mapped[str] = mapped_column(String(200))
     mps: Mapped[int] = mapped_column(Integer)
     mps_overridden: Mapped[bool] = mapped_column(default=False)
-    state: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    state: Mapped[str] = mapped_column(String(16), default=SenderState.PENDING.value, index=True)
     state_reason: Mapped[str | None] = mapped_column(String(500))
     pool: Mapped[list[str]] = mapped_column(JSON, default=list)
     provider_sid: Mapped[str | None] = mapped_column(String(64))

@@ -7,8 +7,6 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db.base import Base, created_at_column, id_column
 
-ROLES = ("admin", "marketer", "reviewer", "ops")
-
 
 class User(Base):
     """An employee. Offboarding sets ``offboarded_at``; the row stays for the audit trail."""

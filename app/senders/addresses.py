@@ -7,11 +7,11 @@ import re
 import phonenumbers
 from phonenumbers import PhoneNumberType
 
-KINDS = ("long_code", "toll_free", "short_code", "messaging_service", "alphanumeric")
+from app.vocab.sender import SenderKind as K
 
 #: Provider limits that bound real campaigns (PERF_NOTES.md): long code 1, toll-free 3, short code 100.
 #: A messaging service sends at the sum of its pool. An alphanumeric ID gets the conservative 1.
-DEFAULT_MPS = {"long_code": 1, "toll_free": 3, "short_code": 100, "alphanumeric": 1}
+DEFAULT_MPS = {K.LONG_CODE: 1, K.TOLL_FREE: 3, K.SHORT_CODE: 100, K.ALPHANUMERIC: 1}
 
 _SHORT_CODE = re.compile(r"^\d{5,6}$")
 _SERVICE_SID = re.compile(r"^MG[0-9a-fA-F]{32}$")
@@ -24,23 +24,23 @@ class BadAddress(ValueError):
 
 def normalize(kind: str, raw: str, *, region: str = "US") -> str:
     raw = raw.strip()
-    if kind in ("long_code", "toll_free"):
+    if kind in (K.LONG_CODE, K.TOLL_FREE):
         return _phone(kind, raw, region)
-    if kind == "short_code":
+    if kind == K.SHORT_CODE:
         if not _SHORT_CODE.match(raw):
             raise BadAddress(f"'{raw}' is not a short code: a short code is 5 or 6 digits")
         return raw
-    if kind == "messaging_service":
+    if kind == K.MESSAGING_SERVICE:
         if not _SERVICE_SID.match(raw):
             raise BadAddress(f"'{raw}' is not a messaging service SID: it looks like MG followed by 32 hex digits")
         return "MG" + raw[2:].lower()
-    if kind == "alphanumeric":
+    if kind == K.ALPHANUMERIC:
         if not _ALPHANUMERIC.match(raw):
             raise BadAddress(
                 f"'{raw}' is not a valid alphanumeric sender ID: 1 to 11 letters, digits or spaces, with at least one letter"
             )
         return raw
-    raise BadAddress(f"unknown sender kind '{kind}'; expected one of {', '.join(KINDS)}")
+    raise BadAddress(f"unknown sender kind '{kind}'; expected one of {', '.join(K)}")
 
 
 def _phone(kind: str, raw: str, region: str) -> str:
@@ -52,9 +52,9 @@ def _phone(kind: str, raw: str, region: str) -> str:
         raise BadAddress(f"'{raw}' is not a valid phone number")
     e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     is_toll_free = phonenumbers.number_type(number) == PhoneNumberType.TOLL_FREE
-    if kind == "toll_free" and not is_toll_free:
+    if kind == K.TOLL_FREE and not is_toll_free:
         raise BadAddress(f"{e164} is not a toll-free number; register it as a long_code")
-    if kind == "long_code" and is_toll_free:
+    if kind == K.LONG_CODE and is_toll_free:
         raise BadAddress(f"{e164} is a toll-free number; register it as toll_free")
     return e164
 
@@ -64,11 +64,11 @@ def pool_mps(pool: list[str]) -> int:
     total = 0
     for address in pool:
         if _SHORT_CODE.match(address):
-            total += DEFAULT_MPS["short_code"]
+            total += DEFAULT_MPS[K.SHORT_CODE]
         elif _is_toll_free(address):
-            total += DEFAULT_MPS["toll_free"]
+            total += DEFAULT_MPS[K.TOLL_FREE]
         else:
-            total += DEFAULT_MPS["long_code"]
+            total += DEFAULT_MPS[K.LONG_CODE]
     return max(total, 1)
 
 

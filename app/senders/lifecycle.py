@@ -4,22 +4,22 @@
     verified → suspended (the provider no longer confirms it) | revoked (by an admin)
     suspended → verified (the provider confirms it again) | revoked
     pending  → revoked
+
+The states themselves are ``app.vocab.sender.SenderState``.
 """
 
 from __future__ import annotations
 
 from app.statemachine import IllegalTransition, Transitions
+from app.vocab.sender import SenderState as S
 
 __all__ = ["IllegalTransition", "can_move", "check_move"]
 
-PENDING, VERIFIED, SUSPENDED, REVOKED = "pending", "verified", "suspended", "revoked"
-STATES = (PENDING, VERIFIED, SUSPENDED, REVOKED)
-
 TRANSITIONS: dict[str, frozenset[str]] = {
-    PENDING: frozenset({VERIFIED, REVOKED}),
-    VERIFIED: frozenset({SUSPENDED, REVOKED}),
-    SUSPENDED: frozenset({VERIFIED, REVOKED}),
-    REVOKED: frozenset(),
+    S.PENDING: frozenset({S.VERIFIED, S.REVOKED}),
+    S.VERIFIED: frozenset({S.SUSPENDED, S.REVOKED}),
+    S.SUSPENDED: frozenset({S.VERIFIED, S.REVOKED}),
+    S.REVOKED: frozenset(),
 }
 
 

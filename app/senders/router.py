@@ -2,16 +2,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi import APIRouter, Depends, Request, status
 
 from app.deps import AdminDep, CurrentUser, SessionDep, SettingsDep
 from app.models import Sender
 from app.pagination import Page, PageDep, page_of
 from app.providers import Provider
 from app.senders import service
-from app.senders.lifecycle import STATES
 from app.senders.schemas import AssignIn, RevokeIn, SenderIn, SenderOut, SenderPatch
 from app.users import service as users
+from app.vocab.sender import SenderState
 
 router = APIRouter(prefix="/v1/senders", tags=["senders"])
 
@@ -39,7 +39,7 @@ async def register_sender(body: SenderIn, session: SessionDep, admin: AdminDep, 
 
 @router.get("", response_model=Page[SenderOut])
 async def list_senders(session: SessionDep, _: CurrentUser, page: PageDep,
-                       state: Annotated[str | None, Query(pattern="^(" + "|".join(STATES) + ")$")] = None):
+                       state: SenderState | None = None):
     rows = await service.list_senders(session, limit=page.limit + 1, cursor=page.cursor, state=state)
     return page_of(rows, page)
 

@@ -1,11 +1,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SenderKind = Literal["long_code", "toll_free", "short_code", "alphanumeric", "messaging_service"]
+from app.vocab.sender import SenderKind, SenderState
 
 
 class SenderIn(BaseModel):
@@ -40,11 +39,11 @@ class SenderOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: str
-    kind: str
+    kind: SenderKind
     address: str
     label: str
     mps: int
-    state: str
+    state: SenderState
     state_reason: str | None
     pool: list[str]
     assigned_to_id: str | None

@@ -18,7 +18,7 @@ from app.models import Sender, User
 from app.providers.base import Provider
 from app.providers.errors import ProviderError
 from app.senders import addresses, lifecycle
-from app.senders.lifecycle import PENDING, REVOKED, SUSPENDED, VERIFIED
+from app.vocab.sender import SenderState
 
 log = logging.getLogger(__name__)
 
@@ -54,14 +54,14 @@ def _move(session: AsyncSession, sender: Sender, target: str, *, actor: User | N
     now = utcnow()
     sender.state = target
     sender.state_reason = reason
-    if target == VERIFIED:
+    if target == SenderState.VERIFIED:
         sender.verified_at = now
         sender.suspended_at = None
-    elif target == SUSPENDED:
+    elif target == SenderState.SUSPENDED:
         sender.suspended_at = now
-    elif target == REVOKED:
+    elif target == SenderState.REVOKED:
         sender.revoked_at = now
-    action = {VERIFIED: "sender.verified", SUSPENDED: "sender.suspended", REVOKED: "sender.revoked"}[target]
+    action = {SenderState.VERIFIED: "sender.verified", SenderState.SUSPENDED: "sender.suspended", SenderState.REVOKED: "sender.revoked"}[target]
     record(session, action, actor=actor, target_type="sender", target_id=sender.id,
            previous=previous, state=target, reason=reason, address=sender.address)
 
@@ -83,7 +83,7 @@ async def register(
         label=label.strip(),
         mps=mps or addresses.DEFAULT_MPS.get(kind, 1),
         mps_overridden=mps is not None,
-        state=PENDING,
+        state=SenderState.PENDING,
         registered_by_id=actor.id,
         pool=[],
     )
@@ -100,7 +100,7 @@ async def verify(session: AsyncSession, sender: Sender, *, provider: Provider, a
     A pending sender the provider does not confirm stays pending and the caller gets a 422 with the
     reason; a verified one the provider no longer confirms is suspended (and that is the answer).
     """
-    if sender.state == REVOKED:
+    if sender.state == SenderState.REVOKED:
         raise Conflict(f"sender {sender.id} was revoked; a revoked sender cannot be verified again", code="illegal_transition")
     if sender.kind == "alphanumeric":
         return _confirm_alphanumeric(session, sender, actor=actor)
@@ -113,12 +113,12 @@ def _confirm_alphanumeric(session: AsyncSession, sender: Sender, *, actor: User)
             f"an alphanumeric sender ID cannot be proven by the provider, so a second admin must confirm it; "
             f"you registered '{sender.address}' yourself"
         )
-    if sender.state == VERIFIED:
+    if sender.state == SenderState.VERIFIED:
         return sender
     sender.confirmed_by_id = actor.id
     sender.last_checked_at = utcnow()
     record(session, "sender.confirmed", actor=actor, target_type="sender", target_id=sender.id, address=sender.address)
-    _move(session, sender, VERIFIED, actor=actor, reason=f"confirmed by a second admin ({actor.email})")
+    _move(session, sender, SenderState.VERIFIED, actor=actor, reason=f"confirmed by a second admin ({actor.email})")
     return sender
 
 
@@ -135,7 +135,7 @@ async def recheck(
     # The provider call took time: decide on the sender's state as it is now, under a row lock, so a
     # revocation made meanwhile is never overwritten.
     await session.refresh(sender, with_for_update=True)
-    if sender.state == REVOKED:
+    if sender.state == SenderState.REVOKED:
         return sender
     sender.last_checked_at = utcnow()
     if check.owned:
@@ -144,11 +144,11 @@ async def recheck(
             sender.pool = list(check.pool)
             if not sender.mps_overridden:
                 sender.mps = addresses.pool_mps(sender.pool)
-        if sender.state != VERIFIED:
-            _move(session, sender, VERIFIED, actor=actor, reason=check.reason)
+        if sender.state != SenderState.VERIFIED:
+            _move(session, sender, SenderState.VERIFIED, actor=actor, reason=check.reason)
         return sender
-    if sender.state == VERIFIED:
-        _move(session, sender, SUSPENDED, actor=actor, reason=f"the provider no longer confirms it: {check.reason}")
+    if sender.state == SenderState.VERIFIED:
+        _move(session, sender, SenderState.SUSPENDED, actor=actor, reason=f"the provider no longer confirms it: {check.reason}")
         await session.flush()
         await on_suspended(session, sender)
         return sender
@@ -170,7 +170,7 @@ async def on_suspended(session: AsyncSession, sender: Sender) -> list[str]:
         await campaigns.pause(session, campaign, actor=None,
                               reason=f"sender {sender.address} is {sender.state}: {sender.state_reason}")
         paused.append(campaign.id)
-    if sender.state == SUSPENDED:
+    if sender.state == SenderState.SUSPENDED:
         await open_alert(session, "sender_suspended", sender_id=sender.id,
                          action=f"paused {len(paused)} campaign(s)" if paused else "none",
                          metrics={"paused_campaigns": paused},
@@ -179,7 +179,7 @@ async def on_suspended(session: AsyncSession, sender: Sender) -> list[str]:
 
 
 async def revoke(session: AsyncSession, sender: Sender, *, actor: User, reason: str | None) -> Sender:
-    _move(session, sender, REVOKED, actor=actor, reason=reason or f"revoked by {actor.email}")
+    _move(session, sender, SenderState.REVOKED, actor=actor, reason=reason or f"revoked by {actor.email}")
     await session.flush()
     await on_suspended(session, sender)
     return sender
@@ -201,7 +201,7 @@ async def update(session: AsyncSession, sender: Sender, *, actor: User, label: s
 
 
 async def assign(session: AsyncSession, sender: Sender, *, user: User | None, actor: User) -> Sender:
-    if sender.state == REVOKED:
+    if sender.state == SenderState.REVOKED:
         raise Conflict(f"sender {sender.id} was revoked and cannot be assigned", code="illegal_transition")
     if user is not None and not user.active:
         raise Conflict(f"user {user.id} was offboarded; senders cannot be assigned to them", code="user_offboarded")
@@ -228,7 +228,7 @@ async def due_for_recheck(session: AsyncSession, *, now: datetime, every: timede
     cutoff = now - every
     query = (
         select(Sender)
-        .where(Sender.state == VERIFIED, Sender.kind != "alphanumeric")
+        .where(Sender.state == SenderState.VERIFIED, Sender.kind != "alphanumeric")
         .where(or_(Sender.last_checked_at.is_(None), Sender.last_checked_at <= cutoff))
         .order_by(Sender.last_checked_at.nulls_first(), Sender.id)
         .limit(limit)
@@ -247,6 +247,6 @@ async def recheck_due(session: AsyncSession, *, provider: Provider, now: datetim
             log.warning("sender re-check skipped: %s", exc.message)
             continue
         counts["checked"] += 1
-        counts["suspended"] += sender.state == SUSPENDED
+        counts["suspended"] += sender.state == SenderState.SUSPENDED
     await session.flush()
     return counts

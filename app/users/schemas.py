@@ -1,11 +1,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
 
-Role = Literal["admin", "marketer", "reviewer", "ops"]
+from app.vocab.roles import Role
 
 
 class UserIn(BaseModel):
@@ -13,7 +12,7 @@ class UserIn(BaseModel):
 
     email: EmailStr
     name: str = Field(min_length=1, max_length=200)
-    roles: list[Role] = Field(min_length=1, max_length=4)
+    roles: list[Role] = Field(min_length=1, max_length=len(Role))
 
     @field_validator("roles")
     @classmethod
@@ -34,7 +33,7 @@ class UserOut(BaseModel):
     id: str
     email: str
     name: str
-    roles: list[str]
+    roles: list[Role]
     active: bool
     created_at: datetime
     offboarded_at: datetime | None

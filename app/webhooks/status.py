@@ -22,6 +22,7 @@ from app.db.upsert import insert_for
 from app.dispatch import states
 from app.dispatch.reconcile import ATTACHABLE, attach_sid
 from app.models import Message, StatusCallback
+from app.vocab.message import MessageState
 
 
 def _int(value: str | None) -> int | None:
@@ -91,8 +92,8 @@ async def handle(session: AsyncSession, params: dict[str, str], *, settings: Set
         return "applied"
     campaign_id = await connection.scalar(_MOVE, {
         "p_id": message_pk, "p_sid": sid, "p_sources": list(sources), "p_state": target, "p_now": now,
-        "p_delivered_at": now if target == states.DELIVERED else None,
-        "p_error_code": code if target in (states.UNDELIVERED, states.FAILED) else None})
+        "p_delivered_at": now if target == MessageState.DELIVERED else None,
+        "p_error_code": code if target in (MessageState.UNDELIVERED, MessageState.FAILED) else None})
     if campaign_id is not None:
         await guard.record_delivery(session, campaign_id, target, settings=settings, error_code=code)
     return "applied"

@@ -7,6 +7,7 @@ import itertools
 import pytest
 
 from app.campaigns import lifecycle as lc
+from app.vocab.campaign import CampaignState
 
 ALLOWED = {
     ("draft", "in_review"), ("draft", "cancelled"),
@@ -19,7 +20,7 @@ ALLOWED = {
 }
 
 
-@pytest.mark.parametrize(("current", "target"), sorted(itertools.product(lc.STATUSES, repeat=2)))
+@pytest.mark.parametrize(("current", "target"), sorted(itertools.product(CampaignState, repeat=2)))
 def test_transition_table(current, target):
     assert lc.can_move(current, target) == ((current, target) in ALLOWED)
     if (current, target) in ALLOWED:

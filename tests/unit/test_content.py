@@ -3,8 +3,9 @@ import time
 
 import pytest
 
-from app.campaigns.content import DEFAULT_OPT_OUT, ContentContext, check_content, full_body, has_opt_out
+from app.campaigns.content import ContentContext, check_content, full_body, has_opt_out
 from app.campaigns.segments import segment_info
+from app.vocab.opt_out import DEFAULT_OPT_OUT_TEXT
 
 CLEAN = "Acme: 20% off everything this weekend at acme.com. Reply STOP to opt out."
 
@@ -109,7 +110,7 @@ def test_opt_out_missing_blocks_without_a_keyword_instruction(body):
 def test_appended_opt_out_text_satisfies_the_check():
     body = "Acme: 20% off today only!"
     assert findings(body, "opt_out_missing", append_opt_out=True) == []
-    assert full_body(body, ctx(append_opt_out=True)) == body + "\n" + DEFAULT_OPT_OUT
+    assert full_body(body, ctx(append_opt_out=True)) == body + "\n" + DEFAULT_OPT_OUT_TEXT
 
 
 @pytest.mark.parametrize(
