@@ -129,12 +129,12 @@ async def _story(base: str, admin_key: str, audience: int, wave: int) -> int:
             state = await call("GET", f"/v1/campaigns/{campaign['id']}", keys["ops"])
             counts = state["counts"]
             sys.stdout.write(f"\r   sent {_bar(counts['sent'], counts['audience'])}  delivered {counts['delivered']}"
-                             f"  opt-outs {counts['opt_outs']}  [{state['status']}]   ")
+                             f"  opt-outs {counts['opt_outs']}  [{state['state']}]   ")
             sys.stdout.flush()
-            if state["status"] == "paused":
+            if state["state"] == "paused":
                 paused_at = state
                 break
-            if state["status"] == "completed":
+            if state["state"] == "completed":
                 break
             if counts["delivered"] >= audience // 5 and stopped < wave:
                 # 6. The oops: customers start replying STOP.
@@ -156,12 +156,12 @@ async def _story(base: str, admin_key: str, audience: int, wave: int) -> int:
                  f"({metrics['rate']:.1%}) against a normal {metrics['baseline_rate']:.2%} → action: {alert['action']}")
         final = paused_at or await call("GET", f"/v1/campaigns/{campaign['id']}", keys["ops"])
         counts = final["counts"]
-        _say(f"\n7. Summary: campaign {final['status']}; {counts['sent']} sent, {counts['delivered']} delivered, "
+        _say(f"\n7. Summary: campaign {final['state']}; {counts['sent']} sent, {counts['delivered']} delivered, "
              f"{counts['opt_outs']} opted out; {counts['queued']} people spared the message while ops look.")
         detail = await call("GET", f"/v1/subscribers/{(await _first_sub(http, lst, keys))}", keys["ops"])
         _say("   The first subscriber's consent history: "
              + ", ".join(f"{e['kind']} via {e['channel']}" for e in detail["consent_history"]))
-        return 0 if final["status"] == "paused" else 1
+        return 0 if final["state"] == "paused" else 1
 
 
 async def _first_sub(http: httpx.AsyncClient, lst: dict, keys: dict) -> str:

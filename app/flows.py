@@ -17,7 +17,7 @@ async def offboard(session: AsyncSession, user: User, *, actor: User) -> dict:
     returned = await senders.return_assignments(session, user, actor=actor)
     handed_back: dict[str, list] = {
         "senders": [SenderOut.model_validate(sender).model_dump(mode="json") for sender in returned],
-        "campaigns": [{"id": c.id, "name": c.name, "status": c.status}
+        "campaigns": [{"id": c.id, "name": c.name, "state": c.state}
                       for c in await campaigns.hand_back(session, user, actor=actor)],
     }
     return {**result, "handed_back": handed_back}

@@ -335,7 +335,7 @@ async def seed(url: str, args, plan: Plan) -> float:
         ]
     for campaign_id, (sender_id, list_id, _) in plan.campaigns.items():
         statements += [
-            f"""INSERT INTO campaign (id, name, author_id, owner_id, sender_id, body, spike_policy, status,
+            f"""INSERT INTO campaign (id, name, author_id, owner_id, sender_id, body, spike_policy, state,
                                       oops_warned, created_at, updated_at, approved_at, approved_by_id)
                 VALUES ('{campaign_id}', '{campaign_id}', '{USER_ID}', '{USER_ID}', '{sender_id}', :body,
                         'alert_only', 'approved', false, now(), now(), now(), '{USER_ID}')""",
@@ -363,7 +363,7 @@ async def launch(db: Database, campaign_id: str) -> tuple[int, float]:
             "SELECT list_id FROM campaign_list WHERE campaign_id = :c"), {"c": campaign_id})).all())
         count = await materialise(session, campaign, list_ids)
     async with db.unit_of_work() as session:
-        await session.execute(text("UPDATE campaign SET status = 'sending', launched_at = now(), updated_at = now() "
+        await session.execute(text("UPDATE campaign SET state = 'sending', launched_at = now(), updated_at = now() "
                                    "WHERE id = :c"), {"c": campaign_id})
     return count, time.perf_counter() - started
 

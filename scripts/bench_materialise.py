@@ -186,7 +186,7 @@ async def seed(engine: AsyncEngine, rows: int, campaigns: list[str]) -> dict[str
             f"""INSERT INTO subscriber_list (id, name, opt_in, sender_id, created_by_id, created_at)
                 VALUES ('{LIST_A}', 'Bench A', 'single', '{SENDER_ID}', '{USER_ID}', now()),
                        ('{LIST_B}', 'Bench B', 'single', '{SENDER_ID}', '{USER_ID}', now())""",
-            *(f"""INSERT INTO campaign (id, name, author_id, owner_id, sender_id, body, spike_policy, status,
+            *(f"""INSERT INTO campaign (id, name, author_id, owner_id, sender_id, body, spike_policy, state,
                                         oops_warned, created_at, updated_at, approved_at, approved_by_id)
                   VALUES ('cmp_bench_{name}', 'Bench {name}', '{USER_ID}', '{USER_ID}', '{SENDER_ID}',
                           'Hi. Reply STOP to end', 'pause', 'approved', false, now(), now(), now(), '{USER_ID}')"""

@@ -234,13 +234,13 @@ async def seed(url: str, args) -> str:
             user, _, api_key = await service.create_user(session, email="bench-ops@example.com", name="Bench ops",
                                                          roles=["admin", "ops"], actor=None)
             user_id = user.id
-        campaign_cols = ("id, name, author_id, owner_id, sender_id, body, spike_policy, status, oops_warned, "
+        campaign_cols = ("id, name, author_id, owner_id, sender_id, body, spike_policy, state, oops_warned, "
                          "created_at, updated_at, approved_at, approved_by_id, launched_at, completed_at, "
                          "delivered_count, opt_out_count, failed_count, paused_by_guard")
 
-        def campaign(cid: str, status: str, delivered: int, opt_outs: int = 0, completed: str = "NULL") -> str:
+        def campaign(cid: str, state: str, delivered: int, opt_outs: int = 0, completed: str = "NULL") -> str:
             return (f"('{cid}', 'Bench {cid}', '{user_id}', '{user_id}', '{SENDER_ID}', 'Hi. Reply STOP to end', "
-                    f"'pause', '{status}', false, now() - interval '1 day', now(), now() - interval '1 day', "
+                    f"'pause', '{state}', false, now() - interval '1 day', now(), now() - interval '1 day', "
                     f"'{user_id}', now() - interval '1 hour', {completed}, {delivered}, {opt_outs}, 0, false)")
 
         campaigns = [campaign(f"cmp_hist_{i:02d}", "completed", 10_000, 50,
@@ -447,7 +447,7 @@ async def guard_runs(base: str, api_key: str, args, engine) -> tuple[list[dict],
                 stop_done = time.perf_counter()
                 async with http.get(f"{base}/v1/campaigns/{cid}",
                                     headers={"Authorization": f"Bearer {api_key}"}) as response:
-                    state = (await response.json())["status"]
+                    state = (await response.json())["state"]
                 seen = time.perf_counter()
                 if stop_status != 200:
                     problems.append(f"{cid}: STOP {j + 1} answered {stop_status}")
@@ -463,7 +463,7 @@ async def guard_runs(base: str, api_key: str, args, engine) -> tuple[list[dict],
         if run["k"] != expected_k:
             problems.append(f"{run['campaign']}: paused at STOP {run['k']}, the detector says {expected_k}")
     bad_alerts = await scalars(engine, """
-        SELECT count(*) FROM campaign c WHERE c.id LIKE 'cmp_spike_%' AND NOT (c.status = 'paused'
+        SELECT count(*) FROM campaign c WHERE c.id LIKE 'cmp_spike_%' AND NOT (c.state = 'paused'
                AND c.paused_by_guard AND EXISTS (SELECT 1 FROM alert a WHERE a.campaign_id = c.id
                AND a.kind = 'unsubscribe_spike' AND a.action = 'paused'
                AND (a.metrics ->> 'opt_outs')::int = :k))""", k=expected_k)
@@ -483,15 +483,15 @@ def pct(values: list[float], q: float) -> float:
 
 async def verify_phase_b(engine, count: int) -> list[str]:
     problems = []
-    opted, counted, status, by_guard, alerts = await scalars(engine, """
+    opted, counted, state, by_guard, alerts = await scalars(engine, """
         SELECT (SELECT count(*) FROM message WHERE campaign_id = 'cmp_flood' AND opted_out_at IS NOT NULL),
-               c.opt_out_count, c.status, c.paused_by_guard,
+               c.opt_out_count, c.state, c.paused_by_guard,
                (SELECT count(*) FROM alert WHERE campaign_id = 'cmp_flood' AND kind = 'unsubscribe_spike')
         FROM campaign c WHERE c.id = 'cmp_flood'""")
     if opted != count or counted != count:
         problems.append(f"cmp_flood: {opted} messages attributed, opt_out_count {counted}, expected {count}")
-    if status != "paused" or not by_guard or alerts != 1:
-        problems.append(f"cmp_flood: status {status}, paused_by_guard {by_guard}, {alerts} spike alerts")
+    if state != "paused" or not by_guard or alerts != 1:
+        problems.append(f"cmp_flood: state {state}, paused_by_guard {by_guard}, {alerts} spike alerts")
     return problems
 
 

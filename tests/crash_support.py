@@ -278,9 +278,9 @@ async def message_states(db: Database, campaign_id: str) -> Counter[str]:
         return Counter({state: count for state, count in rows})
 
 
-async def campaign_status(db: Database, campaign_id: str) -> str:
+async def campaign_state(db: Database, campaign_id: str) -> str:
     async with db.session() as session:
-        return await session.scalar(select(Campaign.status).where(Campaign.id == campaign_id))
+        return await session.scalar(select(Campaign.state).where(Campaign.id == campaign_id))
 
 
 async def messages(db: Database, campaign_id: str) -> list[Message]:

@@ -33,5 +33,5 @@ async def build(client, admin, marketer, reviewer, *, phones=PHONES, mps=500, la
                       headers=reviewer.headers)
     if launch:
         launched = await client.post(f"/v1/campaigns/{campaign['id']}/launch", headers=marketer.headers)
-        assert launched.json()["status"] == "sending", launched.text
+        assert launched.json()["state"] == "sending", launched.text
     return {"sender": sender, "list": lst, "campaign": campaign, "subscribers": subscribers}

@@ -47,7 +47,7 @@ async def test_stop_wave_fires_once_and_pauses_within_a_second(client, admin, ma
         reply = await inbound(client, f"SM{index:032d}", phone, "STOP")
         assert reply.status_code == 200
         campaign = await session.get(Campaign, cid, populate_existing=True)
-        if campaign.status == "paused" and fired_after is None:
+        if campaign.state == "paused" and fired_after is None:
             fired_after = (index + 1, time.perf_counter() - started)
     assert fired_after is not None, "the guard never fired"
     count, seconds = fired_after
@@ -76,7 +76,7 @@ async def test_alert_only_policy_does_not_pause(client, admin, marketer, reviewe
     for index, phone in enumerate(PHONES[:6]):
         await inbound(client, f"SM{index:032d}", phone, "stop please")
     campaign = await session.get(Campaign, cid, populate_existing=True)
-    assert campaign.status == "sending"
+    assert campaign.state == "sending"
     [alert] = (await client.get("/v1/alerts", headers=ops.headers)).json()["items"]
     assert alert["action"] == "alert_only"
 
@@ -94,7 +94,7 @@ async def test_guard_paused_campaign_resumes_only_by_ops_with_a_comment(client, 
     assert no_comment.status_code == 422
     resumed = await client.post(f"/v1/campaigns/{cid}/resume", json={"comment": "checked: a list mix-up, fixed"},
                                 headers=ops.headers)
-    assert resumed.status_code == 200 and resumed.json()["status_reason"] == "checked: a list mix-up, fixed"
+    assert resumed.status_code == 200 and resumed.json()["state_reason"] == "checked: a list mix-up, fixed"
     [alert] = (await client.get("/v1/alerts", headers=ops.headers)).json()["items"]
     acked = await client.post(f"/v1/alerts/{alert['id']}/acknowledge", json={"comment": "looking"}, headers=ops.headers)
     assert acked.json()["state"] == "acknowledged"
@@ -187,7 +187,7 @@ async def test_canary_holds_a_bad_campaign(client, admin, marketer, reviewer, db
     verdicts = await canary.judge_canaries(db, settings, now=later)
     assert verdicts["held"] == [cid]
     campaign = await session.get(Campaign, cid, populate_existing=True)
-    assert campaign.status == "paused" and campaign.paused_by_guard
+    assert campaign.state == "paused" and campaign.paused_by_guard
     kinds = set((await session.scalars(select(Alert.kind))).all())
     assert "canary_held" in kinds
     sent_before = len(provider.sent)
@@ -203,5 +203,5 @@ async def _launch_with_canary(client, marketer, reviewer, world, policy="pause")
     await client.post(f"/v1/campaigns/{cid}/review", json={"decision": "approve", "comment": "ok"},
                       headers=reviewer.headers)
     launched = await client.post(f"/v1/campaigns/{cid}/launch", headers=marketer.headers)
-    assert launched.json()["status"] == "sending", launched.text
+    assert launched.json()["state"] == "sending", launched.text
     return cid

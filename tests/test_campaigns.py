@@ -58,7 +58,7 @@ async def test_check_returns_findings_samples_and_cost(client, marketer, reviewe
     samples = (await client.post(f"/v1/campaigns/{clean['id']}/check", headers=marketer.headers)).json()["samples"]
     assert [s["text"].split(",")[0] for s in samples] == ["Fineline Demo Co: Hi Ana", "Fineline Demo Co: Hi there"]
     after = (await client.get(f"/v1/campaigns/{campaign['id']}", headers=marketer.headers)).json()
-    assert after["status"] == "draft"
+    assert after["state"] == "draft"
 
 
 async def test_submit_is_refused_while_a_blocking_finding_stands(client, marketer, setup):
@@ -85,22 +85,22 @@ async def test_author_cannot_review_own_campaign(client, db, setup):
 
 async def test_full_path_to_sending_and_pause_resume_cancel(client, marketer, reviewer, ops, setup, session):
     campaign = await to_approved(client, marketer, reviewer, setup)
-    assert campaign["status"] == "approved" and campaign["approved_by_id"] == reviewer.id
+    assert campaign["state"] == "approved" and campaign["approved_by_id"] == reviewer.id
     [review] = (await session.scalars(select(Review).where(Review.campaign_id == campaign["id"]))).all()
     assert review.decision == "approve" and review.comment == "looks right" and review.audience_size == 2
     launched = await client.post(f"/v1/campaigns/{campaign['id']}/launch", headers=marketer.headers)
-    assert launched.json()["status"] == "sending"
+    assert launched.json()["state"] == "sending"
     paused = await client.post(f"/v1/campaigns/{campaign['id']}/pause", json={"comment": "checking"}, headers=ops.headers)
-    assert paused.json()["status"] == "paused"
+    assert paused.json()["state"] == "paused"
     resumed = await client.post(f"/v1/campaigns/{campaign['id']}/resume", headers=ops.headers)
-    assert resumed.json()["status"] == "sending"
+    assert resumed.json()["state"] == "sending"
     cancelled = await client.post(f"/v1/campaigns/{campaign['id']}/cancel", headers=marketer.headers)
-    assert cancelled.json()["status"] == "cancelled"
+    assert cancelled.json()["state"] == "cancelled"
     again = await client.post(f"/v1/campaigns/{campaign['id']}/resume", headers=ops.headers)
     assert again.status_code == 409 and again.json()["error"]["code"] == "illegal_transition"
-    audit = (await client.get("/v1/audit", params={"target_id": campaign["id"], "action": "campaign.status"},
+    audit = (await client.get("/v1/audit", params={"target_id": campaign["id"], "action": "campaign.state"},
                               headers=(await _admin_headers(client, session)))).json()["items"]
-    assert [e["details"]["status"] for e in reversed(audit)] == [
+    assert [e["details"]["state"] for e in reversed(audit)] == [
         "in_review", "approved", "sending", "paused", "sending", "cancelled"]
 
 
@@ -115,7 +115,7 @@ async def _admin_headers(client, session):
 async def test_future_schedule_launches_to_scheduled(client, marketer, reviewer, setup):
     campaign = await to_approved(client, marketer, reviewer, setup, scheduled_at="2099-01-01T15:00:00Z")
     launched = await client.post(f"/v1/campaigns/{campaign['id']}/launch", headers=marketer.headers)
-    assert launched.json()["status"] == "scheduled"
+    assert launched.json()["state"] == "scheduled"
 
 
 async def test_edit_after_approval_returns_to_draft_and_voids_approval(client, marketer, reviewer, setup):
@@ -123,7 +123,7 @@ async def test_edit_after_approval_returns_to_draft_and_voids_approval(client, m
     edited = await client.patch(f"/v1/campaigns/{campaign['id']}", json={"body": GOOD_BODY + " Ends Sunday."},
                                 headers=marketer.headers)
     assert edited.status_code == 200
-    assert edited.json()["status"] == "draft" and edited.json()["approved_by_id"] is None
+    assert edited.json()["state"] == "draft" and edited.json()["approved_by_id"] is None
     launch = await client.post(f"/v1/campaigns/{campaign['id']}/launch", headers=marketer.headers)
     assert launch.status_code == 409
 
@@ -134,12 +134,12 @@ async def test_request_changes_then_resubmit(client, marketer, reviewer, setup):
     asked = await client.post(f"/v1/campaigns/{campaign['id']}/review",
                               json={"decision": "request_changes", "comment": "mention the end date"},
                               headers=reviewer.headers)
-    assert asked.json()["status"] == "changes_requested"
-    assert asked.json()["status_reason"] == "mention the end date"
+    assert asked.json()["state"] == "changes_requested"
+    assert asked.json()["state_reason"] == "mention the end date"
     edited = await client.patch(f"/v1/campaigns/{campaign['id']}", json={"body": GOOD_BODY + " Ends Sunday."},
                                 headers=marketer.headers)
-    assert edited.json()["status"] == "draft"
-    assert (await client.post(f"/v1/campaigns/{campaign['id']}/submit", headers=marketer.headers)).json()["status"] == "in_review"
+    assert edited.json()["state"] == "draft"
+    assert (await client.post(f"/v1/campaigns/{campaign['id']}/submit", headers=marketer.headers)).json()["state"] == "in_review"
 
 
 async def test_unverified_sender_blocks_and_launch_rechecks_sender(client, admin, marketer, reviewer, setup):
@@ -165,7 +165,7 @@ async def test_test_send_only_to_own_numbers_and_counted_apart(client, marketer,
     assert sent.json()["body"].startswith("[TEST] Fineline Demo Co: Hi there")
     assert [m.to for m in provider.sent] == ["+14155550199"]
     fetched = (await client.get(f"/v1/campaigns/{campaign['id']}", headers=marketer.headers)).json()
-    assert fetched["test_sends"] == 1 and fetched["status"] == "draft"
+    assert fetched["test_sends"] == 1 and fetched["state"] == "draft"
 
 
 async def test_offboarding_hands_back_drafts_and_another_marketer_takes_over(client, admin, marketer, db, setup):
@@ -208,9 +208,9 @@ async def test_suspended_or_revoked_sender_pauses_its_campaigns(client, admin, m
         await senders.recheck_due(session, provider=provider, now=utcnow() + timedelta(hours=2),
                                   every=timedelta(hours=1))
     paused = (await client.get(f"/v1/campaigns/{sending['id']}", headers=marketer.headers)).json()
-    assert paused["status"] == "paused"
-    assert "is suspended" in paused["status_reason"]
-    assert (await client.get(f"/v1/campaigns/{draft['id']}", headers=marketer.headers)).json()["status"] == "draft"
+    assert paused["state"] == "paused"
+    assert "is suspended" in paused["state_reason"]
+    assert (await client.get(f"/v1/campaigns/{draft['id']}", headers=marketer.headers)).json()["state"] == "draft"
 
 
 

@@ -23,7 +23,7 @@ DONE = {"sent", "delivered"}
 
 async def _finished(db: Database, campaign_id: str, n: int) -> bool:
     states = await cs.message_states(db, campaign_id)
-    return sum(states[s] for s in DONE) == n and await cs.campaign_status(db, campaign_id) == "completed"
+    return sum(states[s] for s in DONE) == n and await cs.campaign_state(db, campaign_id) == "completed"
 
 
 async def _assert_exactly_once(db: Database, fake: cs.FakeTwilio, campaign_id: str, n: int) -> None:

@@ -54,7 +54,7 @@ async def world(client, admin, marketer, reviewer):
 async def test_launch_materialises_only_sendable_subscribers_once(client, marketer, world, session):
     launched = await client.post(f"/v1/campaigns/{world['campaign']['id']}/launch", headers=marketer.headers)
     assert launched.status_code == 200, launched.text
-    assert launched.json()["status"] == "sending"
+    assert launched.json()["state"] == "sending"
     rows = (await session.scalars(select(Message).where(Message.campaign_id == world["campaign"]["id"]))).all()
     assert sorted(m.subscriber_id for m in rows) == sorted([world["subs"]["both"], world["subs"]["single"]])
     assert all(m.state == "queued" and m.consent_event_id for m in rows)

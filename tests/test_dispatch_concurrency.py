@@ -39,7 +39,7 @@ async def _seed(url: str) -> str:
             session.add(lst)
             await session.flush()
             campaign = Campaign(name="C", author_id=user.id, owner_id=user.id, sender_id=sender.id, body="Hi. STOP to end",
-                                status="sending")
+                                state="sending")
             session.add(campaign)
             await session.flush()
             session.add(CampaignList(campaign_id=campaign.id, list_id=lst.id))
@@ -156,7 +156,7 @@ async def _pump_until_done(url: str, settings: Settings, provider: Provider, cam
                 await asyncio.sleep(0.1)
                 async with db.session() as session:
                     open_ = await session.scalar(select(func.count()).select_from(Campaign).where(
-                        Campaign.id.in_(campaign_ids), Campaign.status != "completed"))
+                        Campaign.id.in_(campaign_ids), Campaign.state != "completed"))
                 if not open_:
                     break
     finally:

@@ -33,7 +33,7 @@ async def test_dispatch_sends_each_message_once_and_completes(client, admin, mar
     again = await runner.dispatch_once(db, provider, settings, now=DAYTIME)
     assert again.counts["claimed"] == 0 and len(provider.sent) == 3
     campaign = await session.get(Campaign, world["campaign"]["id"], populate_existing=True)
-    assert campaign.status == "completed"
+    assert campaign.state == "completed"
 
 
 async def test_stop_mid_campaign_skips_that_numbers_queued_message(client, admin, marketer, reviewer, db, provider,
@@ -53,7 +53,7 @@ async def test_suspended_sender_stops_its_campaign(client, admin, marketer, revi
     result = await runner.dispatch_once(db, provider, settings, now=DAYTIME)
     assert result.counts["claimed"] == 0 and provider.sent == []
     campaign = await session.get(Campaign, world["campaign"]["id"], populate_existing=True)
-    assert campaign.status == "paused"
+    assert campaign.state == "paused"
 
 
 async def test_paused_and_resumed_campaign_sends_each_message_once(client, admin, marketer, reviewer, ops, db,
@@ -228,13 +228,13 @@ async def test_scheduled_campaign_launches_on_time(client, admin, marketer, revi
     await client.post(f"/v1/campaigns/{cid}/submit", headers=marketer.headers)
     await client.post(f"/v1/campaigns/{cid}/review", json={"decision": "approve", "comment": "ok"},
                       headers=reviewer.headers)
-    assert (await client.post(f"/v1/campaigns/{cid}/launch", headers=marketer.headers)).json()["status"] == "scheduled"
+    assert (await client.post(f"/v1/campaigns/{cid}/launch", headers=marketer.headers)).json()["state"] == "scheduled"
     assert await runner.launch_due(db, settings, now=DAYTIME) == []
     from datetime import UTC, datetime
 
     assert await runner.launch_due(db, settings, now=datetime(2099, 1, 1, 18, 0, 1, tzinfo=UTC)) == [cid]
     campaign = await session.get(Campaign, cid, populate_existing=True)
-    assert campaign.status == "sending"
+    assert campaign.state == "sending"
     assert len(await messages(session, cid)) == 3
 
 

@@ -346,7 +346,7 @@ async def test_sql_looking_values_are_stored_literally(client, admin, marketer, 
     assert lists.status_code == 200 and lists.json()["items"][0]["id"] == list_id
     # Searching by them through query strings is harmless too.
     for text in SQLISH:
-        response = await client.get("/v1/campaigns", params={"status": text, "cursor": text},
+        response = await client.get("/v1/campaigns", params={"state": text, "cursor": text},
                                     headers=marketer.headers)
         assert response.status_code < 500, (text, response.text)
 

@@ -115,7 +115,7 @@ def _run(http, base, admin_key, sync_playwright):
         post(f"/v1/campaigns/{campaign['id']}/submit", keys["marketer"])
         post(f"/v1/campaigns/{campaign['id']}/review", keys["reviewer"], json={"decision": "approve", "comment": "ok"})
         post(f"/v1/campaigns/{campaign['id']}/launch", keys["marketer"])
-        page.wait_for_selector(f"[data-campaign-id='{campaign['id']}'][data-status='sending']", timeout=15000)
+        page.wait_for_selector(f"[data-campaign-id='{campaign['id']}'][data-state='sending']", timeout=15000)
 
         # wait until some messages were delivered, then the STOP wave
         deadline = time.monotonic() + 30
@@ -143,7 +143,7 @@ def _run(http, base, admin_key, sync_playwright):
             print("alerts html:", page.inner_html("#alerts")[:500])
             raise
         assert "paused" in alert.inner_text()
-        page.wait_for_selector(f"[data-campaign-id='{campaign['id']}'][data-status='paused']", timeout=15000)
+        page.wait_for_selector(f"[data-campaign-id='{campaign['id']}'][data-state='paused']", timeout=15000)
         page.wait_for_selector("button:has-text('Resume campaign')", timeout=10000)
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "ops-page.png"), full_page=True)

@@ -83,7 +83,7 @@ async def test_an_attributed_stop_adds_one_statement_for_its_campaign(client, ma
     await session.refresh(message)
     assert message.opted_out_at is not None
     campaign = await session.get(Campaign, message.campaign_id, populate_existing=True)
-    assert campaign.opt_out_count == 1 and campaign.status == "sending"  # one STOP is no spike
+    assert campaign.opt_out_count == 1 and campaign.state == "sending"  # one STOP is no spike
 
 
 async def test_a_delivered_callback_is_three_statements_and_its_replay_one(client, marketer, world, engine, session):

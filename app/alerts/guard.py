@@ -44,7 +44,7 @@ def failure_policy(settings: Settings) -> detector.SpikePolicy:
 
 async def company_baseline(session: AsyncSession, settings: Settings) -> float:
     history = (await session.execute(
-        select(Campaign.opt_out_count, Campaign.delivered_count).where(Campaign.status == CampaignState.COMPLETED)
+        select(Campaign.opt_out_count, Campaign.delivered_count).where(Campaign.state == CampaignState.COMPLETED)
         .order_by(Campaign.completed_at.desc()).limit(settings.baseline_campaigns)
     )).all()
     return detector.baseline_rate([(o, d) for o, d in history], prior=settings.baseline_prior)
@@ -104,7 +104,7 @@ async def judge(session: AsyncSession, campaign_id: str, *, settings: Settings) 
     verdict = detector.evaluate(campaign.opt_out_count, campaign.delivered_count, baseline, spike_policy(settings))
     if not verdict.fires:
         return None
-    pausing = campaign.spike_policy == "pause" and campaign.status in (CampaignState.SENDING, CampaignState.SCHEDULED)
+    pausing = campaign.spike_policy == "pause" and campaign.state in (CampaignState.SENDING, CampaignState.SCHEDULED)
     metrics = {"opt_outs": campaign.opt_out_count, "delivered": campaign.delivered_count,
                "rate": round(verdict.rate, 6), "baseline_rate": round(baseline, 6), "threshold": verdict.threshold,
                "p_value": verdict.p_value}

@@ -70,8 +70,8 @@ async def create_campaign(body: CampaignIn, session: SessionDep, marketer: Marke
 
 @router.get("/campaigns", response_model=Page[CampaignOut])
 async def list_campaigns(session: SessionDep, _: CurrentUser, page: PageDep,
-                         status_: Annotated[CampaignState | None, Query(alias="status")] = None):
-    result = page_of(await service.list_campaigns(session, limit=page.limit + 1, cursor=page.cursor, status=status_), page)
+                         state: CampaignState | None = None):
+    result = page_of(await service.list_campaigns(session, limit=page.limit + 1, cursor=page.cursor, state=state), page)
     result["items"] = [await out(session, c) for c in result["items"]]
     return result
 

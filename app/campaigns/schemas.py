@@ -6,6 +6,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.types import Timestamp
+from app.vocab.campaign import CampaignState
 from app.vocab.message import MessageState
 
 
@@ -128,8 +129,8 @@ class CampaignOut(BaseModel):
     scheduled_at: datetime | None
     rollout: dict | None
     spike_policy: str
-    status: str
-    status_reason: str | None
+    state: CampaignState
+    state_reason: str | None
     approved_by_id: str | None
     approved_at: datetime | None
     created_at: datetime

@@ -1,6 +1,6 @@
 """Campaigns: write, check, submit, review, launch, pause, resume, cancel.
 
-Every status change goes through ``move`` (the lifecycle table, audited). Approval binds to
+Every state change goes through ``move`` (the lifecycle table, audited). Approval binds to
 ``content_hash`` — body as it will be sent (with any appended opt-out text), sender, lists, rollout
 and schedule — so any edit after approval voids it and returns the campaign to draft.
 """
@@ -48,34 +48,34 @@ async def list_ids_of(session: AsyncSession, campaign: Campaign) -> list[str]:
     return sorted(rows.all())
 
 
-async def list_campaigns(session: AsyncSession, *, limit: int, cursor: str | None, status: str | None) -> list[Campaign]:
+async def list_campaigns(session: AsyncSession, *, limit: int, cursor: str | None, state: str | None) -> list[Campaign]:
     query = select(Campaign).order_by(Campaign.id).limit(limit)
     if cursor:
         query = query.where(Campaign.id > cursor)
-    if status:
-        query = query.where(Campaign.status == status)
+    if state:
+        query = query.where(Campaign.state == state)
     return list((await session.scalars(query)).all())
 
 
 async def active_for_sender(session: AsyncSession, sender_id: str) -> list[Campaign]:
     """Campaigns that would send from ``sender_id`` if nothing stopped them."""
     return list((await session.scalars(
-        select(Campaign).where(Campaign.sender_id == sender_id, Campaign.status.in_((CampaignState.SCHEDULED, CampaignState.SENDING)))
+        select(Campaign).where(Campaign.sender_id == sender_id, Campaign.state.in_((CampaignState.SCHEDULED, CampaignState.SENDING)))
         .order_by(Campaign.id))).all())
 
 
 def move(session: AsyncSession, campaign: Campaign, target: str, *, actor: User | None, reason: str) -> None:
-    """The one gate for a campaign's status."""
+    """The one gate for a campaign's state."""
     try:
-        lifecycle.check_move(campaign.status, target)
+        lifecycle.check_move(campaign.state, target)
     except lifecycle.IllegalTransition as exc:
         raise Conflict(str(exc), code="illegal_transition") from exc
-    previous, campaign.status, campaign.status_reason = campaign.status, target, reason
+    previous, campaign.state, campaign.state_reason = campaign.state, target, reason
     campaign.updated_at = utcnow()
     if target == CampaignState.DRAFT:
         campaign.approved_hash = campaign.approved_by_id = campaign.approved_at = None
-    record(session, "campaign.status", actor=actor, target_type="campaign", target_id=campaign.id,
-           previous=previous, status=target, reason=reason)
+    record(session, "campaign.state", actor=actor, target_type="campaign", target_id=campaign.id,
+           previous=previous, state=target, reason=reason)
 
 
 def content_context(settings: Settings, *, sender: Sender | None, company_numbers: frozenset[str] = frozenset(),
@@ -196,7 +196,7 @@ async def create(session: AsyncSession, *, name: str, sender_id: str, list_ids: 
                  scheduled_at: datetime | None, rollout: dict | None, spike_policy: str, actor: User) -> Campaign:
     await _check_references(session, sender_id, list_ids)
     campaign = Campaign(name=name, author_id=actor.id, owner_id=actor.id, sender_id=sender_id, body=body,
-                        scheduled_at=scheduled_at, rollout=rollout, spike_policy=spike_policy, status=CampaignState.DRAFT)
+                        scheduled_at=scheduled_at, rollout=rollout, spike_policy=spike_policy, state=CampaignState.DRAFT)
     session.add(campaign)
     await session.flush()
     session.add_all([CampaignList(campaign_id=campaign.id, list_id=lid) for lid in sorted(set(list_ids))])
@@ -207,8 +207,8 @@ async def create(session: AsyncSession, *, name: str, sender_id: str, list_ids: 
 
 async def edit(session: AsyncSession, campaign: Campaign, changes: dict, *, actor: User) -> Campaign:
     _require_owner(campaign, actor)
-    if campaign.status not in lifecycle.EDITABLE:
-        raise Conflict(f"a {campaign.status} campaign cannot be edited", code="not_editable")
+    if campaign.state not in lifecycle.EDITABLE:
+        raise Conflict(f"a {campaign.state} campaign cannot be edited", code="not_editable")
     if "sender_id" in changes or "list_ids" in changes:
         await _check_references(session, changes.get("sender_id", campaign.sender_id),
                                 changes.get("list_ids") or await list_ids_of(session, campaign))
@@ -221,16 +221,16 @@ async def edit(session: AsyncSession, campaign: Campaign, changes: dict, *, acto
     campaign.updated_at = utcnow()
     record(session, "campaign.edited", actor=actor, target_type="campaign", target_id=campaign.id,
            fields=sorted(changes))
-    if campaign.status != CampaignState.DRAFT:
-        move(session, campaign, CampaignState.DRAFT, actor=actor, reason=f"edited while {campaign.status}: the review is void")
+    if campaign.state != CampaignState.DRAFT:
+        move(session, campaign, CampaignState.DRAFT, actor=actor, reason=f"edited while {campaign.state}: the review is void")
     await session.flush()
     return campaign
 
 
 async def submit(session: AsyncSession, campaign: Campaign, *, actor: User, settings: Settings) -> Campaign:
     _require_owner(campaign, actor)
-    if campaign.status not in (CampaignState.DRAFT, CampaignState.CHANGES_REQUESTED):
-        raise Conflict(f"a {campaign.status} campaign cannot be submitted for review", code="illegal_transition")
+    if campaign.state not in (CampaignState.DRAFT, CampaignState.CHANGES_REQUESTED):
+        raise Conflict(f"a {campaign.state} campaign cannot be submitted for review", code="illegal_transition")
     result = await evaluate(session, campaign, settings)
     if result["blocking"]:
         raise Conflict("submission refused while a blocking finding stands: "
@@ -245,8 +245,8 @@ async def review(session: AsyncSession, campaign: Campaign, *, reviewer: User, d
                  settings: Settings) -> Campaign:
     if reviewer.id in (campaign.author_id, campaign.owner_id):
         raise Forbidden("the author of a campaign cannot review it; another reviewer must")
-    if campaign.status != CampaignState.IN_REVIEW:
-        raise Conflict(f"only a campaign in review can be reviewed; this one is {campaign.status}",
+    if campaign.state != CampaignState.IN_REVIEW:
+        raise Conflict(f"only a campaign in review can be reviewed; this one is {campaign.state}",
                        code="illegal_transition")
     result = await evaluate(session, campaign, settings)
     if decision == "approve" and result["blocking"]:
@@ -283,8 +283,8 @@ async def launch(session: AsyncSession, campaign: Campaign, *, actor: User, sett
                  now: datetime | None = None) -> Campaign:
     """approved → scheduled (a future scheduled_at) or sending. Re-checks the approval and the sender."""
     now = now or utcnow()
-    if campaign.status != CampaignState.APPROVED:
-        raise Conflict(f"only an approved campaign can be launched; this one is {campaign.status}",
+    if campaign.state != CampaignState.APPROVED:
+        raise Conflict(f"only an approved campaign can be launched; this one is {campaign.state}",
                        code="illegal_transition")
     result = await still_approved(session, campaign, settings)
     campaign.launched_at = now
@@ -321,8 +321,8 @@ async def resume(session: AsyncSession, campaign: Campaign, *, actor: User, comm
     """paused → sending (or back to scheduled). The same checks as a launch: the approval still
     matches the content and the sender is verified. Messages already sent are never queued again."""
     now = now or utcnow()
-    if campaign.status != CampaignState.PAUSED:
-        raise Conflict(f"only a paused campaign can be resumed; this one is {campaign.status}", code="illegal_transition")
+    if campaign.state != CampaignState.PAUSED:
+        raise Conflict(f"only a paused campaign can be resumed; this one is {campaign.state}", code="illegal_transition")
     if campaign.paused_by_guard:
         if Role.OPS not in actor.roles:
             raise Forbidden("the unsubscribe-spike guard paused this campaign: only ops may resume it")
@@ -360,7 +360,7 @@ async def hand_back(session: AsyncSession, user: User, *, actor: User) -> list[C
     """Offboarding: the leaver's draft and in-review campaigns go back to the company."""
     campaigns = (await session.scalars(
         select(Campaign).where(Campaign.owner_id == user.id,
-                               Campaign.status.in_((CampaignState.DRAFT, CampaignState.IN_REVIEW, CampaignState.CHANGES_REQUESTED)))
+                               Campaign.state.in_((CampaignState.DRAFT, CampaignState.IN_REVIEW, CampaignState.CHANGES_REQUESTED)))
         .order_by(Campaign.id))).all()
     for campaign in campaigns:
         campaign.owner_id = None

@@ -58,7 +58,7 @@ async def judge_canaries(db: Database, settings: Settings, *, now: datetime | No
     verdicts: dict[str, list[str]] = {"released": [], "held": [], "waiting": []}
     async with db.unit_of_work() as session:
         candidates = (await session.scalars(
-            select(Campaign).where(Campaign.status == CampaignState.SENDING, Campaign.canary_released_at.is_(None),
+            select(Campaign).where(Campaign.state == CampaignState.SENDING, Campaign.canary_released_at.is_(None),
                                    select(Message.id).where(Message.campaign_id == Campaign.id, Message.held)
                                    .exists())
             .with_for_update(skip_locked=True))).all()

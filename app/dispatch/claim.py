@@ -36,7 +36,7 @@ async def sending_campaigns(session: AsyncSession) -> list[tuple[str, str, int]]
     """(campaign id, sender id, sender MPS) of every campaign now sending."""
     rows = await session.execute(
         select(Campaign.id, Campaign.sender_id, Sender.mps).join(Sender, Sender.id == Campaign.sender_id)
-        .where(Campaign.status == CampaignState.SENDING).order_by(Campaign.id)
+        .where(Campaign.state == CampaignState.SENDING).order_by(Campaign.id)
     )
     return [(cid, sid, mps) for cid, sid, mps in rows]
 

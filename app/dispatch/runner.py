@@ -47,7 +47,7 @@ async def launch_due(db: Database, settings: Settings, *, now: datetime | None =
     now = now or utcnow()
     started = []
     async with db.unit_of_work() as session:
-        due = (await session.scalars(select(Campaign).where(Campaign.status == CampaignState.SCHEDULED, Campaign.scheduled_at <= now)
+        due = (await session.scalars(select(Campaign).where(Campaign.state == CampaignState.SCHEDULED, Campaign.scheduled_at <= now)
                                      .with_for_update(skip_locked=True))).all()
         for campaign in due:
             await campaigns.start_sending(session, campaign, list_ids=await campaigns.list_ids_of(session, campaign),
@@ -111,7 +111,7 @@ async def complete_finished(db: Database, campaign_ids: set[str]) -> list[str]:
             if await session.scalar(select(_open_messages(campaign_id))):
                 continue
             campaign = await session.get(Campaign, campaign_id, with_for_update=True)
-            if campaign is None or campaign.status != CampaignState.SENDING:
+            if campaign is None or campaign.state != CampaignState.SENDING:
                 continue
             if not await session.scalar(select(_open_messages(campaign_id))):
                 campaign.completed_at = utcnow()

@@ -138,8 +138,8 @@ def _decide(batch: list[Claimed], contexts: dict[str, _Context], recipients: dic
     for claimed in batch:
         ctx = contexts[claimed.campaign_id]
         subscriber = recipients.get((claimed.campaign_id, claimed.subscriber_id))
-        if ctx.campaign.status != CampaignState.SENDING:
-            if ctx.campaign.status == CampaignState.CANCELLED:
+        if ctx.campaign.state != CampaignState.SENDING:
+            if ctx.campaign.state == CampaignState.CANCELLED:
                 outcomes.append(_skip(claimed, "the campaign was cancelled"))
             else:
                 outcomes.append(_release(claimed))  # paused: it waits for resume, never re-sent

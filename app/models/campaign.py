@@ -12,7 +12,7 @@ from app.vocab.campaign import CampaignState
 
 
 class Campaign(Base):
-    """``status`` (a ``CampaignState``) changes only through ``app.campaigns.service.move`` (audited)."""
+    """``state`` (a ``CampaignState``) changes only through ``app.campaigns.service.move`` (audited)."""
 
     __tablename__ = "campaign"
 
@@ -25,8 +25,8 @@ class Campaign(Base):
     scheduled_at: Mapped[datetime | None]
     rollout: Mapped[dict | None] = mapped_column(JSON)
     spike_policy: Mapped[str] = mapped_column(String(16), default="pause")
-    status: Mapped[str] = mapped_column(String(20), default=CampaignState.DRAFT.value, index=True)
-    status_reason: Mapped[str | None] = mapped_column(String(500))
+    state: Mapped[str] = mapped_column(String(20), default=CampaignState.DRAFT.value, index=True)
+    state_reason: Mapped[str | None] = mapped_column(String(500))
     approved_hash: Mapped[str | None] = mapped_column(String(64))
     approved_by_id: Mapped[str | None] = mapped_column(ForeignKey("user.id"))
     approved_at: Mapped[datetime | None]

@@ -113,7 +113,7 @@ async function poll() {
   if (!state.key) return;
   try {
     const [sending, paused, senders] = await Promise.all([
-      api("GET", "/v1/campaigns?status=sending&limit=50"), api("GET", "/v1/campaigns?status=paused&limit=50"),
+      api("GET", "/v1/campaigns?state=sending&limit=50"), api("GET", "/v1/campaigns?state=paused&limit=50"),
       api("GET", "/v1/senders?limit=100")]);
     state.campaigns = [...paused.items, ...sending.items];
     const now = Date.now();
@@ -153,7 +153,7 @@ function alertCard(a) {
     if (a.state === "open") actions.append(el("button", { onclick: () => act(`/v1/alerts/${a.id}/acknowledge`) }, "Acknowledge"));
     actions.append(el("button", { onclick: () => act(`/v1/alerts/${a.id}/resolve`) }, "Resolve"));
     const campaign = state.campaigns.find((c) => c.id === a.campaign_id);
-    if (campaign && campaign.status === "paused") {
+    if (campaign && campaign.state === "paused") {
       const comment = el("input", { type: "text", placeholder: "why it is safe to resume", "aria-label": "comment" });
       actions.append(comment, el("button", { class: "primary", onclick: () => {
         if (!comment.value.trim()) { comment.focus(); return; }
@@ -177,10 +177,10 @@ function renderCampaigns() {
     const n = c.counts, total = Math.max(n.audience, 1);
     const width = (x) => `${(100 * x / total).toFixed(2)}%`;
     const canvas = el("canvas", { width: "240", height: "80", "aria-label": "opt-out rate over time" });
-    const card = el("div", { class: "card campaign", "data-campaign-id": c.id, "data-status": c.status },
+    const card = el("div", { class: "card campaign", "data-campaign-id": c.id, "data-state": c.state },
       el("div", { class: "row" },
         el("div", {},
-          el("h3", {}, c.name, el("span", { class: `status ${c.status}` }, c.status)),
+          el("h3", {}, c.name, el("span", { class: `state ${c.state}` }, c.state)),
           el("div", { class: "bar" },
             el("span", { class: "delivered", style: `width:${width(n.delivered)}` }),
             el("span", { class: "sent", style: `width:${width(n.sent - n.delivered - Math.min(n.failed, n.sent))}` }),
@@ -189,7 +189,7 @@ function renderCampaigns() {
           el("div", { class: "legend" }, ...[`audience ${n.audience}`, `sent ${n.sent}`, `delivered ${n.delivered}`,
              `failed ${n.failed}`, `skipped ${n.skipped}`, `opt-outs ${n.opt_outs} (${pct(n.opt_out_rate)})`]
              .map((text) => el("span", {}, text))),
-          c.status_reason ? el("div", { class: "legend" }, c.status_reason) : ""),
+          c.state_reason ? el("div", { class: "legend" }, c.state_reason) : ""),
         canvas));
     drawChart(canvas, state.history.get(c.id) || [], state.guard.get(c.id));
     return card;
