@@ -32,6 +32,7 @@ from app.db.base import new_id, utcnow
 from app.errors import Invalid, PayloadTooLarge
 from app.models import ConsentEvent, OutboundText, Subscriber, SubscriberList, Subscription, Suppression, User
 from app.vocab.audience import ConsentSource, SubscriptionState
+from app.vocab.message import MessageState
 
 BATCH = 1000
 COMMIT_EVERY = 5  # batches
@@ -324,7 +325,7 @@ async def _write(session: AsyncSession, lst: SubscriberList, batch: dict[str, Ro
             lapsed.append({"b_id": current[0], "b_state": state, "b_event": event_id, "b_now": now})
         if state == SubscriptionState.PENDING:
             outbound.append({"id": new_id("otx"), "purpose": "confirmation", "sender_id": lst.sender_id,
-                             "subscriber_id": subscriber_id, "to": phone, "state": "queued", "created_at": now,
+                             "subscriber_id": subscriber_id, "to": phone, "state": MessageState.QUEUED, "created_at": now,
                              "body": lst.confirmation_text or texts.confirmation(settings.brand_name, lst.name),
                              "provider_sid": None, "error": None, "sent_at": None})
         report.created += 1

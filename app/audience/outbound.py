@@ -18,15 +18,16 @@ from app.db.base import utcnow
 from app.models import OutboundText, Sender
 from app.providers.base import Provider, SenderRefused
 from app.providers.errors import ProviderError, ProviderUnknownOutcome, RecipientOptedOut
+from app.vocab.message import MessageState
 
 
 async def _claim(session: AsyncSession, limit: int) -> list[OutboundText]:
-    query = select(OutboundText).where(OutboundText.state == "queued").order_by(OutboundText.id).limit(limit)
+    query = select(OutboundText).where(OutboundText.state == MessageState.QUEUED).order_by(OutboundText.id).limit(limit)
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     texts = list((await session.scalars(query)).all())
     for text in texts:
-        text.state = "sending"
+        text.state = MessageState.SENDING
     await session.flush()
     return texts
 
@@ -41,25 +42,25 @@ async def send_queued(db: Database, provider: Provider, *, limit: int = 50) -> d
             sender = await session.get(Sender, sender_id)
         values: dict
         if suppressed:
-            values, key = {"state": "skipped", "error": "the number opted out before the text was sent"}, "skipped"
+            values, key = {"state": MessageState.SKIPPED, "error": "the number opted out before the text was sent"}, "skipped"
         else:
             try:
                 sent = await provider.send(sender, to=to, body=body)
             except SenderRefused as exc:
-                values, key = {"state": "skipped", "error": exc.message}, "skipped"
+                values, key = {"state": MessageState.SKIPPED, "error": exc.message}, "skipped"
             except RecipientOptedOut as exc:
-                values, key = {"state": "failed", "error": str(exc)[:500]}, "failed"
+                values, key = {"state": MessageState.FAILED, "error": str(exc)[:500]}, "failed"
                 async with db.unit_of_work() as session:
                     await consent.opt_out(session, to, channel="provider",
                                           reason="the provider reports the recipient opted out (Twilio 21610)")
             except ProviderError as exc:
                 if exc.safe_to_retry:  # throttled, or never connected: nothing accepted; next round
-                    values, key = {"state": "queued"}, "retry"
+                    values, key = {"state": MessageState.QUEUED}, "retry"
                 else:  # unknown outcome: it may have gone out, so never re-sent blindly
-                    state = "unknown" if isinstance(exc, ProviderUnknownOutcome) else "failed"
+                    state = MessageState.UNKNOWN if isinstance(exc, ProviderUnknownOutcome) else MessageState.FAILED
                     values, key = {"state": state, "error": str(exc)[:500]}, "failed"
             else:
-                values, key = {"state": "sent", "provider_sid": sent.sid, "sent_at": utcnow()}, "sent"
+                values, key = {"state": MessageState.SENT, "provider_sid": sent.sid, "sent_at": utcnow()}, "sent"
         async with db.unit_of_work() as session:
             await session.execute(update(OutboundText).where(OutboundText.id == text_id).values(**values))
         counts[key] += 1

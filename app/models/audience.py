@@ -106,7 +106,9 @@ class InboundMessage(Base):
 
 
 class OutboundText(Base):
-    """A non-campaign text Fineline owes someone (a double opt-in confirmation), sent by the worker."""
+    """A non-campaign text Fineline owes someone (a double opt-in confirmation), sent by the worker.
+
+    ``state`` is a ``MessageState`` (queued → sending → sent, or skipped, failed, unknown)."""
 
     __tablename__ = "outbound_text"
 

@@ -13,8 +13,7 @@ from datetime import datetime
 
 from app.errors import Conflict
 from app.models import Sender
-
-VERIFIED = "verified"
+from app.vocab.sender import SenderState
 
 
 @dataclass(frozen=True)
@@ -53,7 +52,7 @@ def ensure_sendable(sender: object) -> Sender:
         )
     if sender.id is None:
         raise SenderRefused(f"sender {sender.address} is unknown: it was never registered and verified")
-    if sender.state != VERIFIED:
+    if sender.state != SenderState.VERIFIED:
         reason = f" ({sender.state_reason})" if sender.state_reason else ""
         raise SenderRefused(
             f"sender {sender.address} ({sender.id}) is {sender.state}{reason}: not a verified company sender"
