@@ -6,6 +6,12 @@ import pytest
 from sqlalchemy import select
 
 from app.models import Review
+from app.vocab.alert import AlertState
+from app.vocab.audience import ConsentSource, SubscriptionState
+from app.vocab.campaign import CampaignState
+from app.vocab.message import MessageState
+from app.vocab.roles import Role
+from app.vocab.sender import SenderKind, SenderState
 from tests.conftest import OWNED
 
 GOOD_BODY = "Fineline Demo Co: Hi {first_name|there}, our fall sale starts today, 20% off in store. Reply STOP to opt out."
@@ -222,3 +228,30 @@ async def test_subscriber_or_opted_out_numbers_cannot_be_test_numbers(client, ma
 async def test_unauthenticated_lookup_is_401_not_404(client):
     for path in ("/v1/campaigns/cmp_nope", "/v1/senders/snd_nope", "/v1/lists/lst_nope"):
         assert (await client.get(path)).status_code == 401
+
+
+async def test_campaigns_filter_by_state_and_name_a_bad_state(client, marketer, reviewer, setup):
+    draft = await create(client, marketer, setup)
+    approved = await to_approved(client, marketer, reviewer, setup)
+    listed = await client.get("/v1/campaigns", params={"state": "approved"}, headers=marketer.headers)
+    assert [c["id"] for c in listed.json()["items"]] == [approved["id"]]
+    listed = await client.get("/v1/campaigns", params={"state": "draft"}, headers=marketer.headers)
+    assert [(c["id"], c["state"], c["state_reason"]) for c in listed.json()["items"]] == [(draft["id"], "draft", None)]
+    bad = await client.get("/v1/campaigns", params={"state": "sent"}, headers=marketer.headers)
+    assert bad.status_code == 422 and bad.json()["error"]["details"][0]["field"] == "state"
+    assert "status" not in draft and "status_reason" not in draft
+
+
+async def test_openapi_lists_each_vocabulary_once(client):
+    """The schemas and filters name the enums (one definition each), with exactly their values."""
+    spec = (await client.get("/openapi.json")).json()
+    schemas = spec["components"]["schemas"]
+    for enum in (CampaignState, SenderState, MessageState, AlertState, SubscriptionState, Role, ConsentSource,
+                 SenderKind):
+        assert schemas[enum.__name__]["enum"] == [member.value for member in enum]
+    assert "unknown" in schemas["MessageState"]["enum"]
+    assert schemas["CampaignOut"]["properties"]["state"] == {"$ref": "#/components/schemas/CampaignState"}
+    assert "status" not in schemas["CampaignOut"]["properties"]
+    filters = {p["name"]: p["schema"] for p in spec["paths"]["/v1/campaigns"]["get"]["parameters"]}
+    assert "status" not in filters
+    assert {"$ref": "#/components/schemas/CampaignState"} in filters["state"]["anyOf"]

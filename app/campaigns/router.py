@@ -36,6 +36,7 @@ from app.models import Campaign, Message, Review, Subscriber, Subscription, User
 from app.pagination import Page, PageDep, page_of
 from app.senders.router import ProviderDep
 from app.vocab.campaign import CampaignState
+from app.vocab.message import MessageState
 from app.vocab.roles import Role
 
 router = APIRouter(prefix="/v1", tags=["campaigns"])
@@ -163,7 +164,7 @@ async def cancel_campaign(campaign: CampaignDep, session: SessionDep, user: OpsO
 
 @router.get("/campaigns/{campaign_id}/messages", response_model=Page[MessageOut])
 async def list_messages(campaign: CampaignDep, session: SessionDep, _: OpsOrMarketerDep, page: PageDep,
-                        state: Annotated[str | None, Query(max_length=16)] = None):
+                        state: MessageState | None = None):
     """Per-message state, provider SID and error code, in send order (keyset on the message id)."""
     query = select(Message).where(Message.campaign_id == campaign.id).order_by(Message.id).limit(page.limit + 1)
     if page.cursor:
