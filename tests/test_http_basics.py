@@ -70,7 +70,7 @@ async def test_readyz_is_503_when_database_is_unreachable(settings):
         response = await client.get("/readyz")
     await broken.dispose()
     assert response.status_code == 503
-    assert response.json()["state"] == "unavailable"
+    assert response.json()["status"] == "unavailable"
 
 
 async def test_metrics_count_requests_by_route_template(client, admin):
