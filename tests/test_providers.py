@@ -74,13 +74,96 @@ def _number(phone: str, sms: bool = True) -> dict:
 INCOMING = re.compile(rf"^{re.escape(API)}/2010-04-01/Accounts/{ACCOUNT}/IncomingPhoneNumbers\.json\?.*PhoneNumber=")
 
 
+SERVICE = "MG" + "9" * 32
+BRAND = "BN" + "8" * 32
+
+
+def _v1_page(key: str, items: list[dict]) -> dict:
+    return {key: items, "meta": {"key": key, "next_page_url": None, "page": 0, "page_size": 50}}
+
+
+def a2p(httpx_mock, number_sid: str, *, in_service: bool = True, registered: bool = True,
+        campaign: str | None = "VERIFIED", brand: str = "APPROVED", rate_limits: dict | None = None) -> None:
+    """Twilio's answers about a long code's A2P 10DLC registration: the service that holds it, the
+    service's A2P campaign and that campaign's brand."""
+    httpx_mock.add_response(url=f"{API}/v1/Services?PageSize=1000",
+                            json=_v1_page("services", [{"sid": SERVICE, "account_sid": ACCOUNT}]))
+    if not in_service:
+        httpx_mock.add_response(url=f"{API}/v1/Services/{SERVICE}/PhoneNumbers/{number_sid}", status_code=404,
+                                json={"code": 20404, "message": "not found", "status": 404})
+        return
+    httpx_mock.add_response(url=f"{API}/v1/Services/{SERVICE}/PhoneNumbers/{number_sid}",
+                            json={"sid": number_sid, "service_sid": SERVICE})
+    httpx_mock.add_response(url=f"{API}/v1/Services/{SERVICE}",
+                            json={"sid": SERVICE, "us_app_to_person_registered": registered})
+    campaigns = [] if campaign is None else [{
+        "sid": "QE" + "7" * 32, "brand_registration_sid": BRAND, "messaging_service_sid": SERVICE,
+        "campaign_status": campaign,
+        "rate_limits": rate_limits or {"att": {"mps": 75, "msg_class": "A"}, "tmobile": {"brand_tier": "LOW"}}}]
+    httpx_mock.add_response(url=f"{API}/v1/Services/{SERVICE}/Compliance/Usa2p?PageSize=20",
+                            json=_v1_page("compliance", campaigns))
+    if campaign is not None:
+        httpx_mock.add_response(url=f"{API}/v1/a2p/BrandRegistrations/{BRAND}",
+                                json={"sid": BRAND, "status": brand, "failure_reason": None})
+
+
 async def test_twilio_confirms_an_owned_sms_number(twilio, httpx_mock):
     httpx_mock.add_response(url=INCOMING, json=_numbers_page(_number("+15005550006")))
+    a2p(httpx_mock, "PN" + "b" * 32)
     check = await twilio.check_sender("long_code", "+15005550006")
     assert check.owned and check.provider_sid.startswith("PN")
+    assert check.registration.approved and (check.registration.mps, check.registration.daily_cap) == (75, 2000)
     request = httpx_mock.get_requests()[0]
     assert request.headers["authorization"].startswith("Basic ")
     assert "PhoneNumber=%2B15005550006" in str(request.url)
+    await twilio.aclose()
+
+
+@pytest.mark.parametrize(
+    ("answers", "status", "words"),
+    [
+        ({"in_service": False}, "missing", "in no Messaging Service"),
+        ({"campaign": None}, "missing", "no A2P 10DLC campaign"),
+        ({"campaign": "PENDING"}, "pending", "campaign is pending"),
+        ({"campaign": "FAILED"}, "rejected", "is failed"),
+        ({"brand": "IN_REVIEW"}, "pending", "brand is in review"),
+    ],
+)
+async def test_twilio_owned_long_code_without_an_approved_registration_is_not_cleared(
+        twilio, httpx_mock, answers, status, words):
+    httpx_mock.add_response(url=INCOMING, json=_numbers_page(_number("+14155550123")))
+    a2p(httpx_mock, "PN" + "b" * 32, **answers)
+    check = await twilio.check_sender("long_code", "+14155550123")
+    assert check.owned
+    assert (check.registration.status, check.registration.approved) == (status, False)
+    assert words in check.registration.reason and check.registration.action
+    await twilio.aclose()
+
+
+@pytest.mark.parametrize(
+    ("verifications", "status"),
+    [([], "missing"), ([{"status": "PENDING_REVIEW"}], "pending"),
+     ([{"status": "TWILIO_REJECTED", "rejection_reason": "Opt-in flow unclear", "error_code": 30498}], "rejected"),
+     ([{"status": "TWILIO_APPROVED"}], "approved")],
+)
+async def test_twilio_toll_free_needs_an_approved_verification(twilio, httpx_mock, verifications, status):
+    number_sid = "PN" + "b" * 32
+    httpx_mock.add_response(url=INCOMING, json=_numbers_page(_number("+18005550100")))
+    httpx_mock.add_response(
+        url=f"{API}/v1/Tollfree/Verifications?TollfreePhoneNumberSid={number_sid}&PageSize=20",
+        json=_v1_page("verifications", [{"sid": "HH" + "1" * 32, "tollfree_phone_number_sid": number_sid, **item}
+                                        for item in verifications]))
+    check = await twilio.check_sender("toll_free", "+18005550100")
+    assert check.owned and check.registration.status == status
+    if status == "rejected":
+        assert "Opt-in flow unclear (error 30498)" in check.registration.reason
+    await twilio.aclose()
+
+
+async def test_twilio_numbers_outside_the_us_need_no_registration(twilio, httpx_mock):
+    httpx_mock.add_response(url=INCOMING, json=_numbers_page(_number("+16135550123")))
+    check = await twilio.check_sender("long_code", "+16135550123")  # Canada: no 10DLC lookups at all
+    assert check.owned and check.registration.approved
     await twilio.aclose()
 
 
@@ -102,16 +185,28 @@ async def test_twilio_short_code_and_messaging_service(twilio, httpx_mock):
     )
     service_sid = "MG" + "d" * 32
     httpx_mock.add_response(url=f"{API}/v1/Services/{service_sid}",
-                            json={"sid": service_sid, "account_sid": ACCOUNT, "friendly_name": "Marketing"})
+                            json={"sid": service_sid, "account_sid": ACCOUNT, "friendly_name": "Marketing",
+                                  "us_app_to_person_registered": True})
     httpx_mock.add_response(
         url=re.compile(rf"^{re.escape(API)}/v1/Services/{service_sid}/PhoneNumbers"),
         json={"phone_numbers": [{"sid": "PN" + "e" * 32, "phone_number": "+15005550006"},
                                 {"sid": "PN" + "f" * 32, "phone_number": "+18005550100"}],
               "meta": {"key": "phone_numbers", "next_page_url": None, "page": 0, "page_size": 50}},
     )
+    httpx_mock.add_response(
+        url=f"{API}/v1/Services/{service_sid}/Compliance/Usa2p?PageSize=20",
+        json=_v1_page("compliance", [{"sid": "QE" + "7" * 32, "brand_registration_sid": BRAND,
+                                      "campaign_status": "VERIFIED", "rate_limits": {"att": {"mps": 12}}}]))
+    httpx_mock.add_response(url=f"{API}/v1/a2p/BrandRegistrations/{BRAND}", json={"sid": BRAND, "status": "APPROVED"})
+    httpx_mock.add_response(
+        url=f"{API}/v1/Tollfree/Verifications?TollfreePhoneNumberSid={'PN' + 'f' * 32}&PageSize=20",
+        json=_v1_page("verifications", [{"sid": "HH" + "1" * 32, "status": "IN_REVIEW"}]))
     assert (await twilio.check_sender("short_code", "12345")).owned
     service = await twilio.check_sender("messaging_service", service_sid)
     assert service.owned and service.pool == ["+15005550006", "+18005550100"]
+    # The service's A2P campaign covers its long code; the toll-free number in its pool is still in
+    # review, and Twilio may pick any number of the pool: the service is not cleared.
+    assert service.registration.status == "pending" and "+18005550100" in service.registration.reason
     await twilio.aclose()
 
 

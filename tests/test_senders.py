@@ -136,7 +136,7 @@ async def test_number_removed_from_account_is_suspended_at_next_check(client, ad
     later = utcnow() + timedelta(hours=2)
     async with db.unit_of_work() as session:
         counts = await senders.recheck_due(session, provider=provider, now=later, every=timedelta(hours=1))
-    assert counts == {"checked": 1, "suspended": 1, "unreachable": 0}
+    assert counts == {"checked": 1, "suspended": 1, "unreachable": 0, "unregistered": 0}
     fetched = (await client.get(f"/v1/senders/{sender['id']}", headers=admin.headers)).json()
     assert fetched["state"] == "suspended"
     assert "no longer confirms" in fetched["state_reason"]

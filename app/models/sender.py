@@ -35,3 +35,8 @@ class Sender(Base):
     last_checked_at: Mapped[datetime | None]
     suspended_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+    #: The carriers' verdict at the last check (app/providers/registration.py): status, reason, action,
+    #: and the limits it sets. None where registration does not apply (or was never checked).
+    registration: Mapped[dict | None] = mapped_column(JSON)
+    #: Messages per day the registration allows (e.g. a brand's T-Mobile allowance), across workers.
+    daily_cap: Mapped[int | None] = mapped_column(Integer)

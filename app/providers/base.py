@@ -13,17 +13,20 @@ from datetime import datetime
 
 from app.errors import Conflict
 from app.models import Sender
+from app.providers.registration import Registration
 from app.vocab.sender import SenderState
 
 
 @dataclass(frozen=True)
 class SenderCheck:
-    """The provider's answer to "does the company's account own this sender and can it send SMS?"."""
+    """The provider's answer to "does the company's account own this sender and can it send SMS?",
+    and, for an owned sender, the carriers' registration verdict (None where none applies)."""
 
     owned: bool
     reason: str
     provider_sid: str | None = None
     pool: list[str] = field(default_factory=list)
+    registration: Registration | None = None
 
 
 @dataclass(frozen=True)

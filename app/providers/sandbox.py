@@ -6,6 +6,9 @@
 - Messages get Twilio-shaped SIDs and statuses. When a status callback URL is given, the sandbox
   posts ``sent`` and then ``delivered`` (or ``undelivered``/``failed`` for a configurable share)
   to it after a short delay, form-encoded and signed with the auth token exactly as Twilio signs.
+- Carrier registration: the account's US numbers are registered (an approved A2P campaign or
+  toll-free verification) unless ``set_registration`` says otherwise; a message from a sender
+  whose registration was withdrawn fails with the carrier's error (30034 / 30032), as at Twilio.
 """
 
 from __future__ import annotations
@@ -21,7 +24,9 @@ import httpx
 from twilio.request_validator import RequestValidator
 
 from app.models import Sender
+from app.providers import registration
 from app.providers.base import Provider, SenderCheck, SentMessage
+from app.providers.registration import Registration
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +55,7 @@ class SandboxProvider(Provider):
         self.callbacks = callbacks
         self.random = random.Random(seed)
         self.sent: list[SentMessage] = []
+        self.registrations: dict[str, Registration] = {}
         self._tasks: set[asyncio.Task] = set()
         self._http: httpx.AsyncClient | None = None
 
@@ -58,6 +64,21 @@ class SandboxProvider(Provider):
     def release(self, address: str) -> None:
         """Remove a sender from the account (as if the number were released at Twilio)."""
         self.owned.discard(address)
+
+    def set_registration(self, address: str, status: str, *, reason: str = "", mps: int | None = None,
+                         daily_cap: int | None = None) -> None:
+        """What the carriers say of ``address`` from now on (tests and demos: pending, rejected...)."""
+        self.registrations[address] = Registration(
+            status, reason or f"sandbox: the registration of {address} is {status}",
+            "" if status == registration.APPROVED else "wait for the approval, or fix it in the provider's console",
+            mps=mps, daily_cap=daily_cap)
+
+    def _registration(self, address: str) -> Registration:
+        if address in self.registrations:
+            return self.registrations[address]
+        if not registration.requires_registration(address):
+            return registration.not_required(address)
+        return Registration(registration.APPROVED, f"sandbox: {address} is registered with the carriers")
 
     def _numbers(self) -> list[str]:
         return sorted(a for a in self.owned if a.startswith("+"))
@@ -72,11 +93,18 @@ class SandboxProvider(Provider):
             pool = self._numbers()
             if not pool:
                 return SenderCheck(False, f"messaging service {address} has no phone numbers in its pool")
-            return SenderCheck(True, "a messaging service of the company's account", provider_sid=address, pool=pool)
-        if kind == "short_code" and not _SHORT_CODE.match(address):
-            return SenderCheck(False, f"{address} is not a short code of the company's account")
+            verdicts = {number: self._registration(number) for number in pool}
+            if address in self.registrations:
+                verdicts[address] = self.registrations[address]
+            return SenderCheck(True, "a messaging service of the company's account", provider_sid=address, pool=pool,
+                               registration=registration.pool(address, verdicts))
+        if kind == "short_code":
+            if not _SHORT_CODE.match(address):
+                return SenderCheck(False, f"{address} is not a short code of the company's account")
+            return SenderCheck(True, "an active short code of the company's account", provider_sid="SC" + secrets.token_hex(16))
         sid = "PN" + secrets.token_hex(16)
-        return SenderCheck(True, "a number of the company's account with SMS capability", provider_sid=sid)
+        return SenderCheck(True, "a number of the company's account with SMS capability", provider_sid=sid,
+                           registration=self._registration(address))
 
     # -- messages ------------------------------------------------------------------------------
 

@@ -10,8 +10,10 @@ from datetime import datetime
 from twilio.rest import Client
 
 from app.models import Sender
+from app.providers import registration
 from app.providers.base import Provider, SenderCheck, SentMessage
 from app.providers.errors import ProviderNotFound, translating
+from app.providers.registration import Registration
 from app.providers.twilio_http import HttpxTwilioClient
 
 TWILIO_API = "https://api.twilio.com"
@@ -48,20 +50,96 @@ class TwilioProvider(Provider):
         number = matches[0]
         if not (number.capabilities or {}).get("sms"):
             return SenderCheck(False, f"{address} belongs to {account} but has no SMS capability")
-        return SenderCheck(True, f"a number of {account} with SMS capability", provider_sid=number.sid)
+        return SenderCheck(True, f"a number of {account} with SMS capability", provider_sid=number.sid,
+                           registration=await self._registration(kind, address, number.sid))
+
+    # -- carrier registration (app/providers/registration.py judges what these calls find) ------
+
+    async def _registration(self, kind: str, address: str, number_sid: str) -> Registration:
+        if not registration.requires_registration(address):
+            return registration.not_required(address)
+        if kind == "toll_free":
+            with translating():
+                found = await self.client.messaging.v1.tollfree_verifications.list_async(
+                    tollfree_phone_number_sid=number_sid, limit=20)
+            return registration.toll_free(address, [
+                {"status": item.status, "rejection_reason": item.rejection_reason, "error_code": item.error_code,
+                 "edit_allowed": item.edit_allowed, "date_updated": item.date_updated.isoformat()
+                 if item.date_updated else ""} for item in found])
+        return await self._long_code_registration(address, await self._service_of(number_sid))
+
+    async def _service_of(self, number_sid: str) -> str | None:
+        """The Messaging Service holding the number (a number sits in at most one)."""
+        with translating():
+            services = await self.client.messaging.v1.services.list_async(limit=1000)
+        for service in services:
+            try:
+                with translating():
+                    await self.client.messaging.v1.services(service.sid).phone_numbers(number_sid).fetch_async()
+            except ProviderNotFound:
+                continue
+            return service.sid
+        return None
+
+    async def _long_code_registration(self, address: str, service_sid: str | None,
+                                      service_registered: bool | None = None) -> Registration:
+        if service_sid is None:
+            return registration.long_code(address, service_sid=None, service_registered=None, campaign_status=None,
+                                          rate_limits=None, brand_status=None)
+        service = self.client.messaging.v1.services(service_sid)
+        with translating():
+            if service_registered is None:
+                service_registered = (await service.fetch_async()).us_app_to_person_registered
+            campaigns = await service.us_app_to_person.list_async(limit=20)
+        campaign = campaigns[0] if campaigns else None
+        brand_status = brand_failure = None
+        if campaign is not None and campaign.brand_registration_sid:
+            try:
+                with translating():
+                    brand = await self.client.messaging.v1.brand_registrations(
+                        campaign.brand_registration_sid).fetch_async()
+                brand_status, brand_failure = brand.status, brand.failure_reason
+            except ProviderNotFound:
+                brand_status = "FAILED"
+                brand_failure = f"brand {campaign.brand_registration_sid} does not exist"
+        return registration.long_code(
+            address, service_sid=service_sid, service_registered=service_registered,
+            campaign_status=campaign.campaign_status if campaign else None,
+            rate_limits=campaign.rate_limits if campaign else None,
+            brand_status=brand_status, brand_failure=brand_failure)
 
     async def _check_service(self, sid: str, account: str) -> SenderCheck:
         service = self.client.messaging.v1.services(sid)
         try:
             with translating():
-                await service.fetch_async()
+                found = await service.fetch_async()
                 numbers = await service.phone_numbers.list_async(limit=1000)
         except ProviderNotFound:
             return SenderCheck(False, f"{sid} is not among the messaging services of {account}")
         pool = sorted(item.phone_number for item in numbers if item.phone_number)
         if not pool:
             return SenderCheck(False, f"messaging service {sid} has no phone numbers in its pool")
-        return SenderCheck(True, f"a messaging service of {account}", provider_sid=sid, pool=pool)
+        return SenderCheck(True, f"a messaging service of {account}", provider_sid=sid, pool=pool,
+                           registration=await self._pool_registration(sid, found.us_app_to_person_registered,
+                                                                      numbers))
+
+    async def _pool_registration(self, sid: str, service_registered: bool | None, numbers) -> Registration:
+        """Each pooled number judged as if it were a sender of its own: the service's A2P campaign
+        covers its US long codes, toll-free numbers need their own verification."""
+        verdicts: dict[str, Registration] = {}
+        long_code: Registration | None = None
+        for item in numbers:
+            address = item.phone_number
+            if not address:
+                continue
+            if not registration.requires_registration(address):
+                verdicts[address] = registration.not_required(address)
+            elif registration.is_toll_free(address):
+                verdicts[address] = await self._registration("toll_free", address, item.sid)
+            else:
+                long_code = long_code or await self._long_code_registration(address, sid, service_registered)
+                verdicts[address] = long_code
+        return registration.pool(sid, verdicts)
 
     async def _create_message(self, sender: Sender, *, to: str, body: str, status_callback: str | None) -> SentMessage:
         origin = {"messaging_service_sid": sender.address} if sender.kind == "messaging_service" else {"from_": sender.address}

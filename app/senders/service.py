@@ -61,7 +61,8 @@ def _move(session: AsyncSession, sender: Sender, target: str, *, actor: User | N
         sender.suspended_at = now
     elif target == SenderState.REVOKED:
         sender.revoked_at = now
-    action = {SenderState.VERIFIED: "sender.verified", SenderState.SUSPENDED: "sender.suspended", SenderState.REVOKED: "sender.revoked"}[target]
+    action = {SenderState.VERIFIED: "sender.verified", SenderState.SUSPENDED: "sender.suspended", SenderState.REVOKED: "sender.revoked",
+              SenderState.UNREGISTERED: "sender.unregistered"}[target]
     record(session, action, actor=actor, target_type="sender", target_id=sender.id,
            previous=previous, state=target, reason=reason, address=sender.address)
 
@@ -144,8 +145,25 @@ async def recheck(
             sender.pool = list(check.pool)
             if not sender.mps_overridden:
                 sender.mps = addresses.pool_mps(sender.pool)
-        if sender.state != SenderState.VERIFIED:
-            _move(session, sender, SenderState.VERIFIED, actor=actor, reason=check.reason)
+        registration = check.registration
+        _apply_registration(sender, registration)
+        if registration is None or registration.approved:
+            if sender.state != SenderState.VERIFIED:
+                _move(session, sender, SenderState.VERIFIED, actor=actor, reason=check.reason)
+            return sender
+        # Owned, but the carriers would block it: never verified (it could not deliver a campaign).
+        why = f"not cleared by the carriers: {registration.reason}; to do: {registration.action}"
+        if sender.state == SenderState.VERIFIED:
+            _move(session, sender, SenderState.SUSPENDED, actor=actor, reason=f"carrier registration {registration.status}: "
+                  f"{registration.reason}")
+            await session.flush()
+            await on_suspended(session, sender)
+        elif sender.state == SenderState.PENDING:
+            _move(session, sender, SenderState.UNREGISTERED, actor=actor, reason=why)
+        elif sender.state_reason != why:
+            sender.state_reason = why
+            record(session, "sender.registration_checked", actor=actor, target_type="sender", target_id=sender.id,
+                   registration=registration.as_dict())
         return sender
     if sender.state == SenderState.VERIFIED:
         _move(session, sender, SenderState.SUSPENDED, actor=actor, reason=f"the provider no longer confirms it: {check.reason}")
@@ -157,6 +175,15 @@ async def recheck(
         raise Invalid(f"{sender.address} is not a verified company sender: {check.reason}",
                       field="address", code="not_a_company_sender")
     return sender
+
+
+def _apply_registration(sender: Sender, registration) -> None:
+    """Keep the carriers' verdict on the sender, and let its limits become the sender's: the
+    registration's rate sets the MPS (an admin may only lower it), its daily cap holds across workers."""
+    sender.registration = registration.as_dict() if registration is not None else None
+    sender.daily_cap = registration.daily_cap if registration is not None else None
+    if registration is not None and registration.mps:
+        sender.mps = min(sender.mps, registration.mps) if sender.mps_overridden else registration.mps
 
 
 async def on_suspended(session: AsyncSession, sender: Sender) -> list[str]:
@@ -191,6 +218,11 @@ async def update(session: AsyncSession, sender: Sender, *, actor: User, label: s
         sender.label = label.strip()
         changes["label"] = sender.label
     if mps is not None:
+        allowed = (sender.registration or {}).get("mps")
+        if allowed and mps > allowed:
+            raise Invalid(f"the carriers' registration of {sender.address} allows at most {allowed} messages "
+                          "per second; an admin may lower the rate, not raise it above that", field="mps",
+                          code="above_registered_rate")
         changes["mps"] = {"from": sender.mps, "to": mps}
         sender.mps = mps
         sender.mps_overridden = True
@@ -228,7 +260,7 @@ async def due_for_recheck(session: AsyncSession, *, now: datetime, every: timede
     cutoff = now - every
     query = (
         select(Sender)
-        .where(Sender.state == SenderState.VERIFIED, Sender.kind != "alphanumeric")
+        .where(Sender.state.in_((SenderState.VERIFIED, SenderState.UNREGISTERED)), Sender.kind != "alphanumeric")
         .where(or_(Sender.last_checked_at.is_(None), Sender.last_checked_at <= cutoff))
         .order_by(Sender.last_checked_at.nulls_first(), Sender.id)
         .limit(limit)
@@ -238,7 +270,7 @@ async def due_for_recheck(session: AsyncSession, *, now: datetime, every: timede
 
 async def recheck_due(session: AsyncSession, *, provider: Provider, now: datetime, every: timedelta) -> dict[str, int]:
     """The worker's periodic re-verification. A provider outage skips a sender; it never suspends one."""
-    counts = {"checked": 0, "suspended": 0, "unreachable": 0}
+    counts = {"checked": 0, "suspended": 0, "unreachable": 0, "unregistered": 0}
     for sender in await due_for_recheck(session, now=now, every=every):
         try:
             await recheck(session, sender, provider=provider, actor=None)
@@ -248,5 +280,6 @@ async def recheck_due(session: AsyncSession, *, provider: Provider, now: datetim
             continue
         counts["checked"] += 1
         counts["suspended"] += sender.state == SenderState.SUSPENDED
+        counts["unregistered"] += sender.state == SenderState.UNREGISTERED
     await session.flush()
     return counts

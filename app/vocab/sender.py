@@ -7,6 +7,7 @@ from enum import StrEnum
 
 class SenderState(StrEnum):
     PENDING = "pending"
+    UNREGISTERED = "unregistered"  # owned, but the carriers' registration is not approved (docs/carrier-registration.md)
     VERIFIED = "verified"
     SUSPENDED = "suspended"
     REVOKED = "revoked"
