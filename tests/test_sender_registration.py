@@ -93,3 +93,94 @@ async def test_numbers_outside_the_us_are_judged_as_before(client, admin, provid
     sender = await _register(client, admin, address="+16135550123")
     body = (await client.post(f"/v1/senders/{sender['id']}/verify", headers=admin.headers)).json()
     assert body["state"] == "verified" and "outside the US" in body["registration"]["reason"]
+
+
+# -- send-time carrier errors: the first one suspends the sender, instead of a wall of failures -----
+
+async def test_30034_on_a_status_callback_suspends_the_sender_and_pauses_the_campaign(
+        client, admin, marketer, reviewer, db, provider, settings, session):
+    from sqlalchemy import update
+
+    from app.models import Message
+    from tests.twilio_signing import signed_post
+
+    world = await dispatch_world.build(client, admin, marketer, reviewer)
+    # Two messages went out (as the worker records them); the third is still queued.
+    rows = (await session.scalars(select(Message).order_by(Message.id))).all()
+    for index, row in enumerate(rows[:2]):
+        await session.execute(update(Message).where(Message.id == row.id)
+                              .values(state="sent", provider_sid=f"SM{index}" + "f" * 31))
+    await session.commit()
+    first = (await session.scalars(select(Message).where(Message.state == "sent").order_by(Message.id))).first()
+    params = {"MessageSid": first.provider_sid, "MessageStatus": "undelivered", "ErrorCode": "30034",
+              "AccountSid": "AC" + "1" * 32}
+    assert (await signed_post(client, "/webhooks/twilio/status", params)).status_code in (200, 204)
+
+    sender = (await client.get(f"/v1/senders/{world['sender']['id']}", headers=admin.headers)).json()
+    assert sender["state"] == "suspended" and "carrier error 30034" in sender["state_reason"]
+    campaign = (await client.get(f"/v1/campaigns/{world['campaign']['id']}", headers=admin.headers)).json()
+    assert campaign["status"] == "paused"
+    alerts = (await session.scalars(select(Alert).where(Alert.kind == "sender_suspended"))).all()
+    assert len(alerts) == 1 and "30034" in alerts[0].message
+
+    # A second carrier error for the same sender changes nothing more (one alert, one suspension).
+    params["MessageSid"] = "SM1" + "f" * 31
+    assert (await signed_post(client, "/webhooks/twilio/status", params)).status_code in (200, 204)
+    assert len((await session.scalars(select(Alert).where(Alert.kind == "sender_suspended"))).all()) == 1
+
+
+async def test_carrier_refusal_at_send_time_suspends_the_sender_after_one_message(
+        client, admin, marketer, reviewer, db, settings, session, httpx_mock):
+    import re
+
+    from app.dispatch import runner
+    from app.models import Message
+    from app.providers.twilio import TwilioProvider
+
+    world = await dispatch_world.build(client, admin, marketer, reviewer, mps=1)
+    httpx_mock.add_response(
+        url=re.compile(r"^https://twilio\.test/2010-04-01/Accounts/AC1+/Messages\.json$"), status_code=400,
+        json={"code": 21729, "message": "The sender is not registered to send to this country", "status": 400},
+        is_reusable=True)
+    twilio = TwilioProvider(account_sid=settings.account_sid, auth_token="test-auth-token",
+                            api_base="https://twilio.test", transport="httpx")
+    for _ in range(5):
+        result = await runner.dispatch_once(db, twilio, settings, now=dispatch_world.DAYTIME)
+        if not result.counts["claimed"]:
+            break
+    await twilio.aclose()
+    sender = (await client.get(f"/v1/senders/{world['sender']['id']}", headers=admin.headers)).json()
+    assert sender["state"] == "suspended" and "21729" in sender["state_reason"]
+    campaign = (await client.get(f"/v1/campaigns/{world['campaign']['id']}", headers=admin.headers)).json()
+    assert campaign["status"] == "paused"
+    rows = (await session.scalars(select(Message).where(Message.campaign_id == world["campaign"]["id"]))).all()
+    # At MPS 1 the batch's first send failed; the rest were released when the campaign paused, not failed.
+    assert sum(row.state == "failed" for row in rows) == 1
+    assert sum(row.state == "queued" for row in rows) == len(rows) - 1
+    assert len([r for r in httpx_mock.get_requests() if r.method == "POST"]) == 1
+
+
+async def test_sandbox_reports_the_carriers_refusal_like_twilio(settings):
+    """A sender whose registration was withdrawn at the sandbox: the API accepts the message and the
+    status callback says undelivered, 30034 — the path the webhook test above takes."""
+    import asyncio
+
+    from app.models import Sender
+    from app.providers.sandbox import SandboxProvider
+
+    posted = []
+    provider = SandboxProvider(OWNED, account_sid=settings.account_sid, auth_token="t", callback_delay=0.0)
+
+    async def capture(url, params):
+        posted.append(params)
+
+    provider._post_signed = capture
+    provider.set_registration(OWNED[0], "suspended")
+    record = Sender(id="snd_x", kind="long_code", address=OWNED[0], label="x", mps=1, state="verified", pool=[])
+    await provider.send(record, to="+14155552671", body="hi", status_callback="https://fineline.test/cb")
+    for _ in range(100):
+        if len(posted) == 2:
+            break
+        await asyncio.sleep(0.01)
+    await provider.aclose()
+    assert [(p["MessageStatus"], p.get("ErrorCode")) for p in posted] == [("sent", None), ("undelivered", "30034")]

@@ -38,6 +38,8 @@ from app.models import Campaign, Message, Sender, Subscriber, Subscription
 from app.ops import metrics
 from app.providers.base import Provider, SenderRefused
 from app.providers.errors import InvalidRecipient, ProviderError, ProviderUnknownOutcome, RecipientOptedOut
+from app.providers.registration import SENDER_NOT_REGISTERED_CODES
+from app.senders import service as senders
 from app.vocab.campaign import CampaignState
 from app.vocab.message import MessageState
 from app.vocab.sender import SenderState
@@ -183,6 +185,7 @@ async def process_batch(db: Database, provider: Provider, settings: Settings, ba
             done(outcome.claimed)
 
     semaphore = semaphore or asyncio.Semaphore(settings.max_in_flight)
+    blocked: set[str] = set()  # senders the carriers refused during this batch: nothing more leaves from them
     tasks = []
     sent_by: Counter[str] = Counter()
     for sender_id, items in to_send.items():
@@ -192,7 +195,7 @@ async def process_batch(db: Database, provider: Provider, settings: Settings, ba
         for index, (claimed, body) in enumerate(items):
             slot_local = first + index * step - offset
             tasks.append(_send_one(provider, settings, sender, claimed, body, slot_local, deadline, semaphore, now,
-                                   done))
+                                   done, blocked))
     for outcome in await asyncio.gather(*tasks):
         outcomes.append(outcome)
         if outcome.values.get("state") == MessageState.SENT:
@@ -210,21 +213,25 @@ async def process_batch(db: Database, provider: Provider, settings: Settings, ba
 
 async def _send_one(provider: Provider, settings: Settings, sender: Sender, claimed: Claimed, body: str,
                     slot_local: float, deadline: float, semaphore: asyncio.Semaphore, now: datetime,
-                    done: Callable[[Claimed], None] | None = None) -> Outcome:
+                    done: Callable[[Claimed], None] | None = None, blocked: set[str] | None = None) -> Outcome:
     """``now`` is the batch's clock (a fake one in tests): back-off and grace are measured from it."""
     try:
-        return await _attempt(provider, settings, sender, claimed, body, slot_local, deadline, semaphore, now)
+        return await _attempt(provider, settings, sender, claimed, body, slot_local, deadline, semaphore, now,
+                              set() if blocked is None else blocked)
     finally:
         if done is not None:
             done(claimed)
 
 
 async def _attempt(provider: Provider, settings: Settings, sender: Sender, claimed: Claimed, body: str,
-                   slot_local: float, deadline: float, semaphore: asyncio.Semaphore, now: datetime) -> Outcome:
+                   slot_local: float, deadline: float, semaphore: asyncio.Semaphore, now: datetime,
+                   blocked: set[str]) -> Outcome:
     wait = slot_local - time.time()
     if wait > 0:
         await asyncio.sleep(wait)
     async with semaphore:
+        if sender.id in blocked:
+            return _release(claimed)  # the carriers refused this sender moments ago: it is being suspended
         if time.time() - slot_local > throttle.LATE:
             # Too late for our slot (a slow loop, a full pipe): sending now could crowd a later slot and
             # break the sender's MPS. It goes back to the queue, never out in a burst.
@@ -251,6 +258,8 @@ async def _attempt(provider: Provider, settings: Settings, sender: Sender, claim
                 later = now + timedelta(seconds=backoff(claimed.attempts))
                 return Outcome(claimed, {"state": MessageState.QUEUED, "not_before": later, "lease_expires_at": None,
                                          "attempts": claimed.attempts + 1, "_throttled": exc.status == 429})
+            if exc.code in SENDER_NOT_REGISTERED_CODES:
+                blocked.add(sender.id)
             return Outcome(claimed, {"state": MessageState.FAILED, "error_code": exc.code})
         finally:
             metrics.PROVIDER_LATENCY.observe(time.perf_counter() - started)
@@ -299,7 +308,7 @@ async def _record(db: Database, outcomes: list[Outcome], result: BatchResult, no
         key = "deferred" if state == MessageState.QUEUED and "not_before" in values else state
         result.counts[key] += 1
         recorded[key] += 1
-        if outcome.opt_out or outcome.invalid:
+        if outcome.opt_out or outcome.invalid or values.get("error_code") in SENDER_NOT_REGISTERED_CODES:
             follow_ups.append(outcome)
     for key, count in recorded.items():
         metrics.MESSAGES.labels(key).inc(count)
@@ -314,3 +323,6 @@ async def _record(db: Database, outcomes: list[Outcome], result: BatchResult, no
             if outcome.invalid:
                 await session.execute(update(Subscriber).where(Subscriber.id == outcome.claimed.subscriber_id)
                                       .values(invalid_reason=outcome.invalid))
+            if outcome.values.get("error_code") in SENDER_NOT_REGISTERED_CODES:
+                await senders.suspend_for_carrier_error(session, outcome.claimed.sender_id,
+                                                        outcome.values["error_code"])

@@ -113,8 +113,12 @@ class SandboxProvider(Provider):
         from_ = self.random.choice(sender.pool) if sender.kind == "messaging_service" and sender.pool else sender.address
         message = SentMessage(sid=sid, status="queued", to=to, from_=from_, created_at=datetime.now(UTC), body=body)
         self.sent.append(message)
+        refused = self.registrations.get(sender.address)
+        carrier_code = None
+        if refused is not None and not refused.approved:  # accepted by the API, then blocked by the carriers
+            carrier_code = "30032" if registration.is_toll_free(sender.address) else "30034"
         if status_callback and self.callbacks:
-            task = asyncio.create_task(self._callbacks(message, status_callback))
+            task = asyncio.create_task(self._callbacks(message, status_callback, carrier_code))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         return message
@@ -122,9 +126,11 @@ class SandboxProvider(Provider):
     async def messages_to(self, to: str, *, since: datetime) -> list[SentMessage]:
         return [m for m in self.sent if m.to == to and (m.created_at is None or m.created_at >= since)]
 
-    async def _callbacks(self, message: SentMessage, url: str) -> None:
+    async def _callbacks(self, message: SentMessage, url: str, carrier_code: str | None = None) -> None:
         final, code = "delivered", None
-        if self.random.random() < self.failure_share:
+        if carrier_code:
+            final, code = "undelivered", carrier_code
+        elif self.random.random() < self.failure_share:
             final, code = self.random.choice([("undelivered", "30007"), ("undelivered", "30003"), ("failed", "30008")])
         for status in ("sent", final):
             await asyncio.sleep(self.callback_delay * (0.5 + self.random.random()))

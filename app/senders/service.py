@@ -15,6 +15,7 @@ from app.audit.service import record
 from app.db.base import utcnow
 from app.errors import AppError, Conflict, Forbidden, Invalid, NotFound
 from app.models import Sender, User
+from app.providers import registration
 from app.providers.base import Provider
 from app.providers.errors import ProviderError
 from app.senders import addresses, lifecycle
@@ -203,6 +204,22 @@ async def on_suspended(session: AsyncSession, sender: Sender) -> list[str]:
                          metrics={"paused_campaigns": paused},
                          message=f"Sender {sender.address} ({sender.label}) was suspended: {sender.state_reason}")
     return paused
+
+
+async def suspend_for_carrier_error(session: AsyncSession, sender_id: str, code: int) -> bool:
+    """A send failed with an error that means the carriers no longer accept this sender's traffic
+    (not registered, campaign suspended: ``registration.SENDER_NOT_REGISTERED_CODES``). Suspend it at
+    once — its campaigns pause and ops get a ``sender_suspended`` alert — instead of failing message
+    after message. Idempotent: the first such error suspends, the rest find it suspended."""
+    sender = await session.get(Sender, sender_id, with_for_update=True, populate_existing=True)
+    if sender is None or sender.state != SenderState.VERIFIED:
+        return False
+    meaning = registration.SENDER_NOT_REGISTERED_CODES.get(code, "the carriers refused the sender")
+    _move(session, sender, SenderState.SUSPENDED, actor=None,
+          reason=f"carrier error {code}: {meaning}; fix the registration with the provider, then verify the sender again")
+    await session.flush()
+    await on_suspended(session, sender)
+    return True
 
 
 async def revoke(session: AsyncSession, sender: Sender, *, actor: User, reason: str | None) -> Sender:

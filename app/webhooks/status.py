@@ -21,7 +21,9 @@ from app.db.base import utcnow
 from app.db.upsert import insert_for
 from app.dispatch import states
 from app.dispatch.reconcile import ATTACHABLE, attach_sid
-from app.models import Message, StatusCallback
+from app.models import Campaign, Message, StatusCallback
+from app.providers.registration import SENDER_NOT_REGISTERED_CODES
+from app.senders import service as senders
 from app.vocab.message import MessageState
 
 
@@ -96,4 +98,7 @@ async def handle(session: AsyncSession, params: dict[str, str], *, settings: Set
         "p_error_code": code if target in (MessageState.UNDELIVERED, MessageState.FAILED) else None})
     if campaign_id is not None:
         await guard.record_delivery(session, campaign_id, target, settings=settings, error_code=code)
+        if code in SENDER_NOT_REGISTERED_CODES:  # rare: the carriers refuse the sender itself
+            sender_id = await connection.scalar(select(Campaign.sender_id).where(Campaign.id == campaign_id))
+            await senders.suspend_for_carrier_error(session, sender_id, code)
     return "applied"
