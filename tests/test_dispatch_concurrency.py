@@ -245,3 +245,25 @@ async def test_keyset_claims_move_forward_and_sweep_back_for_a_released_row(comm
         await db.dispose()
     assert first[0].id in claimed  # the sweep after the queue ahead ran dry went back for it
     assert len(claimed) == len(set(claimed)) == N and set(claimed) == every
+
+
+async def test_a_daily_cap_holds_across_workers(committed_url):
+    """Four workers on their own connections take from one sender's daily cap at once, ten times each:
+    together they never get more than the cap, and the whole cap is handed out."""
+    sender_id = await _seed(committed_url)
+    workers = [Database.from_url(committed_url) for _ in range(4)]
+    now = utcnow()
+    taken: list[int] = []
+
+    async def take(db: Database, count: int) -> None:
+        for _ in range(10):
+            async with db.unit_of_work() as session:
+                taken.append(await throttle.take_daily(session, sender_id, 50, count, now))
+
+    try:
+        await asyncio.gather(*(take(db, count) for db, count in zip(workers, (1, 2, 3, 4), strict=True)))
+    finally:
+        for db in workers:
+            await db.dispose()
+    assert sum(taken) == 50  # asked for 100 in all
+    assert taken.count(0) > 0  # the late askers got nothing: the rest waits for the next carrier day

@@ -184,3 +184,45 @@ async def test_sandbox_reports_the_carriers_refusal_like_twilio(settings):
         await asyncio.sleep(0.01)
     await provider.aclose()
     assert [(p["MessageStatus"], p.get("ErrorCode")) for p in posted] == [("sent", None), ("undelivered", "30034")]
+
+
+def test_the_carrier_day_turns_at_midnight_pacific():
+    from datetime import UTC, datetime
+
+    from app.dispatch.throttle import carrier_day
+
+    day, next_start = carrier_day(datetime(2026, 11, 23, 7, 59, tzinfo=UTC))  # 23:59 PST on the 22nd
+    assert (day, next_start) == ("2026-11-22", datetime(2026, 11, 23, 8, 0, tzinfo=UTC))
+    day, next_start = carrier_day(datetime(2026, 7, 1, 7, 0, tzinfo=UTC))  # 00:00 PDT on July 1st
+    assert (day, next_start) == ("2026-07-01", datetime(2026, 7, 2, 7, 0, tzinfo=UTC))
+
+
+async def test_a_daily_cap_sends_what_the_day_allows_and_the_rest_the_next_day(
+        client, admin, marketer, reviewer, db, provider, settings, session):
+    from app.dispatch import runner
+    from app.dispatch.throttle import carrier_day
+    from app.models import Message
+
+    provider.set_registration(OWNED[0], "approved", daily_cap=2)
+    world = await dispatch_world.build(client, admin, marketer, reviewer)
+    assert world["sender"]["id"]
+    now = dispatch_world.DAYTIME
+    totals = {"sent": 0, "deferred": 0}
+    for _ in range(5):
+        result = await runner.dispatch_once(db, provider, settings, now=now)
+        for key in totals:
+            totals[key] += result.counts[key]
+        if not result.counts["claimed"]:
+            break
+    assert totals == {"sent": 2, "deferred": 1}
+    session.expire_all()
+    waiting = (await session.scalars(select(Message).where(Message.state == "queued"))).one()
+    next_day = carrier_day(now)[1]
+    assert waiting.not_before == next_day
+
+    # The next carrier day (10:00 in New York, 07:00 in San Francisco... the quiet hours still apply
+    # on top, so dispatch at a daytime instant of that day).
+    later = next_day.replace(hour=18)
+    result = await runner.dispatch_once(db, provider, settings, now=later)
+    assert result.counts["sent"] == 1
+    assert len(provider.sent) == 3

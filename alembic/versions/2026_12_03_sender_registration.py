@@ -1,4 +1,4 @@
-"""sender registration: the carriers' verdict and the daily cap it sets
+"""sender registration: the carriers' verdict, the daily cap it sets, and each sender's use of it per day
 
 Revision ID: 0009_sender_registration
 Revises: 0008_alerts
@@ -19,9 +19,17 @@ def upgrade() -> None:
     with op.batch_alter_table('sender') as batch:
         batch.add_column(sa.Column('registration', sa.JSON(), nullable=True))
         batch.add_column(sa.Column('daily_cap', sa.Integer(), nullable=True))
+    op.create_table('sender_quota',
+    sa.Column('sender_id', sa.String(length=40), nullable=False),
+    sa.Column('day', sa.String(length=10), nullable=False),
+    sa.Column('used', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['sender_id'], ['sender.id'], name=op.f('fk_sender_quota_sender_id_sender')),
+    sa.PrimaryKeyConstraint('sender_id', 'day', name=op.f('pk_sender_quota'))
+    )
 
 
 def downgrade() -> None:
+    op.drop_table('sender_quota')
     with op.batch_alter_table('sender') as batch:
         batch.drop_column('daily_cap')
         batch.drop_column('registration')

@@ -179,6 +179,16 @@ async def process_batch(db: Database, provider: Provider, settings: Settings, ba
         outcomes, to_send = _decide(batch, contexts, recipients, settings, now)
         senders = {ctx.sender.id: ctx.sender for ctx in contexts.values() if ctx.sender is not None}
         for sender_id, items in to_send.items():
+            cap = senders[sender_id].daily_cap
+            if cap is not None:  # the registration's daily cap: what is over waits for the next carrier day
+                granted = await throttle.take_daily(session, sender_id, cap, len(items), now)
+                if granted < len(items):
+                    next_day = throttle.carrier_day(now)[1]
+                    outcomes.extend(Outcome(claimed, {"state": states.QUEUED, "not_before": next_day,
+                                                      "lease_expires_at": None}) for claimed, _ in items[granted:])
+                    del items[granted:]
+                if not items:
+                    continue
             slots[sender_id] = await throttle.reserve(session, sender_id, senders[sender_id].mps, len(items))
     if done is not None:
         for outcome in outcomes:
@@ -189,6 +199,8 @@ async def process_batch(db: Database, provider: Provider, settings: Settings, ba
     tasks = []
     sent_by: Counter[str] = Counter()
     for sender_id, items in to_send.items():
+        if not items:
+            continue
         sender = senders[sender_id]
         first, offset = slots[sender_id]
         step = throttle.interval(sender.mps)

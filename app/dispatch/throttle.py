@@ -10,17 +10,25 @@ with the offset returned by the same statement (SQLite runs one worker and uses 
 
 Provider throttling (429 / 20429) pushes ``next_at`` further out (``penalise``), slowing every
 worker that sends from that sender.
+
+Daily caps (a carrier registration's, e.g. a brand's T-Mobile allowance): ``take_daily`` hands out
+what is left of the sender's day under the row lock of ``sender_quota``, so two workers never both
+take the last messages; the rest waits for the next carrier day (midnight Pacific time, when
+T-Mobile's counter resets). A message counts when it is handed to a send, sent or not: the cap errs
+on the side of the carriers.
 """
 
 from __future__ import annotations
 
 import time
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import Float, cast, extract, func, literal, update
+from sqlalchemy import Float, cast, extract, func, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.upsert import insert_for
-from app.models import SenderRate
+from app.models import SenderQuota, SenderRate
 
 #: A send may leave at most LATE seconds after its slot (later ones are requeued, see send.py), and
 #: slots are spaced (1 + LATE + JITTER)/MPS apart: then no one-second window can hold more than MPS
@@ -73,3 +81,31 @@ async def penalise(session: AsyncSession, sender_id: str, seconds: float) -> Non
         update(SenderRate).where(SenderRate.sender_id == sender_id)
         .values(next_at=_greatest(session)(SenderRate.next_at, _clock(session)) + seconds)
     )
+
+
+#: T-Mobile's daily counters reset at midnight Pacific time.
+CARRIER_DAY_ZONE = ZoneInfo("America/Los_Angeles")
+
+
+def carrier_day(now: datetime) -> tuple[str, datetime]:
+    """(the carrier day ``now`` falls in, the instant the next one starts). Pure."""
+    local = now.astimezone(CARRIER_DAY_ZONE)
+    tomorrow = (local + timedelta(days=1)).date()
+    start = datetime(tomorrow.year, tomorrow.month, tomorrow.day, tzinfo=CARRIER_DAY_ZONE)
+    return local.date().isoformat(), start.astimezone(now.tzinfo)
+
+
+async def take_daily(session: AsyncSession, sender_id: str, cap: int, count: int, now: datetime) -> int:
+    """Take up to ``count`` of what is left of the sender's ``cap`` today; returns how many were taken.
+    The row lock is held to the end of the caller's transaction (the batch's re-check): keep it short."""
+    day, _ = carrier_day(now)
+    dialect = session.get_bind().dialect.name
+    await session.execute(insert_for(dialect, SenderQuota).values(sender_id=sender_id, day=day, used=0)
+                          .on_conflict_do_nothing(index_elements=["sender_id", "day"]))
+    used = await session.scalar(select(SenderQuota.used).where(SenderQuota.sender_id == sender_id,
+                                                               SenderQuota.day == day).with_for_update())
+    granted = max(0, min(count, cap - used))
+    if granted:
+        await session.execute(update(SenderQuota).where(SenderQuota.sender_id == sender_id, SenderQuota.day == day)
+                              .values(used=SenderQuota.used + granted))
+    return granted

@@ -81,3 +81,16 @@ class SenderRate(Base):
 
     sender_id: Mapped[str] = mapped_column(ForeignKey("sender.id"), primary_key=True)
     next_at: Mapped[float] = mapped_column(Float)  # seconds since the epoch, database clock
+
+
+class SenderQuota(Base):
+    """Messages a sender with a daily cap (its carrier registration's) has used on one carrier day.
+
+    Taken under the row's lock by every worker (``app.dispatch.throttle.take_daily``), so the cap holds
+    across workers as the MPS does; what is left over waits for the next day."""
+
+    __tablename__ = "sender_quota"
+
+    sender_id: Mapped[str] = mapped_column(ForeignKey("sender.id"), primary_key=True)
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)  # YYYY-MM-DD, Pacific time
+    used: Mapped[int] = mapped_column(Integer, default=0)
