@@ -135,7 +135,7 @@ async def test_twilio_owned_long_code_without_an_approved_registration_is_not_cl
     a2p(httpx_mock, "PN" + "b" * 32, **answers)
     check = await twilio.check_sender("long_code", "+14155550123")
     assert check.owned
-    assert (check.registration.status, check.registration.approved) == (status, False)
+    assert (check.registration.state, check.registration.approved) == (status, False)
     assert words in check.registration.reason and check.registration.action
     await twilio.aclose()
 
@@ -154,7 +154,7 @@ async def test_twilio_toll_free_needs_an_approved_verification(twilio, httpx_moc
         json=_v1_page("verifications", [{"sid": "HH" + "1" * 32, "tollfree_phone_number_sid": number_sid, **item}
                                         for item in verifications]))
     check = await twilio.check_sender("toll_free", "+18005550100")
-    assert check.owned and check.registration.status == status
+    assert check.owned and check.registration.state == status
     if status == "rejected":
         assert "Opt-in flow unclear (error 30498)" in check.registration.reason
     await twilio.aclose()
@@ -206,7 +206,7 @@ async def test_twilio_short_code_and_messaging_service(twilio, httpx_mock):
     assert service.owned and service.pool == ["+15005550006", "+18005550100"]
     # The service's A2P campaign covers its long code; the toll-free number in its pool is still in
     # review, and Twilio may pick any number of the pool: the service is not cleared.
-    assert service.registration.status == "pending" and "+18005550100" in service.registration.reason
+    assert service.registration.state == "pending" and "+18005550100" in service.registration.reason
     await twilio.aclose()
 
 

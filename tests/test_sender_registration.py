@@ -35,7 +35,7 @@ async def test_owned_but_unregistered_number_is_never_verified_and_says_what_to_
     assert verified.status_code == 200, verified.text
     body = verified.json()
     assert body["state"] == "unregistered"
-    assert body["registration"]["status"] == "pending"
+    assert body["registration"]["state"] == "pending"
     assert "A2P 10DLC campaign is in review" in body["state_reason"] and "to do:" in body["state_reason"]
 
     # It cannot send: the provider gate refuses anything but `verified`.
@@ -64,7 +64,7 @@ async def test_withdrawn_registration_suspends_the_sender_and_pauses_its_campaig
     sender = (await client.get(f"/v1/senders/{world['sender']['id']}", headers=admin.headers)).json()
     assert sender["state"] == "suspended" and "suspended by the carriers" in sender["state_reason"]
     campaign = (await client.get(f"/v1/campaigns/{world['campaign']['id']}", headers=admin.headers)).json()
-    assert campaign["status"] == "paused"
+    assert campaign["state"] == "paused"
     alert = await session.scalar(select(Alert).where(Alert.sender_id == world["sender"]["id"]))
     assert alert.kind == "sender_suspended" and "suspended by the carriers" in alert.message
 
@@ -119,7 +119,7 @@ async def test_30034_on_a_status_callback_suspends_the_sender_and_pauses_the_cam
     sender = (await client.get(f"/v1/senders/{world['sender']['id']}", headers=admin.headers)).json()
     assert sender["state"] == "suspended" and "carrier error 30034" in sender["state_reason"]
     campaign = (await client.get(f"/v1/campaigns/{world['campaign']['id']}", headers=admin.headers)).json()
-    assert campaign["status"] == "paused"
+    assert campaign["state"] == "paused"
     alerts = (await session.scalars(select(Alert).where(Alert.kind == "sender_suspended"))).all()
     assert len(alerts) == 1 and "30034" in alerts[0].message
 
@@ -152,7 +152,7 @@ async def test_carrier_refusal_at_send_time_suspends_the_sender_after_one_messag
     sender = (await client.get(f"/v1/senders/{world['sender']['id']}", headers=admin.headers)).json()
     assert sender["state"] == "suspended" and "21729" in sender["state_reason"]
     campaign = (await client.get(f"/v1/campaigns/{world['campaign']['id']}", headers=admin.headers)).json()
-    assert campaign["status"] == "paused"
+    assert campaign["state"] == "paused"
     rows = (await session.scalars(select(Message).where(Message.campaign_id == world["campaign"]["id"]))).all()
     # At MPS 1 the batch's first send failed; the rest were released when the campaign paused, not failed.
     assert sum(row.state == "failed" for row in rows) == 1

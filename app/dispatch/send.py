@@ -184,7 +184,7 @@ async def process_batch(db: Database, provider: Provider, settings: Settings, ba
                 granted = await throttle.take_daily(session, sender_id, cap, len(items), now)
                 if granted < len(items):
                     next_day = throttle.carrier_day(now)[1]
-                    outcomes.extend(Outcome(claimed, {"state": states.QUEUED, "not_before": next_day,
+                    outcomes.extend(Outcome(claimed, {"state": MessageState.QUEUED, "not_before": next_day,
                                                       "lease_expires_at": None}) for claimed, _ in items[granted:])
                     del items[granted:]
                 if not items:

@@ -53,7 +53,7 @@ APPROVED, PENDING, MISSING, REJECTED, SUSPENDED = "approved", "pending", "missin
 class Registration:
     """The carriers' verdict on one sender, as the provider reports it."""
 
-    status: str  # approved | pending | missing | rejected | suspended
+    state: str  # approved | pending | missing | rejected | suspended
     reason: str  # what the carriers see, in a sentence
     action: str = ""  # what the company must do about it
     mps: int | None = None  # the per-second rate the registration allows
@@ -61,10 +61,10 @@ class Registration:
 
     @property
     def approved(self) -> bool:
-        return self.status == APPROVED
+        return self.state == APPROVED
 
     def as_dict(self) -> dict:
-        return {"status": self.status, "reason": self.reason, "action": self.action,
+        return {"state": self.state, "reason": self.reason, "action": self.action,
                 "mps": self.mps, "daily_cap": self.daily_cap}
 
 
@@ -173,7 +173,7 @@ def pool(service_sid: str, verdicts: Mapping[str, Registration]) -> Registration
     if blocked:
         first = next(iter(blocked.values()))
         names = ", ".join(sorted(blocked))
-        return Registration(first.status, f"Messaging Service {service_sid} holds numbers carriers would block "
+        return Registration(first.state, f"Messaging Service {service_sid} holds numbers carriers would block "
                             f"({names}): {first.reason}", first.action)
     rates = [verdict.mps for verdict in verdicts.values() if verdict.mps]
     caps = [verdict.daily_cap for verdict in verdicts.values() if verdict.daily_cap]

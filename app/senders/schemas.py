@@ -55,6 +55,6 @@ class SenderOut(BaseModel):
     suspended_at: datetime | None
     revoked_at: datetime | None
     registration: dict | None = Field(
-        default=None, description="the carriers' verdict at the last check: status (approved, pending, missing, "
+        default=None, description="the carriers' verdict at the last check: state (approved, pending, missing, "
         "rejected, suspended), the carrier-facing reason, what to do, and the limits it sets (mps, daily_cap)")
     daily_cap: int | None = Field(default=None, description="messages per day the registration allows")

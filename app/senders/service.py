@@ -155,7 +155,7 @@ async def recheck(
         # Owned, but the carriers would block it: never verified (it could not deliver a campaign).
         why = f"not cleared by the carriers: {registration.reason}; to do: {registration.action}"
         if sender.state == SenderState.VERIFIED:
-            _move(session, sender, SenderState.SUSPENDED, actor=actor, reason=f"carrier registration {registration.status}: "
+            _move(session, sender, SenderState.SUSPENDED, actor=actor, reason=f"carrier registration {registration.state}: "
                   f"{registration.reason}")
             await session.flush()
             await on_suspended(session, sender)

@@ -42,20 +42,20 @@ def test_a_verified_campaign_of_an_approved_brand_clears_a_long_code_with_its_li
 def test_anything_short_of_that_is_not_approved_and_says_why(overrides, status, words):
     verdict = long_code(**overrides)
     assert not verdict.approved
-    assert verdict.status == status
+    assert verdict.state == status
     assert words in verdict.reason
     assert verdict.action
 
 
 def test_toll_free_needs_the_newest_verification_approved():
-    assert reg.toll_free("+18005550100", []).status == "missing"
+    assert reg.toll_free("+18005550100", []).state == "missing"
     pending = reg.toll_free("+18005550100", [{"status": "IN_REVIEW", "date_updated": "2026-01-02"}])
-    assert pending.status == "pending" and "in review" in pending.reason
+    assert pending.state == "pending" and "in review" in pending.reason
     rejected = reg.toll_free("+18005550100", [
         {"status": "TWILIO_APPROVED", "date_updated": "2026-01-01"},
         {"status": "TWILIO_REJECTED", "rejection_reason": "opt-in not shown", "error_code": 30489,
          "date_updated": "2026-02-01"}])
-    assert rejected.status == "rejected" and "opt-in not shown (error 30489)" in rejected.reason
+    assert rejected.state == "rejected" and "opt-in not shown (error 30489)" in rejected.reason
     assert reg.toll_free("+18005550100", [{"status": "TWILIO_APPROVED", "date_updated": "x"}]).approved
 
 
@@ -64,7 +64,7 @@ def test_a_pool_is_cleared_only_when_every_number_is():
     bad = reg.Registration("pending", "tf pending", "wait")
     assert reg.pool(SERVICE, {"+1": good, "+2": reg.Registration("approved", "ok", mps=12)}).mps == 12
     blocked = reg.pool(SERVICE, {"+1": good, "+2": bad})
-    assert blocked.status == "pending" and "+2" in blocked.reason and "+1" not in blocked.reason
+    assert blocked.state == "pending" and "+2" in blocked.reason and "+1" not in blocked.reason
 
 
 def test_registration_applies_by_the_number_s_country():
