@@ -161,19 +161,31 @@ async def test_alert_stream_sends_open_alerts_then_changes(client, admin, market
 async def test_canary_releases_a_clean_campaign(client, admin, marketer, reviewer, db, provider, settings, session):
     world = await build(client, admin, marketer, reviewer, phones=PHONES, launch=False)
     cid = await _launch_with_canary(client, marketer, reviewer, world)
-    first = await runner.dispatch_once(db, provider, settings, now=DAYTIME)
-    assert 0 < first.counts["sent"] < 40  # only the slice went out
+    sent = await _drain(db, provider, settings)
+    assert 0 < sent < 40  # only the slice went out
     held = await session.scalar(select(func.count()).select_from(Message).where(Message.campaign_id == cid,
                                                                                Message.held))
-    assert held == 40 - first.counts["sent"]
+    assert held == 40 - sent
     from app.db.base import utcnow
 
     soon = utcnow() + timedelta(minutes=1)  # messages carry the real send time
     assert (await canary.judge_canaries(db, settings, now=soon))["waiting"] == [cid]
     later = (await session.scalar(select(func.max(Message.sent_at)))) + timedelta(minutes=31)
     assert (await canary.judge_canaries(db, settings, now=later))["released"] == [cid]
-    await runner.dispatch_once(db, provider, settings, now=DAYTIME)
+    await _drain(db, provider, settings)
     assert len(provider.sent) == 40
+
+
+async def _drain(db, provider, settings) -> int:
+    """Dispatch until nothing is claimed: on a loaded machine a send that misses its rate slot goes
+    back to the queue (never out in a burst) and leaves with a later claim."""
+    sent = 0
+    for _ in range(10):
+        result = await runner.dispatch_once(db, provider, settings, now=DAYTIME)
+        sent += result.counts["sent"]
+        if not result.counts["claimed"]:
+            break
+    return sent
 
 
 async def test_canary_holds_a_bad_campaign(client, admin, marketer, reviewer, db, provider, settings, session):
