@@ -1,4 +1,5 @@
-"""Request dependencies: the session (commits before the response is sent) and the caller's roles."""
+"""Request dependencies: the session (commits before the response is sent), the settings, the provider
+and the caller's roles. Every router takes its dependencies from here; no router imports another."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.api_keys import authenticate
 from app.config import Settings
 from app.errors import Forbidden, Unauthorized
 from app.models import User
-from app.users import keys
+from app.providers import Provider
 from app.vocab.roles import Role
 
 
@@ -37,6 +39,13 @@ async def get_settings(request: Request) -> Settings:  # async: a plain def woul
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
+def get_provider(request: Request) -> Provider:
+    return request.app.state.provider
+
+
+ProviderDep = Annotated[Provider, Depends(get_provider)]
+
+
 def _bearer(request: Request) -> str:
     header = request.headers.get("authorization")
     if not header:
@@ -48,7 +57,7 @@ def _bearer(request: Request) -> str:
 
 
 async def current_user(request: Request, session: SessionDep) -> User:
-    user = await keys.authenticate(session, _bearer(request))
+    user = await authenticate(session, _bearer(request))
     if user is None:
         raise Unauthorized("the API key is not valid (unknown, revoked, or its user was offboarded)")
     request.state.user_id = user.id

@@ -21,7 +21,7 @@ Run by hand, never from the tests. Every byte goes to 127.0.0.1 only. Steps:
    (``app.db.migrations.upgrade``), seed it set-based (``generate_series``; one user, a verified
    short code with MPS 5000 so the rate limit is not what is measured, a second verified short code
    with a low MPS, lists, subscribers, consent events, subscriptions), materialise a
-   ``--recipients`` campaign with ``app.dispatch.audience.materialise``, set it 'sending', and time
+   ``--recipients`` campaign with ``app.campaigns.audience.materialise``, set it 'sending', and time
    ``fineline worker`` processes (FINELINE_PROVIDER=twilio, FINELINE_TWILIO_API_BASE=the fake server,
    FINELINE_QUIET_HOURS=off, FINELINE_WORKER=off) from their start until none of its messages is
    queued or sending: once with one worker, once (a new campaign, same size) with two.
@@ -65,10 +65,10 @@ from sqlalchemy.engine import make_url  # noqa: E402
 from sqlalchemy.ext.asyncio import create_async_engine  # noqa: E402
 from sqlalchemy.pool import NullPool  # noqa: E402
 
+from app.campaigns.audience import materialise  # noqa: E402
 from app.config import Settings  # noqa: E402
 from app.db import Database, migrations  # noqa: E402
 from app.db.admin import on_server  # noqa: E402
-from app.dispatch.audience import materialise  # noqa: E402
 from app.models import Campaign  # noqa: E402
 
 ACCOUNT_SID = "AC" + "b" * 32

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Time ``app.dispatch.audience.materialise`` for a large audience on PostgreSQL, beside a bare
+"""Time ``app.campaigns.audience.materialise`` for a large audience on PostgreSQL, beside a bare
 ``INSERT … SELECT`` of the same rows in the same run (goal: Fineline at most 1.3× the bare statement).
 
     .venv/bin/python scripts/bench_materialise.py            # 1,000,000 subscribers, ~3 minutes
@@ -71,10 +71,10 @@ from sqlalchemy.pool import NullPool  # noqa: E402
 
 from app.audience import phones  # noqa: E402
 from app.audience.consent import sendable_condition  # noqa: E402
+from app.campaigns.audience import materialise  # noqa: E402
 from app.db import Database, migrations  # noqa: E402
 from app.db.admin import on_server  # noqa: E402
 from app.db.base import utcnow  # noqa: E402
-from app.dispatch.audience import materialise  # noqa: E402
 from app.models import Campaign, CampaignList, Message, Subscriber, Subscription  # noqa: E402
 
 GOAL = 1.3

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select, update
 
+from app.campaigns.audience import materialise
 from app.dispatch import states
-from app.dispatch.audience import materialise
 from app.models import Campaign, Message, StatusCallback
 from tests.conftest import OWNED
 from tests.twilio_signing import inbound, signed_post

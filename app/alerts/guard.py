@@ -20,6 +20,7 @@ from sqlalchemy import bindparam, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.alerts import detector
+from app.alerts.policy import company_baseline, failure_policy, spike_policy
 from app.alerts.service import open_alert
 from app.campaigns import service as campaigns
 from app.config import Settings
@@ -30,24 +31,6 @@ from app.vocab.campaign import CampaignState
 from app.vocab.message import MessageState
 
 SPIKE = "unsubscribe_spike"
-
-
-def spike_policy(settings: Settings) -> detector.SpikePolicy:
-    return detector.SpikePolicy(min_opt_outs=settings.spike_min_opt_outs, multiple=settings.spike_multiple,
-                                alpha=settings.spike_alpha, ceiling=settings.spike_ceiling)
-
-
-def failure_policy(settings: Settings) -> detector.SpikePolicy:
-    return detector.SpikePolicy(min_opt_outs=settings.failure_min, multiple=settings.failure_multiple,
-                                alpha=settings.spike_alpha, ceiling=settings.failure_ceiling)
-
-
-async def company_baseline(session: AsyncSession, settings: Settings) -> float:
-    history = (await session.execute(
-        select(Campaign.opt_out_count, Campaign.delivered_count).where(Campaign.state == CampaignState.COMPLETED)
-        .order_by(Campaign.completed_at.desc()).limit(settings.baseline_campaigns)
-    )).all()
-    return detector.baseline_rate([(o, d) for o, d in history], prior=settings.baseline_prior)
 
 
 _messages, _campaigns = Message.__table__, Campaign.__table__
@@ -115,14 +98,9 @@ async def judge(session: AsyncSession, campaign_id: str, *, settings: Settings) 
                  f"delivered ({verdict.rate:.1%}, normal {baseline:.2%}). {verdict.reason}"),
     )
     if alert is not None and pausing:
-        await pause_by_guard(session, campaign, reason=f"unsubscribe spike: {verdict.reason}")
+        await campaigns.pause(session, campaign, actor=None, reason=f"unsubscribe spike: {verdict.reason}",
+                              by_guard=True)
     return alert
-
-
-async def pause_by_guard(session: AsyncSession, campaign: Campaign, *, reason: str) -> None:
-    await campaigns.pause(session, campaign, actor=None, reason=reason)
-    campaign.paused_by_guard = True
-    await session.flush()
 
 
 _COUNT_DELIVERED = (update(_campaigns).where(_campaigns.c.id == bindparam("p_campaign_id"))

@@ -18,7 +18,7 @@ Rules:
   the cautious choice: the send waits until it is daytime everywhere the person could be.
 * **State.** `us_state_for` reads the US state (or DC / territory) from the area code, because
   some states allow marketing texts in a narrower window than federal law (see
-  `app.dispatch.quiet_hours.STATE_WINDOWS`). The area-code table below is taken from the
+  `app.audience.quiet_hours.STATE_WINDOWS`). The area-code table below is taken from the
   numbering-plan geography of `phonenumbers` 9.0 and checked by hand for FL, CT, MD, OK and WA.
 """
 

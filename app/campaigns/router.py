@@ -25,16 +25,15 @@ from app.deps import (
     CurrentUser,
     MarketerDep,
     OpsOrMarketerDep,
+    ProviderDep,
     ReviewerDep,
     SessionDep,
     SettingsDep,
     require,
 )
-from app.dispatch.counts import campaign_counts
 from app.errors import Invalid
 from app.models import Campaign, Message, Review, Subscriber, Subscription, User
 from app.pagination import Page, PageDep, page_of
-from app.senders.router import ProviderDep
 from app.vocab.campaign import CampaignState
 from app.vocab.message import MessageState
 from app.vocab.roles import Role
@@ -56,7 +55,7 @@ async def out(session, campaign: Campaign) -> dict:
     columns = {column.key: getattr(campaign, column.key) for column in Campaign.__table__.columns}
     data = CampaignOut.model_validate({**columns, "list_ids": await service.list_ids_of(session, campaign)})
     data.test_sends = await test_sends.count(session, campaign.id)
-    data.counts = await campaign_counts(session, campaign.id)
+    data.counts = await service.campaign_counts(session, campaign.id)
     return data.model_dump()
 
 

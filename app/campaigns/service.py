@@ -14,9 +14,11 @@ from datetime import datetime
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.audience import quiet_hours
 from app.audience.consent import sendable_condition
 from app.audit.service import record
 from app.campaigns import content, lifecycle
+from app.campaigns.audience import effective_rollout, hold_rest, materialise
 from app.config import Settings
 from app.db.base import utcnow
 from app.errors import Conflict, Forbidden, Invalid, NotFound
@@ -32,6 +34,7 @@ from app.models import (
     User,
 )
 from app.vocab.campaign import CampaignState
+from app.vocab.message import MessageState
 from app.vocab.roles import Role
 from app.vocab.sender import SenderState
 
@@ -62,6 +65,25 @@ async def active_for_sender(session: AsyncSession, sender_id: str) -> list[Campa
     return list((await session.scalars(
         select(Campaign).where(Campaign.sender_id == sender_id, Campaign.state.in_((CampaignState.SCHEDULED, CampaignState.SENDING)))
         .order_by(Campaign.id))).all())
+
+
+async def campaign_counts(session: AsyncSession, campaign_id: str) -> dict[str, float | int]:
+    """The counts the API shows: audience, queued, sent, delivered, failed, skipped, opt_outs, rate."""
+    by_state = dict((await session.execute(
+        select(Message.state, func.count()).where(Message.campaign_id == campaign_id).group_by(Message.state)
+    )).all())
+    delivered = by_state.get(MessageState.DELIVERED, 0)
+    counts: dict[str, float | int] = {
+        "audience": sum(by_state.values()),
+        "queued": by_state.get(MessageState.QUEUED, 0) + by_state.get(MessageState.SENDING, 0),
+        "sent": by_state.get(MessageState.SENT, 0) + delivered + by_state.get(MessageState.UNDELIVERED, 0),
+        "delivered": delivered,
+        "failed": by_state.get(MessageState.FAILED, 0) + by_state.get(MessageState.UNDELIVERED, 0),
+        "skipped": by_state.get(MessageState.SKIPPED, 0),
+        "opt_outs": int(await session.scalar(select(Campaign.opt_out_count).where(Campaign.id == campaign_id)) or 0),
+    }
+    counts["opt_out_rate"] = counts["opt_outs"] / delivered if delivered else 0.0
+    return counts
 
 
 def move(session: AsyncSession, campaign: Campaign, target: str, *, actor: User | None, reason: str) -> None:
@@ -155,8 +177,6 @@ async def evaluate(session: AsyncSession, campaign: Campaign, settings: Settings
 
 async def _quiet_hours_findings(session: AsyncSession, campaign: Campaign, list_ids: list[str],
                                 settings: Settings) -> list[content.Finding]:
-    from app.dispatch import quiet_hours
-
     window = quiet_hours.parse_window(settings.quiet_hours)
     if window is None or not list_ids:
         return []
@@ -299,9 +319,6 @@ async def launch(session: AsyncSession, campaign: Campaign, *, actor: User, sett
 async def start_sending(session: AsyncSession, campaign: Campaign, *, list_ids: list[str], actor: User | None,
                         settings: Settings) -> int:
     """Materialise the audience, hold all but the canary slice if there is one, move to sending."""
-    from app.dispatch.audience import materialise
-    from app.dispatch.canary import effective_rollout, hold_rest
-
     count = await materialise(session, campaign, list_ids)
     rollout = effective_rollout(campaign, settings)
     held = await hold_rest(session, campaign.id, rollout["first_slice_percent"]) if rollout else 0
@@ -310,8 +327,13 @@ async def start_sending(session: AsyncSession, campaign: Campaign, *, list_ids: 
     return count
 
 
-async def pause(session: AsyncSession, campaign: Campaign, *, actor: User | None, reason: str) -> Campaign:
+async def pause(session: AsyncSession, campaign: Campaign, *, actor: User | None, reason: str,
+                by_guard: bool = False) -> Campaign:
+    """sending/scheduled → paused. ``by_guard``: a guard (the spike guard, the canary judge) paused it,
+    so only ops may resume it, with a comment."""
     move(session, campaign, CampaignState.PAUSED, actor=actor, reason=reason)
+    if by_guard:
+        campaign.paused_by_guard = True
     await session.flush()
     return campaign
 

@@ -12,12 +12,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.alerts import detector
-from app.alerts.guard import company_baseline, pause_by_guard, spike_policy
+from app.alerts.policy import company_baseline, spike_policy
 from app.alerts.service import open_alert
 from app.audit.service import record
+from app.campaigns import service as campaigns
+from app.campaigns.audience import effective_rollout
 from app.config import Settings
 from app.db import Database
 from app.db.base import utcnow
@@ -25,32 +26,6 @@ from app.models import Alert, Campaign, Message
 from app.vocab.alert import AlertState
 from app.vocab.campaign import CampaignState
 from app.vocab.message import MessageState
-
-
-def effective_rollout(campaign: Campaign, settings: Settings) -> dict | None:
-    if campaign.rollout:
-        return campaign.rollout
-    if campaign.oops_warned:
-        return {"first_slice_percent": settings.canary_default_percent,
-                "observe_minutes": settings.canary_default_minutes}
-    return None
-
-
-async def hold_rest(session: AsyncSession, campaign_id: str, percent: float) -> int:
-    """Hold all but a random ``percent`` of the campaign's queued messages. Returns how many are held."""
-    dialect = session.get_bind().dialect.name
-    pick = func.random() if dialect == "postgresql" else (func.abs(func.random()) % 1_000_000) / 1_000_000.0
-    result = await session.execute(
-        update(Message).where(Message.campaign_id == campaign_id, Message.state == MessageState.QUEUED,
-                              pick >= percent / 100.0)
-        .values(held=True).execution_options(synchronize_session=False))
-    held = result.rowcount or 0
-    total = await session.scalar(select(func.count()).select_from(Message).where(Message.campaign_id == campaign_id))
-    if held and held == total:  # a slice of nobody proves nothing: release one
-        first = await session.scalar(select(func.min(Message.id)).where(Message.campaign_id == campaign_id))
-        await session.execute(update(Message).where(Message.id == first).values(held=False))
-        held -= 1
-    return held
 
 
 async def judge_canaries(db: Database, settings: Settings, *, now: datetime | None = None) -> dict[str, list[str]]:
@@ -85,7 +60,8 @@ async def judge_canaries(db: Database, settings: Settings, *, now: datetime | No
                              "threshold": verdict.threshold},
                     message=(f"Campaign '{campaign.name}': the first slice drew {campaign.opt_out_count} opt-outs of "
                              f"{campaign.delivered_count} delivered; the rest is held."))
-                await pause_by_guard(session, campaign, reason="canary: the first slice looks abnormal")
+                await campaigns.pause(session, campaign, actor=None, reason="canary: the first slice looks abnormal",
+                                      by_guard=True)
                 verdicts["held"].append(campaign.id)
                 continue
             released = await session.execute(update(Message).where(Message.campaign_id == campaign.id, Message.held)

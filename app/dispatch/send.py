@@ -25,14 +25,14 @@ from sqlalchemy import ARRAY, Row, String, any_, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.alerts import guard
-from app.audience import consent
+from app.audience import consent, quiet_hours
 from app.audience.consent import sendable_condition
 from app.campaigns import content, template
 from app.campaigns.service import content_context, list_ids_of
 from app.config import Settings
 from app.db import Database
 from app.db.base import utcnow
-from app.dispatch import quiet_hours, throttle
+from app.dispatch import throttle
 from app.dispatch.claim import Claimed
 from app.models import Campaign, Message, Sender, Subscriber, Subscription
 from app.ops import metrics

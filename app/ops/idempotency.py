@@ -11,10 +11,10 @@ from __future__ import annotations
 import hashlib
 import json
 
+from app import api_keys
 from app.db.base import utcnow
 from app.db.upsert import insert_ignore
 from app.models import IdempotencyRecord
-from app.users import keys
 
 SECRET_PATHS = ("/v1/users",)
 STREAMED_SUFFIXES = ("/imports",)  # large uploads are not buffered here; re-importing changes nothing anyway
@@ -70,7 +70,7 @@ class IdempotencyMiddleware:
         async with db.session() as session:
             # Only a live key may see a stored answer: an offboarded employee's replay gets 401.
             token = headers.get(b"authorization", b"").decode(errors="replace").partition(" ")[2].strip()
-            if await keys.authenticate(session, token) is None:
+            if await api_keys.authenticate(session, token) is None:
                 await self.app(scope, replay_receive, send)  # the route answers 401 as usual
                 return
         async with db.unit_of_work() as session:

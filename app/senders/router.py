@@ -4,23 +4,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, status
 
-from app.deps import AdminDep, CurrentUser, SessionDep, SettingsDep
+from app.deps import AdminDep, CurrentUser, ProviderDep, SessionDep, SettingsDep
 from app.models import Sender
 from app.pagination import Page, PageDep, page_of
-from app.providers import Provider
 from app.senders import service
 from app.senders.schemas import AssignIn, RevokeIn, SenderIn, SenderOut, SenderPatch
 from app.users import service as users
 from app.vocab.sender import SenderState
 
 router = APIRouter(prefix="/v1/senders", tags=["senders"])
-
-
-def get_provider(request: Request) -> Provider:
-    return request.app.state.provider
-
-
-ProviderDep = Annotated[Provider, Depends(get_provider)]
 
 
 async def _sender(sender_id: str, session: SessionDep, request: Request, _: CurrentUser) -> Sender:

@@ -11,7 +11,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.alerts.service import open_alert
 from app.audit.service import record
+from app.campaigns import service as campaigns
 from app.db.base import utcnow
 from app.errors import AppError, Conflict, Forbidden, Invalid, NotFound
 from app.models import Sender, User
@@ -190,9 +192,6 @@ def _apply_registration(sender: Sender, registration) -> None:
 async def on_suspended(session: AsyncSession, sender: Sender) -> list[str]:
     """What follows a suspension or revocation: the campaigns using the sender pause (DESIGN.md,
     sender lifecycle). A suspension also opens a ``sender_suspended`` alert for ops."""
-    from app.alerts.service import open_alert
-    from app.campaigns import service as campaigns  # campaigns depend on senders, not the reverse
-
     paused = []
     for campaign in await campaigns.active_for_sender(session, sender.id):
         await campaigns.pause(session, campaign, actor=None,

@@ -2,11 +2,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
-from app import flows
 from app.deps import AdminDep, CurrentUser, SessionDep
 from app.pagination import Page, PageDep, page_of
 from app.users import service
-from app.users.schemas import ApiKeyOut, OffboardOut, UserCreatedOut, UserIn, UserOut
+from app.users.schemas import ApiKeyOut, UserCreatedOut, UserIn, UserOut
 
 router = APIRouter(prefix="/v1", tags=["employees"])
 
@@ -34,12 +33,6 @@ async def issue_key(user_id: str, session: SessionDep, admin: AdminDep):
     user = await service.get_user(session, user_id)
     key, plaintext = await service.issue_key(session, user, actor=admin)
     return {"id": key.id, "prefix": key.prefix, "created_at": key.created_at, "api_key": plaintext}
-
-
-@router.post("/users/{user_id}/offboard", response_model=OffboardOut)
-async def offboard(user_id: str, session: SessionDep, admin: AdminDep):
-    user = await service.get_user(session, user_id)
-    return await flows.offboard(session, user, actor=admin)
 
 
 @router.get("/me", response_model=UserOut)

@@ -5,11 +5,11 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import api_keys
 from app.audit.service import record
 from app.db.base import utcnow
 from app.errors import Conflict, NotFound
 from app.models import ApiKey, User
-from app.users import keys
 
 
 async def get_user(session: AsyncSession, user_id: str) -> User:
@@ -44,7 +44,7 @@ async def create_user(
 async def issue_key(session: AsyncSession, user: User, *, actor: User | None) -> tuple[ApiKey, str]:
     if not user.active:
         raise Conflict(f"user {user.id} was offboarded; an offboarded user gets no new key", code="user_offboarded")
-    key, plaintext = keys.mint(user)
+    key, plaintext = api_keys.mint(user)
     session.add(key)
     await session.flush()
     record(session, "api_key.issued", actor=actor, target_type="user", target_id=user.id, key_id=key.id, prefix=key.prefix)
@@ -54,12 +54,12 @@ async def issue_key(session: AsyncSession, user: User, *, actor: User | None) ->
 async def offboard(session: AsyncSession, user: User, *, actor: User) -> dict:
     """Revoke every key at once and hand the user's work back to the company.
 
-    Later domains (senders, campaigns) add what they hand back through ``app.flows.offboard``.
+    Later domains (senders, campaigns) add what they hand back through ``app.flows.service.offboard``.
     """
     if not user.active:
         raise Conflict(f"user {user.id} was already offboarded at {user.offboarded_at.isoformat()}", code="already_offboarded")
     user.offboarded_at = utcnow()
-    revoked = await keys.revoke_all(session, user)
+    revoked = await api_keys.revoke_all(session, user)
     await session.flush()
     record(session, "user.offboarded", actor=actor, target_type="user", target_id=user.id, revoked_keys=revoked)
     return {"user": user, "revoked_keys": revoked}

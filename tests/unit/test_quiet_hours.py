@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from app.dispatch.quiet_hours import (
+from app.audience.quiet_hours import (
     DEFAULT_WINDOW,
     STATE_WINDOWS,
     Window,

@@ -1,4 +1,5 @@
-"""Materialising a campaign's audience at launch: one set-based INSERT … SELECT, constant memory.
+"""Materialising a campaign's audience at launch: one set-based INSERT … SELECT, constant memory;
+then, for a canary release, holding all but the first slice (``app.dispatch.canary`` judges it).
 
 One row per sendable subscriber across the campaign's lists (a person on two lists gets one row),
 excluding pending, unsubscribed, opted-out, erased, invalid and suppressed numbers — the same
@@ -8,10 +9,11 @@ permits it. The (campaign, subscriber) unique key makes a repeated launch insert
 
 from __future__ import annotations
 
-from sqlalchemy import func, insert, literal, select, text
+from sqlalchemy import func, insert, literal, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audience.consent import sendable_condition
+from app.config import Settings
 from app.db.base import utcnow
 from app.models import Campaign, Message, Subscriber, Subscription
 from app.vocab.message import MessageState
@@ -45,3 +47,29 @@ async def materialise(session: AsyncSession, campaign: Campaign, list_ids: list[
         # Fresh statistics, so the claim query's plan does not flip to a primary-key scan (PERF_NOTES).
         await session.execute(text("ANALYZE message"))
     return result.rowcount or 0
+
+
+def effective_rollout(campaign: Campaign, settings: Settings) -> dict | None:
+    if campaign.rollout:
+        return campaign.rollout
+    if campaign.oops_warned:
+        return {"first_slice_percent": settings.canary_default_percent,
+                "observe_minutes": settings.canary_default_minutes}
+    return None
+
+
+async def hold_rest(session: AsyncSession, campaign_id: str, percent: float) -> int:
+    """Hold all but a random ``percent`` of the campaign's queued messages. Returns how many are held."""
+    dialect = session.get_bind().dialect.name
+    pick = func.random() if dialect == "postgresql" else (func.abs(func.random()) % 1_000_000) / 1_000_000.0
+    result = await session.execute(
+        update(Message).where(Message.campaign_id == campaign_id, Message.state == MessageState.QUEUED,
+                              pick >= percent / 100.0)
+        .values(held=True).execution_options(synchronize_session=False))
+    held = result.rowcount or 0
+    total = await session.scalar(select(func.count()).select_from(Message).where(Message.campaign_id == campaign_id))
+    if held and held == total:  # a slice of nobody proves nothing: release one
+        first = await session.scalar(select(func.min(Message.id)).where(Message.campaign_id == campaign_id))
+        await session.execute(update(Message).where(Message.id == first).values(held=False))
+        held -= 1
+    return held

@@ -1,4 +1,8 @@
-"""API keys: minted once, stored as a hash, recognised by a visible prefix."""
+"""API keys: minted once, stored as a hash, recognised by a visible prefix.
+
+Below every domain (it needs only the models): the users domain issues and revokes keys, the
+request dependencies (``app.deps``) and the idempotency middleware authenticate with them.
+"""
 
 from __future__ import annotations
 
