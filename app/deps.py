@@ -18,13 +18,8 @@ from app.vocab.roles import Role
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with request.app.state.db.session() as session:
-        try:
-            yield session
-            await session.commit()
-        except BaseException:
-            await session.rollback()
-            raise
+    async with request.app.state.db.unit_of_work() as session:  # commit on success, else roll back
+        yield session
 
 
 # scope="function": the commit runs when the endpoint returns, before the response goes out, so a

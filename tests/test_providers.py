@@ -7,12 +7,22 @@ import json
 import re
 from urllib.parse import parse_qs
 
+import httpx
 import pytest
+from sqlalchemy import select
 
 from app.db.base import utcnow
 from app.models import Sender
 from app.providers.base import SenderRefused
-from app.providers.errors import ProviderAuthError
+from app.providers.errors import (
+    ProviderAuthError,
+    ProviderError,
+    ProviderThrottled,
+    ProviderUnavailable,
+    ProviderUnknownOutcome,
+    RecipientOptedOut,
+)
+from app.providers.outcomes import SendResult, attempt, classify
 from app.providers.twilio import TwilioProvider
 from app.senders import service as senders
 from app.senders.service import ProviderFailed
@@ -290,3 +300,63 @@ async def test_the_twilio_connection_pool_is_sized_by_max_in_flight():
         assert transport._pool._max_connections == 300
     finally:
         await provider.aclose()
+
+
+# --- one reading of a send's answer, shared by dispatch, confirmations and test sends ---------------
+
+MESSAGES = f"{API}/2010-04-01/Accounts/{ACCOUNT}/Messages.json"
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "result", "code", "throttled"),
+    [
+        (201, {"sid": "SM" + "a" * 32, "status": "queued", "to": "+14155552671", "from": "+15005550006"},
+         SendResult.SENT, None, False),
+        (400, {"code": 21610, "message": "Attempt to send to unsubscribed recipient", "status": 400},
+         SendResult.OPTED_OUT, 21610, False),
+        (400, {"code": 21211, "message": "The 'To' number is not a valid phone number", "status": 400},
+         SendResult.INVALID_RECIPIENT, 21211, False),
+        (429, {"code": 20429, "message": "Too Many Requests", "status": 429}, SendResult.RETRY, 20429, True),
+        (503, {"message": "Service Unavailable", "status": 503}, SendResult.UNKNOWN, None, False),
+        (400, {"code": 21408, "message": "Permission to send to this region is not enabled", "status": 400},
+         SendResult.FAILED, 21408, False),
+        (401, {"code": 20003, "message": "Authenticate", "status": 401}, SendResult.FAILED, 20003, False),
+    ],
+)
+async def test_attempt_reads_each_twilio_answer_one_way(twilio, httpx_mock, status, body, result, code, throttled):
+    httpx_mock.add_response(url=MESSAGES, method="POST", status_code=status, json=body)
+    answer = await attempt(twilio, sender(), to="+14155552671", body="Hi")
+    assert answer.result == result
+    assert answer.error_code == code and answer.throttled is throttled
+    assert (answer.sent is not None) is (result == SendResult.SENT)
+    assert (answer.reason == "") is (result == SendResult.SENT)
+    await twilio.aclose()
+
+
+async def test_attempt_a_connection_never_made_is_a_retry_and_a_refused_sender_never_leaves(twilio, httpx_mock):
+    httpx_mock.add_exception(httpx.ConnectError("connection refused"), url=MESSAGES)
+    assert (await attempt(twilio, sender(), to="+14155552671", body="Hi")).result == SendResult.RETRY
+    refused = await attempt(twilio, sender("suspended"), to="+14155552671", body="Hi")
+    assert refused.result == SendResult.SENDER_REFUSED and "is suspended" in refused.reason
+    assert len(httpx_mock.get_requests()) == 1  # the suspended sender's text never reached the network
+    await twilio.aclose()
+
+
+def test_classify_prefers_the_specific_meaning_over_retry_safety():
+    assert classify(ProviderThrottled("slow down", status=429)) == SendResult.RETRY
+    assert classify(ProviderUnavailable("refused")) == SendResult.RETRY
+    assert classify(ProviderUnknownOutcome("timeout after the request left")) == SendResult.UNKNOWN
+    assert classify(RecipientOptedOut("opted out", code=21610)) == SendResult.OPTED_OUT
+    assert classify(ProviderError("malformed URL")) == SendResult.FAILED
+    assert classify(SenderRefused("not verified")) == SendResult.SENDER_REFUSED
+
+
+@pytest.mark.parametrize(("state", "verified"),
+                         [("pending", False), ("verified", True), ("suspended", False), ("revoked", False)])
+async def test_is_verified_is_one_test_in_python_and_in_sql(session, state, verified):
+    record = sender(state, id=f"snd_iv_{state}", address=f"+1500555{len(state):04d}")
+    session.add(record)
+    await session.flush()
+    assert record.is_verified is verified
+    found = await session.scalar(select(Sender.id).where(Sender.id == record.id, Sender.is_verified))
+    assert (found == record.id) is verified

@@ -31,3 +31,13 @@ async def company_baseline(session: AsyncSession, settings: Settings) -> float:
         .order_by(Campaign.completed_at.desc()).limit(settings.baseline_campaigns)
     )).all()
     return detector.baseline_rate([(o, d) for o, d in history], prior=settings.baseline_prior)
+
+
+async def guard_levels(session: AsyncSession, campaign: Campaign, settings: Settings) -> dict:
+    """Where the spike guard stands for ``campaign``: the baseline, the rate bar and the count that
+    would fire at its current delivered count (for charts)."""
+    baseline = await company_baseline(session, settings)
+    policy = spike_policy(settings)
+    return {"campaign_id": campaign.id, "baseline_rate": baseline, "rate_bar": policy.rate_bar(baseline),
+            "threshold": detector.threshold(campaign.delivered_count, baseline, policy),
+            "opt_outs": campaign.opt_out_count, "delivered": campaign.delivered_count}

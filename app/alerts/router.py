@@ -8,9 +8,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
 
-from app.alerts import detector, guard, service
+from app.alerts import policy, service
+from app.alerts.schemas import AlertOut, CommentIn
 from app.campaigns import service as campaigns
 from app.deps import OpsDep, SessionDep, SettingsDep
 from app.models import Alert
@@ -18,37 +18,6 @@ from app.pagination import Page, PageDep, page_of
 from app.vocab.alert import AlertState
 
 router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
-
-
-class AlertOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    id: str
-    kind: str
-    campaign_id: str | None
-    sender_id: str | None
-    state: AlertState
-    opened_at: datetime
-    updated_at: datetime
-    metrics: dict
-    action: str
-    message: str
-    acknowledged_at: datetime | None
-    resolved_at: datetime | None
-    comment: str | None
-
-    @classmethod
-    def of(cls, alert: Alert) -> AlertOut:
-        out = cls.model_validate(alert)
-        out.campaign_id = alert.campaign_id or None
-        out.sender_id = alert.sender_id or None
-        return out
-
-
-class CommentIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    comment: str | None = Field(default=None, max_length=2000)
 
 
 @router.get("", response_model=Page[AlertOut])
@@ -106,12 +75,7 @@ async def stream_alerts(request: Request, _: OpsDep,
 async def guard_levels(campaign_id: str, session: SessionDep, settings: SettingsDep, _: OpsDep):
     """Where the spike guard stands for a campaign: the baseline, the rate bar and the count that
     would fire at the current delivered count (for charts)."""
-    campaign = await campaigns.get_campaign(session, campaign_id)
-    baseline = await guard.company_baseline(session, settings)
-    policy = guard.spike_policy(settings)
-    return {"campaign_id": campaign.id, "baseline_rate": baseline, "rate_bar": policy.rate_bar(baseline),
-            "threshold": detector.threshold(campaign.delivered_count, baseline, policy),
-            "opt_outs": campaign.opt_out_count, "delivered": campaign.delivered_count}
+    return await policy.guard_levels(session, await campaigns.get_campaign(session, campaign_id), settings)
 
 
 async def _alert(alert_id: str, session: SessionDep, _: OpsDep) -> Alert:

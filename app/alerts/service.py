@@ -12,6 +12,7 @@ from sqlalchemy import select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.alerts import lifecycle
 from app.audit.service import record
 from app.db.base import new_id, utcnow
 from app.errors import Conflict, NotFound
@@ -60,11 +61,18 @@ async def list_alerts(session: AsyncSession, *, state: str | None, limit: int, c
     return list((await session.scalars(query)).all())
 
 
+def _move(alert: Alert, target: str) -> None:
+    """The one place an alert's state changes after it opened: the lifecycle table decides."""
+    try:
+        lifecycle.check_move(alert.state, target)
+    except lifecycle.IllegalTransition as exc:
+        raise Conflict(str(exc), code="illegal_transition") from exc
+    alert.state, alert.updated_at = target, utcnow()
+
+
 async def acknowledge(session: AsyncSession, alert: Alert, *, actor: User, comment: str | None) -> Alert:
-    if alert.state != AlertState.OPEN:
-        raise Conflict(f"only an open alert can be acknowledged; this one is {alert.state}", code="illegal_transition")
-    alert.state, alert.acknowledged_at, alert.acknowledged_by_id = AlertState.ACKNOWLEDGED, utcnow(), actor.id
-    alert.updated_at = alert.acknowledged_at
+    _move(alert, AlertState.ACKNOWLEDGED)
+    alert.acknowledged_at, alert.acknowledged_by_id = alert.updated_at, actor.id
     alert.comment = comment or alert.comment
     record(session, "alert.acknowledged", actor=actor, target_type="alert", target_id=alert.id, comment=comment)
     await session.flush()
@@ -72,10 +80,8 @@ async def acknowledge(session: AsyncSession, alert: Alert, *, actor: User, comme
 
 
 async def resolve(session: AsyncSession, alert: Alert, *, actor: User | None, comment: str | None) -> Alert:
-    if alert.state == AlertState.RESOLVED:
-        raise Conflict("the alert is already resolved", code="illegal_transition")
-    alert.state, alert.resolved_at, alert.resolved_by_id = AlertState.RESOLVED, utcnow(), actor.id if actor else None
-    alert.updated_at = alert.resolved_at
+    _move(alert, AlertState.RESOLVED)
+    alert.resolved_at, alert.resolved_by_id = alert.updated_at, actor.id if actor else None
     alert.comment = comment or alert.comment
     record(session, "alert.resolved", actor=actor, target_type="alert", target_id=alert.id, comment=comment)
     await session.flush()

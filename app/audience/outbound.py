@@ -16,8 +16,8 @@ from app.audience import consent
 from app.db import Database
 from app.db.base import utcnow
 from app.models import OutboundText, Sender
-from app.providers.base import Provider, SenderRefused
-from app.providers.errors import ProviderError, ProviderUnknownOutcome, RecipientOptedOut
+from app.providers.base import Provider
+from app.providers.outcomes import SendResult, attempt
 from app.vocab.message import MessageState
 
 
@@ -44,23 +44,22 @@ async def send_queued(db: Database, provider: Provider, *, limit: int = 50) -> d
         if suppressed:
             values, key = {"state": MessageState.SKIPPED, "error": "the number opted out before the text was sent"}, "skipped"
         else:
-            try:
-                sent = await provider.send(sender, to=to, body=body)
-            except SenderRefused as exc:
-                values, key = {"state": MessageState.SKIPPED, "error": exc.message}, "skipped"
-            except RecipientOptedOut as exc:
-                values, key = {"state": MessageState.FAILED, "error": str(exc)[:500]}, "failed"
-                async with db.unit_of_work() as session:
-                    await consent.opt_out(session, to, channel="provider",
-                                          reason="the provider reports the recipient opted out (Twilio 21610)")
-            except ProviderError as exc:
-                if exc.safe_to_retry:  # throttled, or never connected: nothing accepted; next round
+            answer = await attempt(provider, sender, to=to, body=body)
+            match answer.result:
+                case SendResult.SENT:
+                    values, key = {"state": MessageState.SENT, "provider_sid": answer.sent.sid, "sent_at": utcnow()}, "sent"
+                case SendResult.SENDER_REFUSED:
+                    values, key = {"state": MessageState.SKIPPED, "error": answer.reason}, "skipped"
+                case SendResult.RETRY:  # throttled, or never connected: nothing accepted; next round
                     values, key = {"state": MessageState.QUEUED}, "retry"
-                else:  # unknown outcome: it may have gone out, so never re-sent blindly
-                    state = MessageState.UNKNOWN if isinstance(exc, ProviderUnknownOutcome) else MessageState.FAILED
-                    values, key = {"state": state, "error": str(exc)[:500]}, "failed"
-            else:
-                values, key = {"state": MessageState.SENT, "provider_sid": sent.sid, "sent_at": utcnow()}, "sent"
+                case SendResult.UNKNOWN:  # it may have gone out, so never re-sent blindly
+                    values, key = {"state": MessageState.UNKNOWN, "error": answer.reason[:500]}, "failed"
+                case _:  # a definite refusal; 21610 is an opt-out too (invariant 3)
+                    values, key = {"state": MessageState.FAILED, "error": answer.reason[:500]}, "failed"
+                    if answer.result == SendResult.OPTED_OUT:
+                        async with db.unit_of_work() as session:
+                            await consent.opt_out(session, to, channel="provider",
+                                                  reason="the provider reports the recipient opted out (Twilio 21610)")
         async with db.unit_of_work() as session:
             await session.execute(update(OutboundText).where(OutboundText.id == text_id).values(**values))
         counts[key] += 1

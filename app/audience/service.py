@@ -15,7 +15,6 @@ from app.db.base import utcnow
 from app.errors import Conflict, Invalid, NotFound
 from app.models import ConsentEvent, OutboundText, Sender, Subscriber, SubscriberList, Subscription, User
 from app.vocab.audience import SubscriptionState
-from app.vocab.sender import SenderState
 
 
 async def get_list(session: AsyncSession, list_id: str) -> SubscriberList:
@@ -31,7 +30,7 @@ async def create_list(session: AsyncSession, *, name: str, opt_in: str, sender_i
         sender = await session.get(Sender, sender_id)
         if sender is None:
             raise Invalid(f"no sender with id {sender_id}", field="sender_id")
-        if sender.state != SenderState.VERIFIED:
+        if not sender.is_verified:
             raise Invalid(f"sender {sender.address} is {sender.state}: a list's sender must be a verified company sender",
                           field="sender_id", code="sender_not_verified")
     elif opt_in == "double":

@@ -1,29 +1,16 @@
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel
 
 from app.audit import service
+from app.audit.schemas import AuditEventOut
 from app.deps import AdminDep, SessionDep
 from app.pagination import Page, PageDep, page_of
 from app.types import Timestamp
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
-
-
-class AuditEventOut(BaseModel):
-    model_config = {"from_attributes": True}
-
-    id: str
-    at: datetime
-    actor_id: str | None
-    action: str
-    target_type: str
-    target_id: str | None
-    details: dict[str, Any]
 
 
 @router.get("", response_model=Page[AuditEventOut])

@@ -3,9 +3,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, status
-from sqlalchemy import select
 
-from app.audience.consent import sendable_condition
 from app.campaigns import segments, service, template
 from app.campaigns import testsend as test_sends
 from app.campaigns.schemas import (
@@ -32,7 +30,7 @@ from app.deps import (
     require,
 )
 from app.errors import Invalid
-from app.models import Campaign, Message, Review, Subscriber, Subscription, User
+from app.models import Campaign, User
 from app.pagination import Page, PageDep, page_of
 from app.vocab.campaign import CampaignState
 from app.vocab.message import MessageState
@@ -97,11 +95,7 @@ async def check_campaign(campaign: CampaignDep, session: SessionDep, _: CheckerD
     result = await service.evaluate(session, campaign, settings)
     info = segments.segment_info(result["full_body"])
     audience = await service.audience_size(session, result["list_ids"])
-    rows = (await session.execute(
-        select(Subscriber.first_name, Subscriber.attributes).select_from(Subscription)
-        .join(Subscriber, Subscriber.id == Subscription.subscriber_id)
-        .where(sendable_condition(result["list_ids"])).order_by(Subscriber.id).limit(samples)
-    )).all() if result["list_ids"] else []
+    rows = await service.sample_recipients(session, result["list_ids"], limit=samples)
     return {
         "findings": [service.finding_out(f) for f in result["findings"]],
         "blocking": bool(result["blocking"]),
@@ -131,7 +125,7 @@ async def review_campaign(body: ReviewIn, campaign: CampaignDep, session: Sessio
 
 @router.get("/campaigns/{campaign_id}/reviews", response_model=list[ReviewOut])
 async def list_reviews(campaign: CampaignDep, session: SessionDep, _: CurrentUser):
-    return (await session.scalars(select(Review).where(Review.campaign_id == campaign.id).order_by(Review.id))).all()
+    return await service.list_reviews(session, campaign)
 
 
 @router.post("/campaigns/{campaign_id}/launch", response_model=CampaignOut)
@@ -165,14 +159,10 @@ async def cancel_campaign(campaign: CampaignDep, session: SessionDep, user: OpsO
 async def list_messages(campaign: CampaignDep, session: SessionDep, _: OpsOrMarketerDep, page: PageDep,
                         state: MessageState | None = None):
     """Per-message state, provider SID and error code, in send order (keyset on the message id)."""
-    query = select(Message).where(Message.campaign_id == campaign.id).order_by(Message.id).limit(page.limit + 1)
-    if page.cursor:
-        if not page.cursor.isdigit():
-            raise Invalid("cursor must be the next_cursor of a previous page", field="cursor")
-        query = query.where(Message.id > int(page.cursor))
-    if state:
-        query = query.where(Message.state == state)
-    rows = list((await session.scalars(query)).all())
+    if page.cursor and not page.cursor.isdigit():
+        raise Invalid("cursor must be the next_cursor of a previous page", field="cursor")
+    rows = await service.list_messages(session, campaign, limit=page.limit + 1,
+                                       after=int(page.cursor) if page.cursor else None, state=state)
     return page_of(rows, page, key=lambda m: str(m.id))
 
 

@@ -36,7 +36,6 @@ from app.models import (
 from app.vocab.campaign import CampaignState
 from app.vocab.message import MessageState
 from app.vocab.roles import Role
-from app.vocab.sender import SenderState
 
 
 async def get_campaign(session: AsyncSession, campaign_id: str, *, lock: bool = False) -> Campaign:
@@ -86,6 +85,33 @@ async def campaign_counts(session: AsyncSession, campaign_id: str) -> dict[str, 
     return counts
 
 
+async def list_reviews(session: AsyncSession, campaign: Campaign) -> list[Review]:
+    return list((await session.scalars(
+        select(Review).where(Review.campaign_id == campaign.id).order_by(Review.id))).all())
+
+
+async def list_messages(session: AsyncSession, campaign: Campaign, *, limit: int, after: int | None,
+                        state: str | None) -> list[Message]:
+    """The campaign's messages in send order, a keyset page after message id ``after``."""
+    query = select(Message).where(Message.campaign_id == campaign.id).order_by(Message.id).limit(limit)
+    if after is not None:
+        query = query.where(Message.id > after)
+    if state:
+        query = query.where(Message.state == state)
+    return list((await session.scalars(query)).all())
+
+
+async def sample_recipients(session: AsyncSession, list_ids: list[str], *, limit: int) -> list[tuple[str | None, dict | None]]:
+    """(first name, attributes) of the first ``limit`` sendable subscribers, to render samples with."""
+    if not list_ids:
+        return []
+    return [tuple(row) for row in (await session.execute(
+        select(Subscriber.first_name, Subscriber.attributes).select_from(Subscription)
+        .join(Subscriber, Subscriber.id == Subscription.subscriber_id)
+        .where(sendable_condition(list_ids)).order_by(Subscriber.id).limit(limit)
+    )).all()]
+
+
 def move(session: AsyncSession, campaign: Campaign, target: str, *, actor: User | None, reason: str) -> None:
     """The one gate for a campaign's state."""
     try:
@@ -112,7 +138,7 @@ def content_context(settings: Settings, *, sender: Sender | None, company_number
         company_numbers=company_numbers | frozenset(c for c in contacts if c.startswith("+")),
         company_emails=frozenset(c.lower() for c in contacts if "@" in c),
         company_domains=frozenset(c.lower() for c in contacts if "@" not in c and not c.startswith("+")),
-        sender_verified=sender is not None and sender.state == SenderState.VERIFIED,
+        sender_verified=sender is not None and sender.is_verified,
         sendable_counts=sendable_counts or {},
         default_region=settings.default_region,
     )
@@ -128,7 +154,7 @@ def content_hash(*, full_body: str, sender_id: str, list_ids: list[str], rollout
 
 async def _company_numbers(session: AsyncSession) -> frozenset[str]:
     numbers: set[str] = set()
-    for address, pool in (await session.execute(select(Sender.address, Sender.pool).where(Sender.state == SenderState.VERIFIED))):
+    for address, pool in (await session.execute(select(Sender.address, Sender.pool).where(Sender.is_verified))):
         numbers.add(address)
         numbers.update(pool or [])
     return frozenset(numbers)
@@ -293,7 +319,7 @@ async def still_approved(session: AsyncSession, campaign: Campaign, settings: Se
     if result["hash"] != campaign.approved_hash:
         raise Conflict("the campaign changed since it was approved; it needs a new review", code="approval_void")
     sender = result["sender"]
-    if sender is None or sender.state != SenderState.VERIFIED:
+    if sender is None or not sender.is_verified:
         raise Conflict(f"sender {campaign.sender_id} is {sender.state if sender else 'unknown'}: "
                        "a campaign leaves only from a verified company sender", code="sender_not_verified")
     return result

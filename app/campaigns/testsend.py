@@ -14,8 +14,7 @@ from app.config import Settings
 from app.errors import Conflict, Invalid
 from app.models import Campaign, Sender, Subscriber, TestNumber, TestSend, User
 from app.providers.base import Provider
-from app.providers.errors import ProviderError
-from app.vocab.sender import SenderState
+from app.providers.outcomes import SendResult, attempt
 
 
 async def register_number(session: AsyncSession, user: User, phone: str, settings: Settings) -> TestNumber:
@@ -58,7 +57,7 @@ async def send(session: AsyncSession, campaign: Campaign, *, to: list[str], acto
         await _refuse_audience_numbers(session, phone, field=f"to.{index}")
         targets.append(phone)
     sender = await session.get(Sender, campaign.sender_id)
-    if sender is None or sender.state != SenderState.VERIFIED:
+    if sender is None or not sender.is_verified:
         raise Conflict(f"the campaign's sender is {sender.state if sender else 'unknown'}: test sends, too, leave "
                        "only from a verified company sender", code="sender_not_verified")
     body = "[TEST] " + template.render(content.full_body(campaign.body, content_context(settings, sender=sender)),
@@ -66,13 +65,15 @@ async def send(session: AsyncSession, campaign: Campaign, *, to: list[str], acto
     results = []
     for phone in targets:
         # One number's failure is reported for that number; the texts that did go out stay recorded.
-        try:
-            sent = await provider.send(sender, to=phone, body=body)
-        except ProviderError as exc:
-            results.append({"to": phone, "sid": None, "test": True, "error": str(exc)[:300]})
+        answer = await attempt(provider, sender, to=phone, body=body)
+        if answer.result == SendResult.SENDER_REFUSED:
+            raise answer.error  # checked above; the gate saying no is a 409 for the whole request
+        if answer.result != SendResult.SENT:
+            results.append({"to": phone, "sid": None, "test": True, "error": answer.reason[:300]})
             continue
-        session.add(TestSend(campaign_id=campaign.id, user_id=actor.id, to=phone, body=body, provider_sid=sent.sid))
-        results.append({"to": phone, "sid": sent.sid, "test": True, "error": None})
+        session.add(TestSend(campaign_id=campaign.id, user_id=actor.id, to=phone, body=body,
+                             provider_sid=answer.sent.sid))
+        results.append({"to": phone, "sid": answer.sent.sid, "test": True, "error": None})
     await session.flush()
     record(session, "campaign.test_sent", actor=actor, target_type="campaign", target_id=campaign.id, to=targets)
     return {"sent": results, "body": body}

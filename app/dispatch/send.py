@@ -36,13 +36,12 @@ from app.dispatch import throttle
 from app.dispatch.claim import Claimed
 from app.models import Campaign, Message, Sender, Subscriber, Subscription
 from app.ops import metrics
-from app.providers.base import Provider, SenderRefused
-from app.providers.errors import InvalidRecipient, ProviderError, ProviderUnknownOutcome, RecipientOptedOut
+from app.providers.base import Provider
+from app.providers.outcomes import Attempt, SendResult, attempt
 from app.providers.registration import SENDER_NOT_REGISTERED_CODES
 from app.senders import service as senders
 from app.vocab.campaign import CampaignState
 from app.vocab.message import MessageState
-from app.vocab.sender import SenderState
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +145,7 @@ def _decide(batch: list[Claimed], contexts: dict[str, _Context], recipients: dic
             else:
                 outcomes.append(_release(claimed))  # paused: it waits for resume, never re-sent
             continue
-        if ctx.sender is None or ctx.sender.state != SenderState.VERIFIED:
+        if ctx.sender is None or not ctx.sender.is_verified:
             outcomes.append(_release(claimed))  # the sender's suspension pauses the campaign
             continue
         if subscriber is None:
@@ -253,29 +252,36 @@ async def _attempt(provider: Provider, settings: Settings, sender: Sender, claim
             return Outcome(claimed, {"_untouched": True})
         started = time.perf_counter()
         try:
-            sent = await provider.send(sender, to=claimed.to, body=body,
-                                       status_callback=status_callback_url(settings, claimed.id))
-        except SenderRefused:
+            answer = await attempt(provider, sender, to=claimed.to, body=body,
+                                   status_callback=status_callback_url(settings, claimed.id))
+        finally:
+            metrics.PROVIDER_LATENCY.observe(time.perf_counter() - started)
+    if answer.result == SendResult.FAILED and answer.error_code in SENDER_NOT_REGISTERED_CODES:
+        blocked.add(sender.id)
+    return _outcome_of(claimed, answer, settings, now)
+
+
+def _outcome_of(claimed: Claimed, answer: Attempt, settings: Settings, now: datetime) -> Outcome:
+    """What the provider's answer (read by the shared ``classify``) does to a campaign message."""
+    match answer.result:
+        case SendResult.SENT:
+            return Outcome(claimed, {"state": MessageState.SENT, "provider_sid": answer.sent.sid, "sent_at": utcnow()})
+        case SendResult.SENDER_REFUSED:
             return _release(claimed)
-        except RecipientOptedOut as exc:
-            return Outcome(claimed, {"state": MessageState.FAILED, "error_code": exc.code or 21610}, opt_out=True)
-        except InvalidRecipient as exc:
-            return Outcome(claimed, {"state": MessageState.FAILED, "error_code": exc.code}, invalid=str(exc)[:200])
-        except ProviderUnknownOutcome:
+        case SendResult.OPTED_OUT:
+            return Outcome(claimed, {"state": MessageState.FAILED, "error_code": answer.error_code or 21610}, opt_out=True)
+        case SendResult.INVALID_RECIPIENT:
+            return Outcome(claimed, {"state": MessageState.FAILED, "error_code": answer.error_code},
+                           invalid=str(answer.error)[:200])
+        case SendResult.UNKNOWN:
             # It may have been accepted: reconcile after a grace period, never resend blindly.
             grace = timedelta(seconds=settings.unknown_grace_seconds)
             return Outcome(claimed, {"state": MessageState.UNKNOWN, "lease_expires_at": now + grace})
-        except ProviderError as exc:
-            if exc.safe_to_retry:  # 429 / 20429, or never connected: nothing was accepted
-                later = now + timedelta(seconds=backoff(claimed.attempts))
-                return Outcome(claimed, {"state": MessageState.QUEUED, "not_before": later, "lease_expires_at": None,
-                                         "attempts": claimed.attempts + 1, "_throttled": exc.status == 429})
-            if exc.code in SENDER_NOT_REGISTERED_CODES:
-                blocked.add(sender.id)
-            return Outcome(claimed, {"state": MessageState.FAILED, "error_code": exc.code})
-        finally:
-            metrics.PROVIDER_LATENCY.observe(time.perf_counter() - started)
-    return Outcome(claimed, {"state": MessageState.SENT, "provider_sid": sent.sid, "sent_at": utcnow()})
+        case SendResult.RETRY:  # 429 / 20429, or never connected: nothing was accepted
+            later = now + timedelta(seconds=backoff(claimed.attempts))
+            return Outcome(claimed, {"state": MessageState.QUEUED, "not_before": later, "lease_expires_at": None,
+                                     "attempts": claimed.attempts + 1, "_throttled": answer.throttled})
+    return Outcome(claimed, {"state": MessageState.FAILED, "error_code": answer.error_code})
 
 
 def _skip(claimed: Claimed, reason: str) -> Outcome:

@@ -4,8 +4,8 @@ from fastapi import APIRouter
 
 from app.deps import AdminDep, SessionDep
 from app.flows import service
+from app.flows.schemas import OffboardOut
 from app.users import service as users
-from app.users.schemas import OffboardOut
 
 router = APIRouter(prefix="/v1", tags=["employees"])
 

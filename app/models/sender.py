@@ -3,6 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import JSON, ForeignKey, Integer, String
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base, created_at_column, id_column
@@ -40,3 +41,9 @@ class Sender(Base):
     registration: Mapped[dict | None] = mapped_column(JSON)
     #: Messages per day the registration allows (e.g. a brand's T-Mobile allowance), across workers.
     daily_cap: Mapped[int | None] = mapped_column(Integer)
+
+    @hybrid_property
+    def is_verified(self) -> bool:
+        """May a message leave from this sender (invariant 1)? The one test, everywhere: in Python
+        (``sender.is_verified``) and in a query (``where(Sender.is_verified)``)."""
+        return self.state == SenderState.VERIFIED

@@ -3,9 +3,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import text
 
-from app.db import migrations
+from app.ops import service
 from app.ops.metrics import REGISTRY
 
 router = APIRouter(tags=["operations"])
@@ -19,20 +18,8 @@ async def healthz():
 @router.get("/readyz")
 async def readyz(request: Request):
     """Ready when the database answers and its schema is at the migrations' head."""
-    db = request.app.state.db
-    try:
-        async with db.session() as session:
-            await session.execute(text("SELECT 1"))
-            current = await migrations.current_revisions(await session.connection())
-    except Exception as exc:  # the database is down or unreachable
-        return JSONResponse({"status": "unavailable", "database": f"unreachable: {type(exc).__name__}"}, status_code=503)
-    head = set(migrations.heads())
-    if current != head:
-        return JSONResponse(
-            {"status": "unavailable", "database": "reachable", "migrations": {"current": sorted(current), "head": sorted(head)}},
-            status_code=503,
-        )
-    return {"status": "ok", "database": "reachable", "migrations": {"current": sorted(current), "head": sorted(head)}}
+    ready, report = await service.readiness(request.app.state.db)
+    return report if ready else JSONResponse(report, status_code=503)
 
 
 @router.get("/metrics")

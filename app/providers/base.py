@@ -14,7 +14,6 @@ from datetime import datetime
 from app.errors import Conflict
 from app.models import Sender
 from app.providers.registration import Registration
-from app.vocab.sender import SenderState
 
 
 @dataclass(frozen=True)
@@ -55,7 +54,7 @@ def ensure_sendable(sender: object) -> Sender:
         )
     if sender.id is None:
         raise SenderRefused(f"sender {sender.address} is unknown: it was never registered and verified")
-    if sender.state != SenderState.VERIFIED:
+    if not sender.is_verified:
         reason = f" ({sender.state_reason})" if sender.state_reason else ""
         raise SenderRefused(
             f"sender {sender.address} ({sender.id}) is {sender.state}{reason}: not a verified company sender"

@@ -117,7 +117,7 @@ def _confirm_alphanumeric(session: AsyncSession, sender: Sender, *, actor: User)
             f"an alphanumeric sender ID cannot be proven by the provider, so a second admin must confirm it; "
             f"you registered '{sender.address}' yourself"
         )
-    if sender.state == SenderState.VERIFIED:
+    if sender.is_verified:
         return sender
     sender.confirmed_by_id = actor.id
     sender.last_checked_at = utcnow()
@@ -151,12 +151,12 @@ async def recheck(
         registration = check.registration
         _apply_registration(sender, registration)
         if registration is None or registration.approved:
-            if sender.state != SenderState.VERIFIED:
+            if not sender.is_verified:
                 _move(session, sender, SenderState.VERIFIED, actor=actor, reason=check.reason)
             return sender
         # Owned, but the carriers would block it: never verified (it could not deliver a campaign).
         why = f"not cleared by the carriers: {registration.reason}; to do: {registration.action}"
-        if sender.state == SenderState.VERIFIED:
+        if sender.is_verified:
             _move(session, sender, SenderState.SUSPENDED, actor=actor, reason=f"carrier registration {registration.state}: "
                   f"{registration.reason}")
             await session.flush()
@@ -168,7 +168,7 @@ async def recheck(
             record(session, "sender.registration_checked", actor=actor, target_type="sender", target_id=sender.id,
                    registration=registration.as_dict())
         return sender
-    if sender.state == SenderState.VERIFIED:
+    if sender.is_verified:
         _move(session, sender, SenderState.SUSPENDED, actor=actor, reason=f"the provider no longer confirms it: {check.reason}")
         await session.flush()
         await on_suspended(session, sender)
@@ -211,7 +211,7 @@ async def suspend_for_carrier_error(session: AsyncSession, sender_id: str, code:
     once — its campaigns pause and ops get a ``sender_suspended`` alert — instead of failing message
     after message. Idempotent: the first such error suspends, the rest find it suspended."""
     sender = await session.get(Sender, sender_id, with_for_update=True, populate_existing=True)
-    if sender is None or sender.state != SenderState.VERIFIED:
+    if sender is None or not sender.is_verified:
         return False
     meaning = registration.SENDER_NOT_REGISTERED_CODES.get(code, "the carriers refused the sender")
     _move(session, sender, SenderState.SUSPENDED, actor=None,

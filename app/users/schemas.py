@@ -50,14 +50,3 @@ class ApiKeyOut(BaseModel):
 
 class UserCreatedOut(UserOut):
     api_key: str = Field(description="the new user's API key; shown only in this response")
-
-
-class HandedBack(BaseModel):
-    senders: list[dict] = Field(default_factory=list)
-    campaigns: list[dict] = Field(default_factory=list)
-
-
-class OffboardOut(BaseModel):
-    user: UserOut
-    revoked_keys: int
-    handed_back: HandedBack
