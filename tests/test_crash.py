@@ -175,12 +175,21 @@ async def test_shortest_allowed_lease_still_sends(scratch_database_url):
                             twilio_auth_token=env["FINELINE_TWILIO_AUTH_TOKEN"], twilio_api_base=fake.base,
                             lease_seconds=minimum, _env_file=None)
         provider = build_provider(settings)
+        sent, untouched, campaigns = 0, 0, set()
         try:
-            result = await runner.dispatch_once(db, provider, settings)
+            # Until nothing is claimed: on a loaded machine a send that misses its rate slot is
+            # requeued (never sent in a burst) and leaves with a later claim.
+            for _ in range(10):
+                result = await runner.dispatch_once(db, provider, settings)
+                sent += result.counts["sent"]
+                untouched += result.counts["untouched"]
+                campaigns |= result.campaigns
+                if not result.counts["claimed"]:
+                    break
         finally:
             await provider.aclose()
             await db.dispose()
-    assert result.counts["sent"] == 3, (f"FINELINE_LEASE_SECONDS={minimum} is accepted but sends nothing: "
-                                        f"{dict(result.counts)}")
+    assert (sent, untouched) == (3, 0), (f"FINELINE_LEASE_SECONDS={minimum} is accepted but sends nothing: "
+                                         f"{dict(result.counts)}")
     assert len(fake.control.posts) == 3
-    assert world["campaign"]["id"] in result.campaigns
+    assert world["campaign"]["id"] in campaigns
