@@ -7,10 +7,11 @@ Each message says what was found, where, and why it matters, so the reviewer nee
 Spans index ``full_body(body, ctx)``, which starts with ``body`` itself, so a span inside the
 body points at the same characters in both.
 
-The "oops" detector (``oops_personal``) looks for a personal text sent to the wrong audience:
-endearments, private plans, texting slang, kisses. It weighs cues rather than matching single
-words, so "We love our customers" or "Miss the sale? It's back" stay quiet. It warns rather than
-blocks: the words that triggered it are listed and the reviewer makes the call in seconds.
+The "oops" detector (``oops_personal``, the model in ``oops.py``) asks whether the message reads
+like one person texting another rather than a company texting its customers, so "We love our
+customers" or "omg the sale is BACK" stay quiet and "Ok no prob" does not. It warns rather than
+blocks: the words and the structure that weighed most are listed and the reviewer makes the call
+in seconds.
 """
 
 from __future__ import annotations
@@ -23,7 +24,10 @@ from typing import Literal
 
 import phonenumbers
 
-from app.campaigns import segments, template
+from app.campaigns import oops, segments, template
+from app.campaigns.oops import QUOTES as _QUOTES
+from app.campaigns.oops import OopsCue
+from app.campaigns.oops import brand_pattern as _brand_pattern
 from app.vocab.opt_out import DEFAULT_OPT_OUT_TEXT
 
 Severity = Literal["block", "warn"]
@@ -55,10 +59,6 @@ class ContentContext:
     sendable_counts: Mapping[str, int] = field(default_factory=dict)  # list name -> sendable
     quiet_hours_share: float | None = None
     default_region: str = "US"  # how numbers without a country code in the body are read
-
-
-# Straight quotes for curly ones, one character for one, so spans stay valid.
-_QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"'})
 
 
 def _find(pattern: str, text: str) -> re.Match[str] | None:
@@ -142,130 +142,6 @@ _SHAFT = {
     for category, terms in SHAFT_TERMS.items()
 }
 
-# --- the oops detector ------------------------------------------------------------------------
-
-STRONG = 2.0  # one cue this strong is enough on its own
-FIRE_AT = 2.0  # otherwise the cues together, less the marketing signals, must reach this
-UNBRANDED = 0.5  # a text that never names the company leans personal
-
-
-@dataclass(frozen=True)
-class _Cue:
-    kind: str
-    weight: float
-    pattern: re.Pattern[str]
-    unless_before: re.Pattern[str] | None = None  # tested against the text just before the match
-
-
-def _cue(kind: str, weight: float, pattern: str, unless_before: str | None = None) -> _Cue:
-    before = re.compile(unless_before + r"$", re.IGNORECASE) if unless_before else None
-    return _Cue(kind, weight, re.compile(pattern, re.IGNORECASE), before)
-
-
-# A company speaks as "we": "we love you", "we miss you", "we can't wait to see you" are marketing.
-_WE = r"(?:\b(?:we|we'd|we'll|we've|we're|we are|we do|we have|we all|we really|we truly|we just|we so|we sure|everyone|team|would|say|says|said)\s+['\"]?|['\"])"
-_ADDRESS_AFTER = r"\b(?:hey|hi|hiya|morning|night|nite|thanks|thank you|thx|ty|okay|ok|kk|yes|yeah|yep|sorry|bye|love you|miss you|love u|miss u|you too)[,!.]?\s+"
-_NOT_A_PET_NAME = r"(?![\s-]*(?:shower|sale|products?|gear|clothes|clothing|food|formula|registry|glazed|ham|butter|latte|mustard|bees?|collection|days?|essentials|boutique|care|bath)\b)"
-_SLANG = {
-    2.0: r"lmao|lmfao|rofl|brb|ttyl|ttys|wyd|hbu|wbu|smh|ikr|ngl|hmu|wtf|ffs|omfg|u up|you up\?|r u up",
-    1.5: r"lol|haha\w*|hehe\w*|tbh|idk|lmk|nvm|jk|rn|r u|where r u",
-    1.0: r"omg|gonna|wanna|u|ur|k|kk|ugh|np|bc",
-}
-
-OOPS_CUES: list[_Cue] = [
-    _cue("term of endearment", 2.0, r"\b(?:babe|babes|bae|hun|hunny|sweetie|sweetpea|sugarplum|snookums|my love|my darling|honeybun\w*)\b"),
-    _cue("term of endearment", 2.0, r"\bsweetheart\b(?![\s-]*(?:neckline|dress|deal|rose)\b)"),
-    _cue("term of endearment", 1.5, r"\b(?:hubby|wifey)\b"),
-    _cue("term of endearment", 2.0, _ADDRESS_AFTER + r"(?:honey|baby|darling|hon)\b" + _NOT_A_PET_NAME),
-    _cue("term of endearment", 2.0, r"(?:^|,\s*)(?:honey|baby|darling|hon)\s*(?:[,!?.]|$)" + _NOT_A_PET_NAME),
-    _cue("term of endearment", 1.5, _ADDRESS_AFTER + r"(?:love|sugar)\b" + _NOT_A_PET_NAME),
-    _cue("term of endearment", 1.5, r"(?<!your )(?<!new )(?<!the )(?<!for )(?<!a )(?<!my )\b(?:honey|baby|darling)[.!]+(?:\s|$)"),
-    _cue("love or kisses", 2.0, r"\b(?:i\s+)?(?:love|luv)\s+(?:you|u|ya)\b", unless_before=_WE),
-    _cue("love or kisses", 2.0, r"\b(?:i\s+)?(?:miss|missed|missing)\s+(?:you|u|ya|your face)\b", unless_before=_WE),
-    _cue("love or kisses", 2.0, r"\b(?:ily|ilysm|ilu|xox\w*|muah+|mwah+|smooches|hugs and kisses)\b"),
-    _cue("love or kisses", 2.0, r"(?:^|\s)(?:xo|xx+)[\s!.]*$"),
-    _cue("love or kisses", 1.0, r"\sx[\s!.]*$"),
-    _cue("flirting", 2.0, r"\b(?:you|u|ur|you're)\s+(?:look(?:ed)?\s+|are\s+|r\s+)?(?:so+\s+|really\s+)?(?:hot|sexy|gorgeous|beautiful|handsome|cute)\b"),
-    _cue("flirting", 2.0, r"\b(?:can't stop thinking|last night was|your place or mine|netflix and chill|kiss me|cuddl\w*|come over)\b"),
-    _cue("flirting", 1.5, r"\b(?:can't wait to see|thinking (?:about|of)|wish)\s+(?:you|u)\b", unless_before=_WE),
-    _cue("private plans", 2.0, r"\b(?:pick up|grab|get)\s+(?:the kids?|milk|bread|eggs|diapers|the dog|(?:the )?dry cleaning|groceries|me)\b|\bpick me up\b"),
-    _cue("private plans", 2.0, r"\b(?:be home|home (?:soon|late|by)|on my way home|stuck at work|leaving (?:work|the office))\b"),
-    _cue("private plans", 1.5, r"\b(?:i'm|im|i am|i'll be|gonna be|will be)\s+(?:running\s+)?(?:a (?:bit|little)\s+)?late\b"),
-    _cue("private plans", 1.0, r"\brunning late\b"),
-    _cue("private plans", 1.5, r"\b(?:on my way|omw|otw|be there in \d+|stuck in traffic|where are you|what time (?:are|r|will) (?:you|u)|are you (?:home|free|up|awake|busy|coming)|what are you doing|(?:need|want) anything|save me (?:a|some)|did you (?:feed|remember|call|get|see)|don't be late)\b"),
-    _cue("private plans", 2.0, r"\bcall me (?:later|back|tonight|when|after|asap|anytime|on my|at)\b"),
-    _cue("private plans", 1.5, r"\b(?:call me|text me|call you (?:later|back|after|tonight)|talk (?:later|tonight)|my cell|my personal (?:number|cell|phone|email))\b"),
-    _cue("private plans", 1.0, r"\b(?:my (?:mom|dad|wife|husband|sister|brother|parents)|mom's|dad's|the kids|your (?:sister|brother|parents))\b"),
-    _cue("private plans", 1.0, r"\b(?:tonight|this weekend|later)\s*\?"),
-    _cue("kiss or heart emoji", 1.5, r"[\U0001F618\U0001F48B\U0001F61A\U0001F619\U0001F970]"),  # 😘 💋 😚 😙 🥰
-    _cue("kiss or heart emoji", 1.0, r"[\u2764\u2665\U0001F495\U0001F496\U0001F497\U0001F493\U0001F49E\U0001F498\U0001F49D\U0001F60D\U0001FAF6\U0001F63B]"),
-    *[_cue("texting slang", weight, rf"(?<![\w'])(?:{words})(?![\w']|\.\w)") for weight, words in _SLANG.items()],
-    _cue("texting slang", 1.0, r"\b\w*([a-z])\1\1\w*\b"),  # heyyy, sooo, yesss
-    _cue("first person", 0.5, r"\b(?:i|i'm|im|i'll|i'd|i've|me|my)\b"),
-]
-
-# Signs of a campaign. Each one lowers the score of the softer cues a little.
-_MARKETING_SIGNALS = [
-    re.compile(pattern, re.IGNORECASE)
-    for pattern in (
-        r"\d\s*%|\$\s?\d",
-        r"\b(?:sale|discount|promo|coupon|deals?|offer|savings|save|free shipping)\b",
-        r"\bcode\s+[a-z0-9]{3,}\b",
-        r"\b(?:shop|order|book|reserve|buy|visit|upgrade|download|members?|customers?|appointment|tickets?)\b",
-        r"\b(?:https?://|www\.)|\b[\w-]+\.(?:com|org|net|io|co|shop|app|us)\b",
-        r"\{[^{}]+\}",
-    )
-]
-_URL = re.compile(r"(?:https?://|www\.)\S+|(?<![\w.-])[\w-]+(?:\.[\w-]+)*\.(?:com|org|net|io|co|shop|app|us)\b(?:/\S*)?", re.IGNORECASE)
-
-
-@dataclass(frozen=True)
-class OopsCue:
-    text: str
-    kind: str
-    weight: float
-    span: tuple[int, int]
-
-
-def _mask(text: str, pattern: re.Pattern[str]) -> str:
-    return pattern.sub(lambda m: " " * len(m.group(0)), text)
-
-
-def oops_cues(body: str, brand_name: str = "") -> tuple[list[OopsCue], float]:
-    """The personal-text cues in ``body`` and the adjustment to their sum: minus a little for each
-    kind of campaign signal (prices, codes, links, placeholders), plus a little if the brand is absent.
-
-    The brand name and links are blanked first, so "XO Cafe" or "Love Your Hair Salon" and a
-    URL path do not count against the text."""
-    text = body.translate(_QUOTES)
-    adjustment = -min(1.5, 0.5 * sum(1 for signal in _MARKETING_SIGNALS if signal.search(text)))
-    text = _mask(text, _URL)
-    if brand_name.strip():
-        adjustment += 0 if _find(_brand_pattern(brand_name), body) else UNBRANDED
-        text = _mask(text, re.compile(_brand_pattern(brand_name), re.IGNORECASE))
-    found: dict[str, OopsCue] = {}  # each distinct word counts once; "I", "me", "my" once together
-    for cue in OOPS_CUES:  # stronger cues first, so "the kids" inside "pick up the kids" adds nothing
-        for match in cue.pattern.finditer(text):
-            before = text[max(0, match.start() - 40):match.start()]
-            if cue.unless_before and cue.unless_before.search(before):
-                continue
-            if any(match.start() < c.span[1] and c.span[0] < match.end() for c in found.values()):
-                continue
-            word = body[match.start():match.end()].strip()
-            key = cue.kind if cue.kind == "first person" else word.lower()
-            found.setdefault(key, OopsCue(word, cue.kind, cue.weight, match.span()))
-    return sorted(found.values(), key=lambda cue: cue.span), adjustment
-
-
-def looks_personal(cues: list[OopsCue], adjustment: float) -> bool:
-    """One strong cue, or enough softer ones once the campaign signals are weighed against them."""
-    if not cues:
-        return False
-    if max(cue.weight for cue in cues) >= STRONG:
-        return True
-    return sum(cue.weight for cue in cues) + adjustment >= FIRE_AT
-
-
 # --- the checks ---------------------------------------------------------------------------------
 
 
@@ -308,11 +184,6 @@ def _check_encoding(text: str, sample: str, has_placeholders: bool) -> list[Find
             f"single text. Shorten it to {MAX_SEGMENTS} segments or fewer.",
         ))
     return findings
-
-
-def _brand_pattern(brand: str) -> str:
-    parts = [r"'?" if char == "'" else r"\s+" if char.isspace() else re.escape(char) for char in brand.strip()]
-    return r"(?<!\w)" + "".join(parts) + r"(?!\w)"
 
 
 def _check_brand(text: str, ctx: ContentContext) -> list[Finding]:
@@ -402,17 +273,31 @@ def _check_contacts(text: str, ctx: ContentContext) -> list[Finding]:
     return findings
 
 
+def oops_cues(body: str, brand_name: str = "") -> tuple[list[OopsCue], float]:
+    """Each word's share of the personal-text score of ``body`` (positive: it reads personal), and
+    the rest of the score: the structure (links, prices, placeholders, opt-out, the brand named or
+    not) and the model's bias, less its threshold. ``looks_personal`` adds them up."""
+    assessment = oops.assess(body, brand_name, has_opt_out(body))
+    return assessment.cues, assessment.score - sum(cue.weight for cue in assessment.cues)
+
+
+def looks_personal(cues: list[OopsCue], adjustment: float) -> bool:
+    """The words' shares and the rest of the score reach the model's threshold."""
+    return sum(cue.weight for cue in cues) + adjustment >= 0
+
+
 def _check_oops(body: str, ctx: ContentContext) -> list[Finding]:
-    cues, adjustment = oops_cues(body, ctx.brand_name)
-    if not looks_personal(cues, adjustment):
+    assessment = oops.assess(body, ctx.brand_name, has_opt_out(body))
+    if not assessment.personal:
         return []
-    words = ", ".join(f"{cue.text!r} ({cue.kind})" for cue in cues)
-    unbranded = f", and it never names {ctx.brand_name.strip()!r}" if adjustment > 0 else ""
+    words, shapes = oops.explain(assessment)
+    reasons = [f"{cue.text!r} (+{cue.weight:.1f})" for cue in words] + [oops.STRUCTURE[name] for name in shapes]
     return [Finding(
         "oops_personal", "warn",
-        f"This reads like a personal text, not a campaign: {words}{unbranded}. Check it was meant for "
-        "customers before it goes to the whole list.",
-        cues[0].span,
+        f"This reads like a personal text, not a campaign ({assessment.probability:.0%} personal). What "
+        f"weighed most: {'; '.join(reasons)}. Check it was meant for customers before it goes to the "
+        "whole list.",
+        words[0].span if words else None,
     )]
 
 

@@ -4,11 +4,10 @@ The marketing texts cover many industries and include the tricky words on purpos
 "miss", "tonight", "call", "xo" or "honey" in a brand, emoji). The personal texts are what a rep
 types to a spouse, friend or date in the wrong window.
 
-Most rows were written together with the detector, so the counts they give are a training score.
-The rows marked "held-out" were written before the detector and scored once before any tuning:
-11 of 15 personal texts caught and 4 of 15 marketing texts flagged. Two pattern gaps found that way
-were then fixed (12/15 and 3/15); what is still wrong sits in KNOWN_FALSE_ALARMS and KNOWN_MISSES.
-Add real-world misses and false alarms here as they are found.
+These rows were written together with the first, rule-based detector; the model that replaced it
+(app/campaigns/oops.py, trained on data/oops/) never saw them, so they are a small held-out check
+next to its evaluation set. The three false alarms and three misses the rules had are now in
+their tables. Add real-world misses and false alarms here as they are found.
 """
 
 from __future__ import annotations
@@ -89,6 +88,10 @@ MARKETING: list[Marketing] = [
     Marketing("Spark Energy", "Spark Energy: Hi {first_name}, call me, your account manager, at 800-555-0144 with questions.", frozenset({"+18005550144"})),
     Marketing("Sunny Paws Grooming", "Sunny Paws Grooming: Max is ready for pickup! Your pup looks fabulous 🐾"),
     Marketing("Velvet Lounge", "Velvet Lounge: Ladies night tonight! $5 cocktails until 10. 21+"),
+    # The rule-based detector flagged these.
+    Marketing("Camp Kinder", "Camp Kinder: Registration for summer camp opens Monday! Pick up the kids' welcome packets at the front desk."),
+    Marketing("Peak Fitness", "Peak Fitness: Miss you at class! Come back this week and your next class is free."),
+    Marketing("Zest Juice", "Zest Juice: OMG the mango smoothie is back lol 🥭 Get it before it's gone!"),
 ]
 
 PERSONAL: list[str] = [
@@ -97,7 +100,6 @@ PERSONAL: list[str] = [
     "miss you already xoxo",
     "call me later on my cell 555-867-5309",
     "Running late, be home by 7. Can you pick up the kids?",
-    "love you! see you tonight ❤️",
     "omg lmao that was hilarious",
     "u up?",
     "wyd tonight? wanna grab a drink",
@@ -119,7 +121,6 @@ PERSONAL: list[str] = [
     "haha yes!! friday works, my place at 8?",
     "you looked so beautiful tonight 😍",
     "heyyy what are you doing this weekend?",
-    "Can you grab the dry cleaning on your way home? thx",
     "Mom's birthday dinner is Sunday, don't be late!!",
     "on my way! want anything from starbucks?",
     "bae where r u",
@@ -145,17 +146,16 @@ PERSONAL: list[str] = [
     "Thanks for last night 😘",
     "Can you pick me up at 6? my car's in the shop",
     "ugh I hate mondays. coffee later?",
-]
-
-# What the detector gets wrong today, kept so the tests notice when that changes: a case that
-# starts passing moves up into MARKETING or PERSONAL.
-KNOWN_FALSE_ALARMS: list[Marketing] = [
-    Marketing("Camp Kinder", "Camp Kinder: Registration for summer camp opens Monday! Pick up the kids' welcome packets at the front desk."),
-    Marketing("Peak Fitness", "Peak Fitness: Miss you at class! Come back this week and your next class is free."),
-    Marketing("Zest Juice", "Zest Juice: OMG the mango smoothie is back lol 🥭 Get it before it's gone!"),
-]
-KNOWN_MISSES: list[str] = [
+    # The rule-based detector missed these.
     "i'm outside",
     "Don't forget mom's birthday is tomorrow!",
     "that meeting was sooo long 😩 drinks after?",
+]
+
+# What the model misses today, kept so the tests notice when that changes: a row that starts being
+# caught moves up into PERSONAL. Casual brand copy in the training data uses "love you" and "grab"
+# too ("Love you guys!", "Grab yours today"), which weighs against these.
+KNOWN_MISSES: list[str] = [
+    "love you! see you tonight ❤️",
+    "Can you grab the dry cleaning on your way home? thx",
 ]

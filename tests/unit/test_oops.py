@@ -1,16 +1,27 @@
+"""The personal-text detector (``oops_personal``): its figures on the project's evaluation set,
+the casual brand voice it must leave alone, and findings that explain themselves.
+
+The evaluation set (data/oops/eval.tsv) is never trained on (data/oops/train.py reads only
+train.tsv); its figures are pinned here so that a change to the data, the features or the weights
+that makes either number worse fails.
+"""
+
+import csv
+from pathlib import Path
+
 import pytest
 
-from app.campaigns.content import ContentContext, check_content, looks_personal, oops_cues
-from tests.unit.oops_table import (
-    KNOWN_FALSE_ALARMS,
-    KNOWN_MISSES,
-    MARKETING,
-    PERSONAL,
-    PERSONAL_BRAND,
-    Marketing,
-)
+from app.campaigns import oops
+from app.campaigns.content import ContentContext, check_content, has_opt_out, looks_personal, oops_cues
+from tests.unit.oops_table import KNOWN_MISSES, MARKETING, PERSONAL, PERSONAL_BRAND, Marketing
 
+EVAL = Path(__file__).resolve().parents[2] / "data" / "oops" / "eval.tsv"
 OOPS_CODES = {"oops_personal", "personal_contact"}
+
+# Measured on data/oops/eval.tsv by data/oops/train.py when the shipped weights were made.
+PERSONAL_FLAGGED_AT_LEAST = 0.995
+MARKETING_FLAGGED_AT_MOST = 0.025
+SERVICE_FLAGGED_AT_MOST = 0.0
 
 
 def marketing_findings(case: Marketing):
@@ -23,9 +34,79 @@ def marketing_findings(case: Marketing):
     return [f for f in check_content(case.body, ctx) if f.code in OOPS_CODES]
 
 
-def personal_findings(body: str):
-    ctx = ContentContext(brand_name=PERSONAL_BRAND, sender_verified=True)
+def personal_findings(body: str, brand: str = PERSONAL_BRAND):
+    ctx = ContentContext(brand_name=brand, sender_verified=True)
     return [f for f in check_content(body, ctx) if f.code in OOPS_CODES]
+
+
+def oops_finding(body: str, brand: str = PERSONAL_BRAND):
+    (finding,) = [f for f in personal_findings(body, brand) if f.code == "oops_personal"]
+    return finding
+
+
+def flagged(body: str, brand: str = "") -> bool:
+    return oops.assess(body, brand, has_opt_out(body)).personal
+
+
+# --- the evaluation -----------------------------------------------------------------------------
+
+
+def test_the_evaluation_set_figures_do_not_get_worse():
+    with EVAL.open(encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
+    by_label: dict[str, list[bool]] = {}
+    for row in rows:
+        by_label.setdefault(row["label"], []).append(flagged(row["text"], row["brand"]))
+    share = {label: sum(hits) / len(hits) for label, hits in by_label.items()}
+    print(f"\noops detector on {EVAL.name}: " + ", ".join(
+        f"{label} flagged {sum(hits)}/{len(hits)} = {share[label]:.1%}" for label, hits in sorted(by_label.items())))
+    assert len(by_label["personal"]) >= 2000 and len(by_label["marketing"]) >= 300
+    assert share["personal"] >= PERSONAL_FLAGGED_AT_LEAST
+    assert share["marketing"] <= MARKETING_FLAGGED_AT_MOST
+    assert share["service"] <= SERVICE_FLAGGED_AT_MOST
+
+
+# --- what must stay quiet and what must be caught -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Hey {first_name}! We miss you 💛",
+        "Love you guys, thanks for 10 years!",
+        "omg the sale is BACK",
+        "We love our customers! Take 20% off",
+        "Miss the sale? It's back!",
+        "Thanks for being a loyal customer!",
+        "Happy holidays from all of us!",
+        "New arrivals are in!",
+    ],
+)
+def test_the_casual_brand_voice_stays_quiet(body):
+    assert not flagged(body)
+    assert not flagged(body, "Nordvik")
+    assert [f for f in check_content(body, ContentContext("Nordvik", sender_verified=True))
+            if f.code == "oops_personal"] == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Ok no prob",
+        "Alright, see you in a bit",
+        "Sorry, I won't come today, I have a driving class",
+        "wat r u doing",
+        "ok lar i go home first",
+        "where are you da",
+        "i'll call u later n tell u",
+        "Did you get the book?",
+        "Hmm, not sure. Let me check my schedule",
+        "He said he'll be late",
+    ],
+)
+def test_ordinary_texting_is_caught(body):
+    assert flagged(body)
+    assert flagged(body, PERSONAL_BRAND)
 
 
 @pytest.mark.parametrize("case", MARKETING, ids=lambda case: case.body[:40])
@@ -40,43 +121,45 @@ def test_personal_texts_are_caught(body):
     assert {f.severity for f in found} == {"warn"}
 
 
-@pytest.mark.parametrize("case", KNOWN_FALSE_ALARMS, ids=lambda case: case.body[:40])
-def test_known_false_alarms_still_fire(case):
-    """When one of these stops firing, move it into MARKETING."""
-    assert marketing_findings(case)
-
-
 @pytest.mark.parametrize("body", KNOWN_MISSES)
 def test_known_misses_still_slip_through(body):
     """When one of these starts being caught, move it into PERSONAL."""
-    assert personal_findings(body) == []
+    assert [f for f in personal_findings(body) if f.code == "oops_personal"] == []
 
 
-def test_hit_and_false_alarm_counts():
-    hits = sum(1 for body in PERSONAL + KNOWN_MISSES if personal_findings(body))
-    false_alarms = sum(1 for case in MARKETING + KNOWN_FALSE_ALARMS if marketing_findings(case))
-    total_personal = len(PERSONAL) + len(KNOWN_MISSES)
-    total_marketing = len(MARKETING) + len(KNOWN_FALSE_ALARMS)
-    print(f"\noops detector: caught {hits}/{total_personal} personal, flagged {false_alarms}/{total_marketing} marketing")
-    assert len(PERSONAL) >= 30 and len(MARKETING) >= 30
-    assert hits == len(PERSONAL)
-    assert false_alarms == len(KNOWN_FALSE_ALARMS)
+# --- findings explain themselves ----------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
-    ("body", "first", "listed"),
+    ("body", "word"),
     [
-        ("hey babe running late, pick up milk?", "babe", ["'babe' (term of endearment)", "'running late'", "'pick up milk'"]),
-        ("lol did you see that", "lol", ["'lol' (texting slang)", "'did you see' (private plans)"]),
-        ("miss you already xoxo", "miss you", ["'miss you' (love or kisses)", "'xoxo'"]),
-        ("Can't wait to see you tonight 😘", "Can't wait to see you", ["(flirting)", "'😘' (kiss or heart emoji)"]),
+        ("lol did you see that", "lol"),
+        ("k, i'll tell him", "i'll"),
+        ("Even my brother doesn't talk to me anymore", "my"),
     ],
 )
-def test_the_message_lists_the_triggering_words_and_the_span_points_at_the_first(body, first, listed):
-    (finding,) = [f for f in personal_findings(body) if f.code == "oops_personal"]
-    assert body[finding.span[0]:finding.span[1]] == first
-    for words in listed:
-        assert words in finding.message
+def test_the_finding_names_the_words_that_weighed_most_and_points_at_the_first(body, word):
+    finding = oops_finding(body)
+    assessment = oops.assess(body, PERSONAL_BRAND)
+    words, _ = oops.explain(assessment)
+    assert word in [cue.text for cue in words]
+    assert body[finding.span[0]:finding.span[1]] == words[0].text  # the strongest word
+    for cue in words:
+        assert f"{cue.text!r} (+{cue.weight:.1f})" in finding.message
+    assert "personal)" in finding.message  # the model's confidence, e.g. "(97% personal)"
+
+
+def test_the_finding_names_the_structure_that_weighed():
+    finding = oops_finding("dinner tonight? I can cook")
+    assert oops.STRUCTURE["s:none"] in finding.message
+
+
+def test_the_shares_add_up_to_the_decision():
+    for body in ("Ok no prob", "omg the sale is BACK", "Acme: 20% off at acme.com. Reply STOP to opt out."):
+        cues, adjustment = oops_cues(body, "Acme")
+        assessment = oops.assess(body, "Acme", has_opt_out(body))
+        assert sum(c.weight for c in cues) + adjustment == pytest.approx(assessment.score)
+        assert looks_personal(cues, adjustment) is assessment.personal
 
 
 def test_a_personal_number_is_reported_separately_from_the_tone():
@@ -84,9 +167,7 @@ def test_a_personal_number_is_reported_separately_from_the_tone():
     assert [f.code for f in found] == ["oops_personal", "personal_contact"]
 
 
-def test_the_unbranded_nudge_is_explained():
-    (finding,) = [f for f in personal_findings("dinner tonight? I can cook") if f.code == "oops_personal"]
-    assert f"never names {PERSONAL_BRAND!r}" in finding.message
+# --- what never counts --------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -97,36 +178,28 @@ def test_the_unbranded_nudge_is_explained():
         ("LOL Comedy Club", "LOL Comedy Club: Two shows Friday, tickets $15. Reply STOP to opt out."),
     ],
 )
-def test_the_brand_name_never_counts_as_a_cue(brand, body):
-    assert oops_cues(body, brand)[0] == []
+def test_the_brand_name_is_one_marker_never_words(brand, body):
+    cues, _ = oops_cues(body, brand)
+    (named,) = [c for c in cues if c.kind == "brand"]
+    assert named.text == brand
+    assert not any(c.span[0] < named.span[1] for c in cues if c.kind == "word")
+    assert not flagged(body, brand)
 
 
-def test_links_never_count_as_cues():
-    assert oops_cues("Acme: see acme.com/lol-babe-xoxo for the sale", "Acme")[0] == []
+def test_links_emails_and_placeholders_are_markers_never_words():
+    body = "Acme: see acme.com/lol-babe-xoxo or write to babe@acme.com, {first_name}"
+    toks, structure = oops.tokens(body, "Acme")
+    assert [t.norm for t in toks if t.norm.startswith("<")] == ["<brand>", "<link>", "<email>", "<placeholder>"]
+    assert not {"lol", "babe", "xoxo"} & {t.norm for t in toks}
+    assert {"s:link", "s:email", "s:placeholder", "s:brand"} <= structure
 
 
-@pytest.mark.parametrize(
-    ("body", "personal"),
-    [
-        ("We love you, customers!", False),
-        ("I love you", True),
-        ("We miss you! Come back", False),
-        ("We've missed you at the gym", False),
-        ("miss you", True),
-        ("We can't wait to see you Saturday", False),
-        ("can't wait to see you", False),  # one soft cue on its own is not enough
-        ("can't wait to see you ❤️", True),
-        ("Say \"I love you\" with roses", False),
-        ("Hey, baby shower season is here", False),
-        ("Thanks honey", True),
-        ("Honey-glazed ham for the holidays", False),
-    ],
-)
-def test_cues_read_in_context(body, personal):
-    assert looks_personal(*oops_cues(body)) is personal
+def test_only_the_first_thousand_characters_are_read():
+    toks, _ = oops.tokens("hi " * 1000)
+    assert toks[-1].span[1] <= oops.READ_LIMIT
 
 
-def test_campaign_signals_outweigh_soft_cues():
-    soft = "OMG lol, the sale is back"
-    assert looks_personal(*oops_cues(soft))
-    assert not looks_personal(*oops_cues(soft + ": 40% off with code BACK40 at acme.com"))
+def test_the_shipped_weights_load_and_are_small():
+    model = oops.model()
+    assert 1000 < len(model.weights) < 20000
+    assert oops.MODEL_PATH.stat().st_size < 512 * 1024
