@@ -19,9 +19,9 @@ EVAL = Path(__file__).resolve().parents[2] / "data" / "oops" / "eval.tsv"
 OOPS_CODES = {"oops_personal", "personal_contact"}
 
 # Measured on data/oops/eval.tsv by data/oops/train.py when the shipped weights were made.
-PERSONAL_FLAGGED_AT_LEAST = 0.995
-MARKETING_FLAGGED_AT_MOST = 0.025
-SERVICE_FLAGGED_AT_MOST = 0.0
+PERSONAL_FLAGGED_AT_LEAST = 0.996  # 2657/2665 = 99.7%
+MARKETING_FLAGGED_AT_MOST = 0.02  # 7/359 = 1.9%
+SERVICE_FLAGGED_AT_MOST = 0.0  # 0/36
 
 
 def marketing_findings(case: Marketing):
