@@ -25,8 +25,9 @@ import json
 import math
 import re
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
+from typing import NamedTuple
 
 MODEL_PATH = Path(__file__).with_name("oops_model.json")
 READ_LIMIT = 1000  # characters read: over six segments, more than any text; bounds the time per message
@@ -43,13 +44,15 @@ def brand_pattern(brand: str) -> str:
 
 # --- reading a message --------------------------------------------------------------------------
 
-# Things that are not words: each becomes one marker token, never read letter by letter.
-_SPECIAL = re.compile(
-    r"(?P<placeholder>\{[^{}]{1,80}\})"
-    r"|(?P<email>(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+)"
-    r"|(?P<link>(?:https?://|www\.)\S+|(?<![\w@.-])[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:com|org|net|io|co|uk|us|edu|shop|app|ly|me|info|biz|store)\b(?:/\S*)?)"
-    r"|(?P<phone>(?<![\w+])\+?\(?\d[\d ().-]{6,}\d(?!\w))",
-    re.IGNORECASE,
+# Things that are not words: each becomes one marker token, never read letter by letter. Each
+# pattern runs only when the character it needs is in the text.
+_SPECIALS = (
+    ("placeholder", "{", re.compile(r"\{[^{}]{1,80}\}")),
+    ("email", "@", re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+")),
+    ("link", ".", re.compile(
+        r"(?:https?://|www\.)\S+|(?<![\w@.-])[a-z0-9-]+(?:\.[a-z0-9-]+)*"
+        r"\.(?:com|org|net|io|co|uk|us|edu|shop|app|ly|me|info|biz|store)\b(?:/\S*)?", re.IGNORECASE)),
+    ("phone", "", re.compile(r"(?<![\w+])\+?\(?\d[\d ().-]{6,}\d(?!\w)")),
 )
 _WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*|[^\w\s]", re.UNICODE)
 _DIGITS = re.compile(r"\d+")
@@ -88,8 +91,7 @@ STRUCTURE = {
 }
 
 
-@dataclass(frozen=True)
-class Token:
+class Token(NamedTuple):
     norm: str  # what the features are made of: lower-cased word, "<link>", "<brand>", …
     span: tuple[int, int]  # where it stands in the message
 
@@ -99,15 +101,20 @@ def tokens(body: str, brand_name: str = "", opt_out: bool = False) -> tuple[list
     how to stop with a keyword (the caller knows the opt-out rule; this module does not)."""
     text = body[:READ_LIMIT].translate(QUOTES)
     structure: set[str] = {"s:opt_out"} if opt_out else set()
-    marked: list[tuple[int, int, str]] = []  # spans replaced by a marker token
-    for match in _SPECIAL.finditer(text):
-        kind = match.lastgroup or "link"
-        marked.append((match.start(), match.end(), f"<{kind}>"))
-        structure.add(f"s:{kind}")
+    found_specials = sorted(
+        (match.start(), -match.end(), kind)
+        for kind, needs, pattern in _SPECIALS if needs in text
+        for match in pattern.finditer(text)
+    )
+    marked: list[tuple[int, int, str]] = []  # spans replaced by a marker token, first and longest wins
+    for start, negative_end, kind in found_specials:
+        if not marked or start >= marked[-1][1]:
+            marked.append((start, -negative_end, f"<{kind}>"))
+            structure.add(f"s:{kind}")
     brand = brand_name.strip()
     if brand:  # the brand where it is not part of a link or an address ("acme.com" stays a link)
         specials = list(marked)
-        for found in re.finditer(brand_pattern(brand), text, re.IGNORECASE):
+        for found in _brand_regex(brand).finditer(text):
             if not any(s < found.end() and found.start() < e for s, e, _ in specials):
                 marked.append((found.start(), found.end(), "<brand>"))
                 structure.add("s:brand")
@@ -116,7 +123,10 @@ def tokens(body: str, brand_name: str = "", opt_out: bool = False) -> tuple[list
     position = 0
     for start, end, marker in [*marked, (len(text), len(text), "")]:
         for word in _WORD.finditer(text, position, start):
-            out.append(Token(_DIGITS.sub(_fold_digits, word.group(0).lower()), word.span()))
+            norm = word.group(0).lower()
+            if not norm.isalpha():
+                norm = _DIGITS.sub(_fold_digits, norm)
+            out.append(Token(norm, word.span()))
         if marker:
             out.append(Token(marker, (start, end)))
         position = end
@@ -142,6 +152,11 @@ def tokens(body: str, brand_name: str = "", opt_out: bool = False) -> tuple[list
     return out, structure
 
 
+@lru_cache(maxsize=256)
+def _brand_regex(brand: str) -> re.Pattern[str]:
+    return re.compile(brand_pattern(brand), re.IGNORECASE)
+
+
 def _fold_digits(match: re.Match[str]) -> str:
     return "0" if len(match.group(0)) <= 2 else "00"
 
@@ -155,17 +170,24 @@ def features(body: str, brand_name: str = "", opt_out: bool = False) -> dict[str
 def _features(toks: list[Token], structure: set[str]) -> dict[str, int]:
     found: dict[str, int] = dict.fromkeys(sorted(structure), -1)
     norms = [t.norm for t in toks]
+    setdefault = found.setdefault
     for index, norm in enumerate(norms):
-        found.setdefault("w:" + norm, index)
-        if norm[0].isalnum() and len(norm) > 1:
-            padded = f" {norm} "
-            for n in (2, 3, 4):
-                for i in range(len(padded) - n + 1):
-                    found.setdefault("c:" + padded[i:i + n], index)
+        setdefault("w:" + norm, index)
+        for gram in _char_grams(norm):
+            setdefault(gram, index)
     if norms:
         for index, (first, second) in enumerate(zip(["<s>", *norms], [*norms, "</s>"], strict=True)):
             found.setdefault(f"b:{first} {second}", min(index, len(norms) - 1))
     return found
+
+
+@lru_cache(maxsize=65536)
+def _char_grams(norm: str) -> tuple[str, ...]:
+    """The character 2- to 4-grams of a word, with a space before and after it ("c: w", "c:wa", …)."""
+    if not norm[0].isalnum() or len(norm) < 2:
+        return ()
+    padded = f" {norm} "
+    return tuple(dict.fromkeys("c:" + padded[i:i + n] for n in (2, 3, 4) for i in range(len(padded) - n + 1)))
 
 
 # --- the model ----------------------------------------------------------------------------------
@@ -241,8 +263,9 @@ def assess(body: str, brand_name: str = "", opt_out: bool = False, m: Model | No
 
 
 def explain(assessment: Assessment, most: int = 5) -> tuple[list[OopsCue], list[str]]:
-    """The words and the structural features (their names, see ``STRUCTURE``) that pushed hardest
-    towards "personal", strongest first."""
-    words = sorted((c for c in assessment.cues if c.weight > 0), key=lambda c: -c.weight)[:most]
+    """The words (and emoji) and the structural features (their names, see ``STRUCTURE``) that
+    pushed hardest towards "personal", strongest first."""
+    words = sorted((c for c in assessment.cues if c.weight > 0 and not (c.kind == "symbol" and c.text.isascii())),
+                   key=lambda c: -c.weight)[:most]  # plain punctuation counts in the score, but explains nothing
     shapes = [name for name, w in sorted(assessment.structure, key=lambda s: -s[1]) if w > 0.25][:3]
     return words, shapes

@@ -145,7 +145,8 @@ def build() -> None:
 
     def personal(source: str, text: str, variants: int) -> None:
         group = group_of(text)
-        rows.append((group, "personal", source, rng.choice(brands + [""]), text))
+        written = text.rstrip(".") if source == "tatoeba" and rng.random() < 0.5 else text  # texts often end bare
+        rows.append((group, "personal", source, rng.choice(brands + [""]), written))
         for _ in range(variants):
             rows.append((group, "personal", source + "+textified", rng.choice(brands + [""]), textify(text, rng)))
 

@@ -19,8 +19,8 @@ EVAL = Path(__file__).resolve().parents[2] / "data" / "oops" / "eval.tsv"
 OOPS_CODES = {"oops_personal", "personal_contact"}
 
 # Measured on data/oops/eval.tsv by data/oops/train.py when the shipped weights were made.
-PERSONAL_FLAGGED_AT_LEAST = 0.996  # 2657/2665 = 99.7%
-MARKETING_FLAGGED_AT_MOST = 0.02  # 7/359 = 1.9%
+PERSONAL_FLAGGED_AT_LEAST = 0.992  # 2728/2750 = 99.2%
+MARKETING_FLAGGED_AT_MOST = 0.017  # 8/496 = 1.6%
 SERVICE_FLAGGED_AT_MOST = 0.0  # 0/36
 
 
@@ -133,7 +133,7 @@ def test_known_misses_still_slip_through(body):
 @pytest.mark.parametrize(
     ("body", "word"),
     [
-        ("lol did you see that", "lol"),
+        ("haha no way, that's hilarious", "haha"),
         ("k, i'll tell him", "i'll"),
         ("Even my brother doesn't talk to me anymore", "my"),
     ],
