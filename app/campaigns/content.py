@@ -286,8 +286,10 @@ def looks_personal(cues: list[OopsCue], adjustment: float) -> bool:
     return sum(cue.weight for cue in cues) + adjustment >= 0
 
 
-def _check_oops(body: str, ctx: ContentContext) -> list[Finding]:
-    assessment = oops.assess(body, ctx.brand_name, has_opt_out(body))
+def _check_oops(body: str, ctx: ContentContext, *, reply: bool = False) -> list[Finding]:
+    """``reply``: ``body`` is one answer to one customer in the company inbox, read by the reply
+    model (a campaign's "does this look like a campaign at all?" would flag "See you then.")."""
+    assessment = oops.assess(body, ctx.brand_name, has_opt_out(body), reply=reply)
     if not assessment.personal:
         return []
     words, shapes = oops.explain(assessment)

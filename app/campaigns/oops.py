@@ -30,6 +30,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 MODEL_PATH = Path(__file__).with_name("oops_model.json")
+REPLY_MODEL_PATH = Path(__file__).with_name("oops_reply_model.json")
+MODEL_PATHS = {"campaign": MODEL_PATH, "reply": REPLY_MODEL_PATH}
 READ_LIMIT = 1000  # characters read: over six segments, more than any text; bounds the time per message
 
 # Straight quotes for curly ones, one character for one, so spans stay valid.
@@ -201,8 +203,10 @@ class Model:
 
 
 @cache
-def model() -> Model:
-    data = json.loads(MODEL_PATH.read_text(encoding="utf-8"))
+def model(kind: str = "campaign") -> Model:
+    """The shipped weights: ``campaign`` for a message to a list, ``reply`` for one answer to one
+    customer in the company inbox (plain short answers there must not read as personal)."""
+    data = json.loads(MODEL_PATHS[kind].read_text(encoding="utf-8"))
     return Model(data["bias"], data["threshold"], data["weights"])
 
 
@@ -226,10 +230,11 @@ class Assessment:
     def personal(self) -> bool:
         return self.score >= 0
 
+    threshold: float = 0.0  # the model's, so the probability can be told
+
     @property
     def probability(self) -> float:
-        m = model()
-        return 1 / (1 + math.exp(-(self.score + m.threshold)))
+        return 1 / (1 + math.exp(-(self.score + self.threshold)))
 
 
 def _kind(norm: str) -> str:
@@ -238,10 +243,12 @@ def _kind(norm: str) -> str:
     return "word" if norm[0].isalnum() else "symbol"
 
 
-def assess(body: str, brand_name: str = "", opt_out: bool = False, m: Model | None = None) -> Assessment:
+def assess(body: str, brand_name: str = "", opt_out: bool = False, m: Model | None = None, *,
+           reply: bool = False) -> Assessment:
     """The detector's reading of ``body`` sent by ``brand_name`` (empty: the brand is unknown);
-    ``opt_out``: whether the body carries opt-out language."""
-    m = m or model()
+    ``opt_out``: whether the body carries opt-out language; ``reply``: one answer to one customer
+    in the inbox rather than a message to a list."""
+    m = m or model("reply" if reply else "campaign")
     toks, shape = tokens(body, brand_name, opt_out)
     per_token = [0.0] * len(toks)
     structure: list[tuple[str, float]] = []
@@ -259,7 +266,7 @@ def assess(body: str, brand_name: str = "", opt_out: bool = False, m: Model | No
         if w
     ]
     total = m.bias - m.threshold + sum(per_token) + sum(w for _, w in structure)
-    return Assessment(cues, structure, total)
+    return Assessment(cues, structure, total, m.threshold)
 
 
 def explain(assessment: Assessment, most: int = 5) -> tuple[list[OopsCue], list[str]]:

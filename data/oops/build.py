@@ -177,6 +177,15 @@ def build() -> None:
                 if not body.startswith(brand.split()[0]):
                     rows.append((group, label, source + "+prefix", brand, f"{brand}: {body} {rng.choice(OPT_OUTS)}"))
 
+    # The reply model's business side: short answers an employee types in the inbox, as written,
+    # from a caller that does not know the brand, and typed quickly (lower case, no full stop).
+    for line in read_lines(WRITTEN / "replies.tsv"):
+        brand, body = line.split("\t", 1)
+        group = group_of(body)
+        rows.append((group, "reply", "written", brand, body))
+        rows.append((group, "reply", "written+unbranded-caller", "", body))
+        rows.append((group, "reply", "written+quick", brand, body.lower().rstrip(".")))
+
     train = [r for r in rows if r[0] % EVAL_SHARE]
     evaluation = [r for r in rows if not r[0] % EVAL_SHARE]
     for name, part in (("train.tsv", train), ("eval.tsv", evaluation)):
@@ -184,7 +193,7 @@ def build() -> None:
             "\t".join((label, source, brand, text.replace("\t", " "))) for _, label, source, brand, text in part
         ]
         (HERE / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
-        counts = {label: sum(1 for r in part if r[1] == label) for label in ("personal", "marketing", "service")}
+        counts = {label: sum(1 for r in part if r[1] == label) for label in ("personal", "marketing", "service", "reply")}
         print(name, counts)
 
 

@@ -12,7 +12,14 @@ from pathlib import Path
 import pytest
 
 from app.campaigns import oops
-from app.campaigns.content import ContentContext, check_content, has_opt_out, looks_personal, oops_cues
+from app.campaigns.content import (
+    ContentContext,
+    _check_oops,
+    check_content,
+    has_opt_out,
+    looks_personal,
+    oops_cues,
+)
 from tests.unit.oops_table import KNOWN_MISSES, MARKETING, PERSONAL, PERSONAL_BRAND, Marketing
 
 EVAL = Path(__file__).resolve().parents[2] / "data" / "oops" / "eval.tsv"
@@ -22,6 +29,9 @@ OOPS_CODES = {"oops_personal", "personal_contact"}
 PERSONAL_FLAGGED_AT_LEAST = 0.992  # 2728/2750 = 99.2%
 MARKETING_FLAGGED_AT_MOST = 0.017  # 8/496 = 1.6%
 SERVICE_FLAGGED_AT_MOST = 0.0  # 0/36
+# The reply model (one answer to one customer in the inbox) on the same file.
+REPLY_PERSONAL_FLAGGED_AT_LEAST = 0.923  # 2539/2750 = 92.3%
+REPLY_ANSWERS_FLAGGED_AT_MOST = 0.078  # 10/129 = 7.8%
 
 
 def marketing_findings(case: Marketing):
@@ -44,8 +54,8 @@ def oops_finding(body: str, brand: str = PERSONAL_BRAND):
     return finding
 
 
-def flagged(body: str, brand: str = "") -> bool:
-    return oops.assess(body, brand, has_opt_out(body)).personal
+def flagged(body: str, brand: str = "", reply: bool = False) -> bool:
+    return oops.assess(body, brand, has_opt_out(body), reply=reply).personal
 
 
 # --- the evaluation -----------------------------------------------------------------------------
@@ -56,7 +66,8 @@ def test_the_evaluation_set_figures_do_not_get_worse():
         rows = list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
     by_label: dict[str, list[bool]] = {}
     for row in rows:
-        by_label.setdefault(row["label"], []).append(flagged(row["text"], row["brand"]))
+        if row["label"] != "reply":
+            by_label.setdefault(row["label"], []).append(flagged(row["text"], row["brand"]))
     share = {label: sum(hits) / len(hits) for label, hits in by_label.items()}
     print(f"\noops detector on {EVAL.name}: " + ", ".join(
         f"{label} flagged {sum(hits)}/{len(hits)} = {share[label]:.1%}" for label, hits in sorted(by_label.items())))
@@ -64,6 +75,19 @@ def test_the_evaluation_set_figures_do_not_get_worse():
     assert share["personal"] >= PERSONAL_FLAGGED_AT_LEAST
     assert share["marketing"] <= MARKETING_FLAGGED_AT_MOST
     assert share["service"] <= SERVICE_FLAGGED_AT_MOST
+
+
+def test_the_reply_model_figures_do_not_get_worse():
+    with EVAL.open(encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
+    personal = [flagged(r["text"], r["brand"], reply=True) for r in rows if r["label"] == "personal"]
+    answers = [flagged(r["text"], r["brand"], reply=True) for r in rows if r["label"] in ("reply", "service")]
+    print(f"\noops reply model on {EVAL.name}: personal flagged {sum(personal)}/{len(personal)} = "
+          f"{sum(personal) / len(personal):.1%}, inbox answers flagged {sum(answers)}/{len(answers)} = "
+          f"{sum(answers) / len(answers):.1%}")
+    assert len(answers) >= 100
+    assert sum(personal) / len(personal) >= REPLY_PERSONAL_FLAGGED_AT_LEAST
+    assert sum(answers) / len(answers) <= REPLY_ANSWERS_FLAGGED_AT_MOST
 
 
 # --- what must stay quiet and what must be caught -----------------------------------------------
@@ -125,6 +149,27 @@ def test_personal_texts_are_caught(body):
 def test_known_misses_still_slip_through(body):
     """When one of these starts being caught, move it into PERSONAL."""
     assert [f for f in personal_findings(body) if f.code == "oops_personal"] == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Yes, we still have two left in your size.",
+        "Sorry for the delay, your order ships today.",
+        "We can see you at 3:30 on Friday.",
+        "Thanks for letting us know, we've fixed it.",
+    ],
+)
+def test_a_plain_inbox_answer_is_quiet_as_a_reply(body):
+    ctx = ContentContext("Nordvik", sender_verified=True)
+    assert not flagged(body, "Nordvik", reply=True)
+    assert _check_oops(body, ctx, reply=True) == []
+
+
+@pytest.mark.parametrize("body", ["love you babe xx", "miss you, hurry home", "lol did you see that", "omw, save me a seat"])
+def test_a_personal_text_is_caught_as_a_reply(body):
+    (finding,) = _check_oops(body, ContentContext("Nordvik", sender_verified=True), reply=True)
+    assert finding.code == "oops_personal" and finding.severity == "warn"
 
 
 # --- findings explain themselves ----------------------------------------------------------------
@@ -199,7 +244,8 @@ def test_only_the_first_thousand_characters_are_read():
     assert toks[-1].span[1] <= oops.READ_LIMIT
 
 
-def test_the_shipped_weights_load_and_are_small():
-    model = oops.model()
+@pytest.mark.parametrize("kind", ["campaign", "reply"])
+def test_the_shipped_weights_load_and_are_small(kind):
+    model = oops.model(kind)
     assert 1000 < len(model.weights) < 20000
-    assert oops.MODEL_PATH.stat().st_size < 512 * 1024
+    assert oops.MODEL_PATHS[kind].stat().st_size < 512 * 1024
