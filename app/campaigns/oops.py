@@ -272,7 +272,7 @@ def assess(body: str, brand_name: str = "", opt_out: bool = False, m: Model | No
 def explain(assessment: Assessment, most: int = 5) -> tuple[list[OopsCue], list[str]]:
     """The words (and emoji) and the structural features (their names, see ``STRUCTURE``) that
     pushed hardest towards "personal", strongest first."""
-    words = sorted((c for c in assessment.cues if c.weight > 0 and not (c.kind == "symbol" and c.text.isascii())),
+    words = sorted((c for c in assessment.cues if c.weight >= 0.05 and not (c.kind == "symbol" and c.text.isascii())),
                    key=lambda c: -c.weight)[:most]  # plain punctuation counts in the score, but explains nothing
     shapes = [name for name, w in sorted(assessment.structure, key=lambda s: -s[1]) if w > 0.25][:3]
     return words, shapes
