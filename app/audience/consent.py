@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from functools import cache
 
-from sqlalchemy import and_, bindparam, exists, func, insert, literal, select, update
+from sqlalchemy import and_, bindparam, exists, func, insert, literal, literal_column, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.base import new_id, utcnow
@@ -237,21 +237,44 @@ async def confirm(session: AsyncSession, phone: str, *, inbound_sid: str | None,
     return list(pending)
 
 
+def _subscribed_to(list_ids):
+    return Subscription.list_id.in_(list_ids), Subscription.state == SubscriptionState.SUBSCRIBED
+
+
+def _reachable():
+    return Subscriber.opted_out_at.is_(None), Subscriber.erased_at.is_(None), Subscriber.invalid_reason.is_(None)
+
+
+def _suppressed():
+    return select(Suppression.phone).where(Suppression.phone == Subscriber.phone, Suppression.lifted_at.is_(None))
+
+
 def sendable_condition(list_ids):
     """SQL condition over ``Subscriber``/``Subscription``: may this subscription receive a campaign?
 
     Subscribed (confirmed, for double opt-in) to one of ``list_ids``, not opted out, not erased, not
-    marked invalid, and not on the active suppression list.
+    marked invalid, and not on the active suppression list. For set-based work (materialising an
+    audience, counting it): the planner is free to hash or merge whole tables.
     """
-    return and_(
-        Subscription.subscriber_id == Subscriber.id,
-        Subscription.list_id.in_(list_ids),
-        Subscription.state == SubscriptionState.SUBSCRIBED,
-        Subscriber.opted_out_at.is_(None),
-        Subscriber.erased_at.is_(None),
-        Subscriber.invalid_reason.is_(None),
-        ~exists().where(Suppression.phone == Subscriber.phone, Suppression.lifted_at.is_(None)),
-    )
+    return and_(Subscription.subscriber_id == Subscriber.id, *_subscribed_to(list_ids), *_reachable(),
+                ~_suppressed().exists())
+
+
+#: ``OFFSET 0`` keeps an EXISTS a subplan run once per subscriber: PostgreSQL plans it on its own, as
+#: a probe of the key it is given. Turned into a semi- or anti-join (what it does without the OFFSET)
+#: a planner that has no statistics may cost a scan of the whole table as cheaper for each row
+#: (tests/test_hot_plans.py saw ``suppression`` scanned once per recipient).
+_PROBE = literal_column("0")
+
+
+def sendable_subscriber(list_ids):
+    """The same condition over ``Subscriber`` alone, for the subscriber(s) of given ids: one row per
+    person however many of ``list_ids`` they are on, and each part a probe by key (the subscriber's
+    subscriptions on those lists, its number on the suppression list) — never a walk of a list,
+    whatever the planner knows (docs/performance.md)."""
+    subscribed = (select(Subscription.id).where(Subscription.subscriber_id == Subscriber.id,
+                                                *_subscribed_to(list_ids)).correlate(Subscriber).offset(_PROBE))
+    return and_(*_reachable(), subscribed.exists(), ~_suppressed().correlate(Subscriber).offset(_PROBE).exists())
 
 
 async def is_sendable(session: AsyncSession, subscriber_id: str, list_ids: list[str]) -> bool:

@@ -21,12 +21,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import ARRAY, Row, String, any_, bindparam, select, update
+from sqlalchemy import ARRAY, Row, String, bindparam, func, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.alerts import guard
 from app.audience import consent, quiet_hours
-from app.audience.consent import sendable_condition
+from app.audience.consent import sendable_subscriber
 from app.campaigns import content, template
 from app.campaigns.service import content_context, list_ids_of
 from app.config import Settings
@@ -34,7 +34,7 @@ from app.db import Database
 from app.db.base import utcnow
 from app.dispatch import throttle
 from app.dispatch.claim import Claimed
-from app.models import Campaign, Message, Sender, Subscriber, Subscription
+from app.models import Campaign, Message, Sender, Subscriber
 from app.ops import metrics
 from app.providers.base import Provider
 from app.providers.outcomes import Attempt, SendResult, attempt
@@ -95,29 +95,40 @@ async def _load(session: AsyncSession, batch: list[Claimed], settings: Settings)
     has opted out, unsubscribed, been erased or marked invalid since the launch."""
     contexts: dict[str, _Context] = {}
     recipients: dict[tuple[str, str], Row] = {}
+    dialect = session.get_bind().dialect.name
     for campaign_id in {c.campaign_id for c in batch}:
         campaign = await session.get(Campaign, campaign_id, populate_existing=True)
         sender = await session.get(Sender, campaign.sender_id, populate_existing=True)
         list_ids = await list_ids_of(session, campaign)
         ids = [c.subscriber_id for c in batch if c.campaign_id == campaign_id]
-        rows = await session.execute(
-            select(*_RECIPIENT_COLUMNS).select_from(Subscription)
-            .join(Subscriber, Subscriber.id == Subscription.subscriber_id)
-            .where(_among(session, _SUBSCRIBER.c.id, ids), sendable_condition(list_ids))
-        )
-        recipients.update(((campaign_id, row.id), row) for row in rows)  # one row per list: deduplicated
+        rows = await session.execute(recipient_lookup(dialect, ids, list_ids))
+        recipients.update(((campaign_id, row.id), row) for row in rows)
         full = content.full_body(campaign.body, content_context(settings, sender=sender))
         contexts[campaign_id] = _Context(campaign, sender, full)
     return contexts, recipients
 
 
-def _among(session: AsyncSession, column, values: list[str]):
-    """``column IN values``. On PostgreSQL ``= ANY(array)``: one statement text whatever the batch's
-    size, so it is prepared once per connection, not once per size (an expanded IN of 128..500
-    ids filled asyncpg's statement caches and PostgreSQL's backends with hundreds of variants)."""
-    if session.get_bind().dialect.name == "postgresql":
-        return column == any_(bindparam("among", values, type_=ARRAY(String)))
-    return column.in_(values)
+def recipient_lookup(dialect: str, ids: list[str], list_ids: list[str]):
+    """The batch's subscribers still sendable to ``list_ids``, driven by the batch's ids whatever the
+    planner knows about the tables (docs/performance.md, "hot statements must not depend on
+    statistics").
+
+    On PostgreSQL each id of ``unnest($1)`` is looked up on its own, in a LATERAL subquery that the
+    planner cannot flatten (its LIMIT) and so cannot turn around: a primary-key probe of
+    ``subscriber``, an exact probe of ``subscription`` (every index on it that the lookup can use
+    ends with ``subscriber_id``) and one of ``suppression``. Written as a join with
+    ``subscriber.id = ANY($1)``, a planner without statistics (right after an import) took the list
+    for one row and walked all of it for every batch (issue 20). The array is also one statement
+    text whatever the batch's size, so it is prepared once per connection. SQLite runs the EXISTS
+    form from the subscriber's primary key (tests/test_hot_plans.py checks both)."""
+    sendable = sendable_subscriber(list_ids)
+    if dialect == "postgresql":
+        batch = func.unnest(bindparam("batch_ids", ids, type_=ARRAY(String))).table_valued("id").render_derived(
+            name="batch")
+        one = (select(*_RECIPIENT_COLUMNS).where(_SUBSCRIBER.c.id == batch.c.id, sendable)
+               .limit(1).lateral("recipient"))
+        return select(*one.c).select_from(batch).join(one, true())
+    return select(*_RECIPIENT_COLUMNS).where(_SUBSCRIBER.c.id.in_(ids), sendable)
 
 
 def _window(settings: Settings, subscriber: Row):

@@ -47,7 +47,9 @@ class Subscription(Base):
     __tablename__ = "subscription"
     __table_args__ = (
         UniqueConstraint("list_id", "subscriber_id"),
-        Index("ix_subscription_list_state", "list_id", "state"),
+        # subscriber_id last: a lookup of given subscribers on a list is an exact probe whichever
+        # index the planner picks, never a walk of the list (docs/performance.md, "statistics").
+        Index("ix_subscription_list_state", "list_id", "state", "subscriber_id"),
     )
 
     id: Mapped[str] = id_column("sbn")
