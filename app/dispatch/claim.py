@@ -13,7 +13,7 @@ import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, bindparam, or_, select, update
+from sqlalchemy import and_, bindparam, literal, not_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import Campaign, Message, Sender
@@ -47,10 +47,16 @@ def _claim_statement(dialect: str):
     message = Message.__table__  # Core, not ORM: nothing in the session to synchronise
     moment = message.c.claimed_at.type
     now = bindparam("b_now", type_=moment)
+    # The partial index ix_message_queued (campaign_id, id) WHERE state = 'queued' AND NOT held serves
+    # this pick in order and stops after b_limit rows, but only if the planner can prove its WHERE:
+    # the state is written in the text (not a parameter, unknown to a prepared statement's generic
+    # plan) and ``NOT held`` as the index says it (``held IS false`` proves nothing). Without the
+    # index the pick read and sorted the campaign's whole queue per claim (tests/test_hot_plans.py).
     due = (
         select(message.c.id)
-        .where(message.c.state == MessageState.QUEUED, message.c.campaign_id == bindparam("b_campaign"),
-               message.c.held.is_(False), or_(message.c.not_before.is_(None), message.c.not_before <= now),
+        .where(message.c.state == literal(MessageState.QUEUED.value, literal_execute=True),
+               message.c.campaign_id == bindparam("b_campaign"),
+               not_(message.c.held), or_(message.c.not_before.is_(None), message.c.not_before <= now),
                message.c.id > bindparam("b_after"))
         .order_by(message.c.id)
         .limit(bindparam("b_limit"))

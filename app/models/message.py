@@ -25,9 +25,11 @@ class Message(Base):
     __table_args__ = (
         UniqueConstraint("campaign_id", "subscriber_id"),
         Index("ix_message_campaign_state", "campaign_id", "state"),
-        # Only the queued rows, in id order: the claim walks this and nothing already processed
-        # (the plan flip of PERF_NOTES.md cannot drag it through a million sent rows).
-        Index("ix_message_queued", "id", postgresql_where=text(f"state = '{S.QUEUED}' AND NOT held"),
+        # Only the queued rows, per campaign in id order: the claim (campaign = ?, id > cursor, by id,
+        # LIMIT n) walks this and nothing already processed, and no other index can look cheaper to
+        # a planner without statistics (one that finds the campaign's queued rows and sorts them all
+        # read the whole queue per claim: tests/test_hot_plans.py).
+        Index("ix_message_queued", "campaign_id", "id", postgresql_where=text(f"state = '{S.QUEUED}' AND NOT held"),
               sqlite_where=text(f"state = '{S.QUEUED}' AND NOT held")),
         Index("ix_message_to_sent", "to", "sent_at"),
         Index("ix_message_leased", "lease_expires_at", postgresql_where=text(f"state IN ('{S.SENDING}', '{S.UNKNOWN}')"),
