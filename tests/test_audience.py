@@ -7,7 +7,7 @@ import io
 import json
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from app.audience import consent
 from app.models import ConsentEvent, InboundMessage, OutboundText, Subscriber, Subscription
@@ -355,3 +355,30 @@ async def test_21610_on_a_confirmation_text_is_an_opt_out(client, marketer, send
     assert counts["failed"] == 1
     async with db.session() as session:
         assert await consent.active_suppression(session, PHONE) is not None
+
+
+async def test_a_bulk_import_leaves_statistics_for_the_launch_that_follows(client, marketer, sender_id, session):
+    """Import, then send: on PostgreSQL a bulk import analyses what it wrote (issue 20), so the
+    audience's materialisation is planned on what the lists hold now; a small one leaves them be."""
+    lst = await make_list(client, marketer, sender_id)
+    headers = {**marketer.headers, "content-type": "text/csv"}
+    postgres = session.get_bind().dialect.name == "postgresql"
+
+    async def analysed() -> int:
+        return await session.scalar(text("SELECT count(*) FROM pg_stats WHERE tablename IN "
+                                         "('subscriber', 'subscription')")) if postgres else 0
+
+    few = _csv([[f"+1415628{i:04d}", "Ana", "web_form", "https://acme.example/join", "2026-10-01", ""]
+                for i in range(10)])
+    report = (await client.post(f"/v1/lists/{lst['id']}/imports", content=few, headers=headers)).json()
+    assert report["created"] == 10 and await analysed() == 0
+    many = _csv([[f"+1415629{i:04d}", "Bo", "web_form", "https://acme.example/join", "2026-10-01", ""]
+                 for i in range(1000)])
+    report = (await client.post(f"/v1/lists/{lst['id']}/imports", content=many, headers=headers)).json()
+    assert report["created"] == 1000
+    assert await session.scalar(select(func.count()).select_from(Subscription).where(
+        Subscription.list_id == lst["id"])) == 1010
+    if postgres:
+        assert await analysed() > 0
+        reltuples = await session.scalar(text("SELECT reltuples FROM pg_class WHERE relname = 'subscription'"))
+        assert reltuples >= 1010

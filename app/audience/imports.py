@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.audience import phones, texts
 from app.audit.service import record
 from app.config import Settings
+from app.db import statistics
 from app.db.base import new_id, utcnow
 from app.errors import Invalid, PayloadTooLarge
 from app.models import ConsentEvent, OutboundText, Subscriber, SubscriberList, Subscription, Suppression, User
@@ -253,6 +254,9 @@ async def run(session: AsyncSession, lst: SubscriberList, rows: Iterator[tuple[i
                 await session.commit()
     if batch:
         await _write(session, lst, batch, report, settings, now)
+    if report.created >= statistics.WORTH_ANALYSING:
+        # "Import, then send": the launch that follows plans its audience with what was just written.
+        await statistics.analyse(session, "subscriber", "subscription")
     record(session, "list.imported", actor=actor, target_type="list", target_id=lst.id,
            accepted=report.accepted, created=report.created, rejected=report.rejected_count)
     await session.flush()

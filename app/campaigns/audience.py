@@ -9,11 +9,12 @@ permits it. The (campaign, subscriber) unique key makes a repeated launch insert
 
 from __future__ import annotations
 
-from sqlalchemy import func, insert, literal, select, text, update
+from sqlalchemy import func, insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audience.consent import sendable_condition
 from app.config import Settings
+from app.db import statistics
 from app.db.base import utcnow
 from app.models import Campaign, Message, Subscriber, Subscription
 from app.vocab.message import MessageState
@@ -43,9 +44,8 @@ async def materialise(session: AsyncSession, campaign: Campaign, list_ids: list[
     statement = insert(Message).from_select(
         ["campaign_id", "subscriber_id", "consent_event_id", "to", "state", "created_at"], rows)
     result = await session.execute(statement)
-    if session.get_bind().dialect.name == "postgresql":
-        # Fresh statistics, so the claim query's plan does not flip to a primary-key scan (PERF_NOTES).
-        await session.execute(text("ANALYZE message"))
+    if (result.rowcount or 0) >= statistics.WORTH_ANALYSING:
+        await statistics.analyse(session, "message")
     return result.rowcount or 0
 
 
