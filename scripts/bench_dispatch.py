@@ -4,6 +4,8 @@
     .venv/bin/python scripts/bench_dispatch.py
     .venv/bin/python scripts/bench_dispatch.py --recipients 100000 --latency-ms 100 --memory-check
     .venv/bin/python scripts/bench_dispatch.py --recipients 20000 --skip-naive   # a quicker look
+    .venv/bin/python scripts/bench_dispatch.py --after-import 20000 --workers 0 --skip-naive --skip-low \
+        --raw-repeat 1     # issue 20: launch right after an import vs after ANALYZE
 
 Run by hand, never from the tests. Every byte goes to 127.0.0.1 only. Steps:
 
@@ -29,9 +31,19 @@ Run by hand, never from the tests. Every byte goes to 127.0.0.1 only. Steps:
    drained by two workers against a fake server that posts signed status callbacks back to a sink in
    this process (which checks every X-Twilio-Signature with ``RequestValidator``); the fake server's
    record gives the peak in any sliding 1 s window, which must not exceed the MPS.
-5. ``--memory-check``: the worker's peak RSS (VmHWM) draining 10,000 and then ``--memory-large``
+5. (d) **launch right after an import** (issue 20; ``--after-import N``, 0 to skip): the user's path
+   over HTTP — ``fineline serve`` (sandbox provider, worker off) on the scratch database, an admin,
+   a marketer and a reviewer, a verified short code (MPS 5000), a list, a CSV of N rows imported
+   through ``POST /v1/lists/{id}/imports`` (``bench_import.write_csv``), then campaigns created,
+   approved and launched through the API and drained by one ``fineline worker``, three times:
+   (d1) launched right after the import, as shipped (the import and the launch analyse what they
+   wrote); (d2) the same with the statistics of subscriber, subscription, suppression and message
+   wiped after the launch (``pg_statistic`` rows deleted, ``reltuples`` -1: never analysed, as on a
+   server whose import does not analyse and whose autovacuum has not come by); (d3) after the
+   benchmark's own ``ANALYZE``. The goal: (d1) and (d2) within 10% of (d3), same run.
+6. ``--memory-check``: the worker's peak RSS (VmHWM) draining 10,000 and then ``--memory-large``
    recipients at 0 ms latency, one fresh worker each: the peak must be flat.
-6. Print msg/s, the ratios (c)/(a) and (c)/(b), per-sender peaks vs MPS, the provider latency
+7. Print msg/s, the ratios (c)/(a) and (c)/(b), (d1)/(d3) and (d2)/(d3), per-sender peaks vs MPS, the provider latency
    p50/p99 as the fake server measured it (arrival to answer), the worker peak RSS, duplicates at
    the server (must be 0), the core count and this command line. DROP the database WITH (FORCE) at
    the end, even after an error or Ctrl-C.
@@ -60,6 +72,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+import httpx  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 from sqlalchemy.ext.asyncio import create_async_engine  # noqa: E402
@@ -70,11 +83,13 @@ from app.config import Settings  # noqa: E402
 from app.db import Database, migrations  # noqa: E402
 from app.db.admin import on_server  # noqa: E402
 from app.models import Campaign  # noqa: E402
+from scripts import bench_import  # noqa: E402
 
 ACCOUNT_SID = "AC" + "b" * 32
 AUTH_TOKEN = "bench-auth-token"
 HI_SENDER, HI_CODE, HI_MPS = "snd_bench_hi", "12345", 5000
 LO_SENDER, LO_CODE = "snd_bench_lo", "67890"
+IMPORT_CODE = "24680"  # the short code of the after-import runs, registered and verified over HTTP
 USER_ID = "usr_bench"
 BODY = "Fineline bench: hi {first_name|there}, the fall sale starts today. Reply STOP to opt out."
 FINELINE = str(ROOT / ".venv" / "bin" / "fineline")
@@ -129,7 +144,7 @@ def start_fake(latency_ms: float, jitter_ms: float, workdir: Path, *, callbacks:
     logfile = workdir / f"fake_twilio_{port}.log"
     cmd = [sys.executable, str(ROOT / "scripts" / "fake_twilio.py"), "--host", "127.0.0.1", "--port", str(port),
            "--latency-ms", str(latency_ms), "--jitter-ms", str(jitter_ms), "--auth-token", AUTH_TOKEN,
-           "--short-codes", f"{HI_CODE},{LO_CODE}", "--callback-delay-ms", str(callback_delay_ms)]
+           "--short-codes", f"{HI_CODE},{LO_CODE},{IMPORT_CODE}", "--callback-delay-ms", str(callback_delay_ms)]
     if not callbacks:
         cmd.append("--no-callbacks")
     with open(logfile, "wb") as out:
@@ -417,8 +432,10 @@ class Drain:
 
 
 async def drain(name: str, url: str, db: Database, fake: Fake, campaign_id: str, workers: int, *,
-                public_base_url: str, workdir: Path, limit_s: float, max_in_flight: int) -> Drain:
-    count, seconds = await launch(db, campaign_id)
+                public_base_url: str, workdir: Path, limit_s: float, max_in_flight: int,
+                launched: tuple[int, float] | None = None) -> Drain:
+    """``launched``: (messages, seconds) of a launch already made (over HTTP); otherwise launch here."""
+    count, seconds = launched or await launch(db, campaign_id)
     log(f"{name}: materialised {count} messages in {seconds:.1f}s; starting {workers} worker(s)")
     fake.reset()
     fake_cpu0 = fake.cpu()
@@ -463,6 +480,111 @@ async def drain(name: str, url: str, db: Database, fake: Fake, campaign_id: str,
     log(f"{name}: {result.states} in {elapsed:.1f}s = {result.rate:,.0f} msg/s "
         f"(server window {result.steady_rate() or 0:,.0f}/s), RSS {', '.join(f'{r:.0f}' for r in rss)} MB")
     return result
+
+
+# ---------------------------------------------------------------------------------------------
+# (d) launch right after an import, over HTTP
+# ---------------------------------------------------------------------------------------------
+
+HOT_TABLES = ("subscriber", "subscription", "suppression", "message")
+
+
+class ThroughTheApi:
+    """The user's path: ``fineline serve`` on the scratch database, people and a sender made over
+    HTTP, subscribers imported from a CSV, campaigns approved and launched through the API."""
+
+    def __init__(self, url: str, workdir: Path) -> None:
+        self.env = bench_import._env(url) | {"FINELINE_SANDBOX_OWNED_NUMBERS": IMPORT_CODE}
+        self.workdir = workdir
+        self.server: bench_import.Server | None = None
+        self.client: httpx.Client | None = None
+
+    def start(self) -> None:
+        admin_key = bench_import._run(["create-admin", "bench-dispatch@example.com"], self.env,
+                                      self.workdir).strip().splitlines()[-1]
+        self.server = bench_import.Server(self.env, self.workdir, self.workdir / "server.log")
+        self.server.wait_ready()
+        self.client = httpx.Client(base_url=self.server.base, timeout=600, trust_env=False)
+        self.admin = {"Authorization": f"Bearer {admin_key}"}
+        self.marketer, self.reviewer = (self._person(role) for role in ("marketer", "reviewer"))
+        sender = self._expect("POST", "/v1/senders", 201, self.admin, json={
+            "kind": "short_code", "address": IMPORT_CODE, "label": "Bench import", "mps": HI_MPS})
+        self._expect("POST", f"/v1/senders/{sender['id']}/verify", 200, self.admin)
+        self.sender_id = sender["id"]
+        self.list_id = self._expect("POST", "/v1/lists", 201, self.marketer, json={
+            "name": "Bench after import", "opt_in": "single", "sender_id": self.sender_id})["id"]
+
+    def _person(self, role: str) -> dict:
+        user = self._expect("POST", "/v1/users", 201, self.admin, json={
+            "email": f"bench-{role}@example.com", "name": role, "roles": [role]})
+        return {"Authorization": f"Bearer {user['api_key']}"}
+
+    def _expect(self, method: str, path: str, status: int, headers: dict, **kwargs) -> dict:
+        return bench_import._expect(self.client.request(method, path, headers=headers, **kwargs), status)
+
+    def import_csv(self, rows: int) -> tuple[dict, float]:
+        data = bench_import.write_csv(self.workdir / "import.csv", rows)
+        started = time.perf_counter()
+        response = self.client.post(f"/v1/lists/{self.list_id}/imports", content=bench_import.file_chunks(data.path),
+                                    headers={**self.marketer, "content-type": "text/csv",
+                                             "content-length": str(data.size)})
+        return bench_import._expect(response, 200), time.perf_counter() - started
+
+    def launch(self, name: str) -> tuple[str, int, float]:
+        """Create, submit, approve and launch a campaign to the list: (id, messages, launch seconds)."""
+        campaign = self._expect("POST", "/v1/campaigns", 201, self.marketer, json={
+            "name": name, "sender_id": self.sender_id, "list_ids": [self.list_id], "body": BODY,
+            "spike_policy": "alert_only"})
+        self._expect("POST", f"/v1/campaigns/{campaign['id']}/submit", 200, self.marketer)
+        self._expect("POST", f"/v1/campaigns/{campaign['id']}/review", 200, self.reviewer,
+                     json={"decision": "approve", "comment": "bench"})
+        started = time.perf_counter()
+        self._expect("POST", f"/v1/campaigns/{campaign['id']}/launch", 200, self.marketer)
+        seconds = time.perf_counter() - started
+        return campaign["id"], 0, seconds
+
+    def stop(self) -> None:
+        if self.client is not None:
+            self.client.close()
+        if self.server is not None:
+            self.server.stop()
+
+
+async def forget_statistics(db: Database) -> None:
+    """As if nothing had ever analysed the hot tables (superuser: a scratch database only)."""
+    async with db.unit_of_work() as session:
+        for table in HOT_TABLES:
+            await session.execute(text("DELETE FROM pg_statistic WHERE starelid = CAST(:t AS regclass)"), {"t": table})
+            await session.execute(text("UPDATE pg_class SET reltuples = -1, relpages = 0 WHERE oid = CAST(:t AS regclass)"),
+                                  {"t": table})
+
+
+async def after_import(args, url: str, db: Database, fake: Fake, workdir: Path, closed: str, max_in_flight: int,
+                       results: Results) -> None:
+    api = ThroughTheApi(url, workdir)
+    try:
+        await asyncio.to_thread(api.start)
+        report_, seconds = await asyncio.to_thread(api.import_csv, args.after_import)
+        results.import_report = {**report_, "rejected": len(report_["rejected"]), "seconds": round(seconds, 1)}
+        log(f"imported {report_['created']:,} subscribers over HTTP in {seconds:.1f}s")
+        runs = (("(d1) launched right after the import", None),
+                ("(d2) the same, statistics wiped after the launch", "forget"),
+                ("(d3) launched after ANALYZE", "analyse"))
+        for name, before in runs:
+            if before == "analyse":
+                async with db.engine.connect() as connection:
+                    await (await connection.execution_options(isolation_level="AUTOCOMMIT")).execute(text("ANALYZE"))
+            campaign_id, _, seconds = await asyncio.to_thread(api.launch, name)
+            if before == "forget":
+                await forget_statistics(db)
+            async with db.session() as session:
+                count = await session.scalar(text("SELECT count(*) FROM message WHERE campaign_id = :c"),
+                                             {"c": campaign_id})
+            results.imported.append(await drain(name, url, db, fake, campaign_id, 1, public_base_url=closed,
+                                                workdir=workdir, limit_s=args.timeout, max_in_flight=max_in_flight,
+                                                launched=(count, seconds)))
+    finally:
+        await asyncio.to_thread(api.stop)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -517,6 +639,8 @@ class Results:
     memory: list[Drain] = field(default_factory=list)
     seed_seconds: float = 0.0
     in_flight: int = 0
+    imported: list[Drain] = field(default_factory=list)
+    import_report: dict = field(default_factory=dict)
 
 
 async def run(args, url: str, workdir: Path, results: Results) -> None:
@@ -548,15 +672,18 @@ async def run(args, url: str, workdir: Path, results: Results) -> None:
         if len(runs) > 1:
             results.raw.notes.append("best of " + ", ".join(f"{m.rate:,.0f}" for m in runs) + " msg/s")
 
-        log(f"seeding {plan.subscribers} subscribers and {len(plan.campaigns)} campaigns")
-        results.seed_seconds = await seed(url, args, plan)
-        log(f"seeded in {results.seed_seconds:.1f}s")
+        if args.workers & {1, 2} or not args.skip_low or args.memory_check:
+            log(f"seeding {plan.subscribers} subscribers and {len(plan.campaigns)} campaigns")
+            results.seed_seconds = await seed(url, args, plan)
+            log(f"seeded in {results.seed_seconds:.1f}s")
         for workers, campaign_id in ((1, "cmp_bench_w1"), (2, "cmp_bench_w2")):
             if workers not in args.workers:
                 continue
             results.drains.append(await drain(f"(c) Fineline, {workers} worker(s)", url, db, fake, campaign_id,
                                               workers, public_base_url=closed, workdir=workdir,
                                               limit_s=args.timeout, max_in_flight=settings.max_in_flight))
+        if args.after_import:
+            await after_import(args, url, db, fake, workdir, closed, settings.max_in_flight, results)
     finally:
         stop_process(fake.proc)
 
@@ -610,7 +737,7 @@ def report(args, results: Results) -> None:
         notes = [f"client CPU {m.cpu_us_per_msg:,.0f} µs/msg (client-side latency)", *m.notes]
         print(f"| {m.name:<62} | {m.sent:>7} | {m.seconds:>6.1f} | {m.rate:>7,.1f} | {fmt(m.p50_ms, '.1f'):>6} | "
               f"{fmt(m.p99_ms, '.1f'):>6} | {'—':>9} | {'; '.join(notes)} |")
-    for d in [*results.drains, *([results.low] if results.low else []), *results.memory]:
+    for d in [*results.drains, *results.imported, *([results.low] if results.low else []), *results.memory]:
         s = d.summary
         dup = s["duplicates"]["to"] + s["duplicates"]["message_id"]
         notes = [f"states {d.states}", f"server window {fmt(d.steady_rate())}/s",
@@ -631,7 +758,8 @@ def report(args, results: Results) -> None:
     print("Per-sender peak in any sliding 1 s window at the server vs the sender's MPS:")
     mps = {HI_CODE: HI_MPS, LO_CODE: args.low_mps}
     all_ok = True
-    for d in [*results.drains, *([results.low] if results.low else []), *results.memory]:
+    mps[IMPORT_CODE] = HI_MPS
+    for d in [*results.drains, *results.imported, *([results.low] if results.low else []), *results.memory]:
         for sender, row in d.summary["per_sender"].items():
             limit = mps.get(sender)
             ok = limit is None or row["peak_1s_sliding"] <= limit
@@ -643,7 +771,8 @@ def report(args, results: Results) -> None:
               f"fake server's callback counters: {results.low.summary.get('callbacks')}")
 
     duplicates = sum(d.summary["duplicates"]["to"] + d.summary["duplicates"]["message_id"]
-                     for d in [*results.drains, *([results.low] if results.low else []), *results.memory])
+                     for d in [*results.drains, *results.imported, *([results.low] if results.low else []),
+                               *results.memory])
     print()
     print("Goals:")
     one = next((d for d in results.drains if d.workers == 1), None)
@@ -665,6 +794,12 @@ def report(args, results: Results) -> None:
             print(f"  (c)/(a) = {ratio:,.0f}× the naive loop (1 worker)"
                   + (f", {two.rate / results.naive.rate:,.0f}× with 2 workers" if two else "")
                   + f" — goal ≥ {GOALS['vs_naive']:.0f}: {verdict(ratio >= GOALS['vs_naive'])}")
+    if len(results.imported) == 3:
+        d1, d2, d3 = results.imported
+        print(f"  launch right after an import of {args.after_import:,} rows ({results.import_report}): "
+              f"{d1.rate:,.0f} msg/s; statistics wiped {d2.rate:,.0f}; after ANALYZE {d3.rate:,.0f} — "
+              f"(d1)/(d3) {d1.rate / d3.rate:.2f}, (d2)/(d3) {d2.rate / d3.rate:.2f}, goal within 10%: "
+              f"{verdict(abs(d1.rate / d3.rate - 1) <= 0.1 and abs(d2.rate / d3.rate - 1) <= 0.1)}")
     print(f"  no sender above its MPS: {verdict(all_ok)}")
     print(f"  duplicates at the server: {duplicates} — {verdict(duplicates == 0)} (must be 0)")
     if results.memory:
@@ -684,7 +819,7 @@ def main() -> None:
     parser.add_argument("--recipients", type=int, default=100_000, help="audience of each end-to-end run")
     parser.add_argument("--latency-ms", type=float, default=100.0)
     parser.add_argument("--jitter-ms", type=float, default=10.0)
-    parser.add_argument("--workers", default="1,2", help="worker-process counts to run (of 1,2)")
+    parser.add_argument("--workers", default="1,2", help="worker-process counts to run (of 1,2; 0 for none)")
     parser.add_argument("--naive-seconds", type=float, default=5.0)
     parser.add_argument("--naive-max", type=int, default=2000)
     parser.add_argument("--skip-naive", action="store_true")
@@ -693,6 +828,8 @@ def main() -> None:
     parser.add_argument("--low-mps", type=int, default=20)
     parser.add_argument("--low-seconds", type=int, default=15, help="the low-MPS audience is MPS × this")
     parser.add_argument("--skip-low", action="store_true")
+    parser.add_argument("--after-import", type=int, default=20_000,
+                        help="(d): rows imported over HTTP before launching (0 skips it)")
     parser.add_argument("--memory-check", action="store_true")
     parser.add_argument("--memory-large", type=int, default=200_000)
     parser.add_argument("--max-in-flight", type=int, default=0,
