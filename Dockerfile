@@ -3,7 +3,6 @@ WORKDIR /srv/fineline
 COPY pyproject.toml README.md alembic.ini ./
 COPY app ./app
 COPY alembic ./alembic
-COPY scripts ./scripts
 RUN pip install --no-cache-dir -e .  # editable: the CLI finds alembic/ beside app/
 EXPOSE 8000
 CMD ["fineline", "serve", "--host", "0.0.0.0"]

@@ -248,7 +248,10 @@ def build_transport(transport: str, *, max_in_flight: int = 256) -> httpx.AsyncB
     if transport == "httpx":
         return httpx.AsyncHTTPTransport(limits=limits, retries=0)
     if transport == "httpx-aiohttp":
-        from httpx_aiohttp import AiohttpTransport
+        try:
+            from httpx_aiohttp import AiohttpTransport
+        except ImportError as exc:  # a benchmark comparison, not a production dependency
+            raise RuntimeError("the httpx-aiohttp transport is for benchmarks: pip install 'fineline[bench]'") from exc
 
         def session() -> aiohttp.ClientSession:
             return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=max_in_flight))
