@@ -1,10 +1,10 @@
 #!/usr/bin/env python
 """Dispatch throughput, end to end, against scripts/fake_twilio.py and a real PostgreSQL — one command:
 
-    .venv/bin/python scripts/bench_dispatch.py
-    .venv/bin/python scripts/bench_dispatch.py --recipients 100000 --latency-ms 100 --memory-check
-    .venv/bin/python scripts/bench_dispatch.py --recipients 20000 --skip-naive   # a quicker look
-    .venv/bin/python scripts/bench_dispatch.py --after-import 20000 --workers 0 --skip-naive --skip-low \
+    .venv/bin/python -m scripts.bench_dispatch
+    .venv/bin/python -m scripts.bench_dispatch --recipients 100000 --latency-ms 100 --memory-check
+    .venv/bin/python -m scripts.bench_dispatch --recipients 20000 --skip-naive   # a quicker look
+    .venv/bin/python -m scripts.bench_dispatch --after-import 20000 --workers 0 --skip-naive --skip-low \
         --raw-repeat 1     # issue 20: launch right after an import vs after ANALYZE
 
 Run by hand, never from the tests. Every byte goes to 127.0.0.1 only. Steps:
@@ -68,22 +68,20 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
+
+from app.campaigns.audience import materialise
+from app.config import Settings
+from app.db import Database, migrations
+from app.db.admin import on_server
+from app.models import Campaign
+from scripts import bench_import
+
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-import httpx  # noqa: E402
-from sqlalchemy import text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
-from sqlalchemy.ext.asyncio import create_async_engine  # noqa: E402
-from sqlalchemy.pool import NullPool  # noqa: E402
-
-from app.campaigns.audience import materialise  # noqa: E402
-from app.config import Settings  # noqa: E402
-from app.db import Database, migrations  # noqa: E402
-from app.db.admin import on_server  # noqa: E402
-from app.models import Campaign  # noqa: E402
-from scripts import bench_import  # noqa: E402
 
 ACCOUNT_SID = "AC" + "b" * 32
 AUTH_TOKEN = "bench-auth-token"

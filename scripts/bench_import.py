@@ -1,9 +1,9 @@
 #!/usr/bin/env python
 """Time a 100,000-row subscriber import through the real HTTP API, on SQLite and on PostgreSQL.
 
-    .venv/bin/python scripts/bench_import.py                       # 100,000 rows, SQLite and PostgreSQL
-    .venv/bin/python scripts/bench_import.py --rows 20000 --db sqlite
-    .venv/bin/python scripts/bench_import.py --db postgres --pg-url postgresql+asyncpg://postgres@127.0.0.1:5432/postgres
+    .venv/bin/python -m scripts.bench_import                       # 100,000 rows, SQLite and PostgreSQL
+    .venv/bin/python -m scripts.bench_import --rows 20000 --db sqlite
+    .venv/bin/python -m scripts.bench_import --db postgres --pg-url postgresql+asyncpg://postgres@127.0.0.1:5432/postgres
 
 Run by hand, never from the tests. Steps:
 
@@ -49,18 +49,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
+
+from app.audience import phones
+from app.db.admin import on_server
+
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-import httpx  # noqa: E402
-from sqlalchemy import text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
-from sqlalchemy.ext.asyncio import create_async_engine  # noqa: E402
-from sqlalchemy.pool import NullPool  # noqa: E402
-
-from app.audience import phones  # noqa: E402
-from app.db.admin import on_server  # noqa: E402
 
 AREA_CODES = ("212", "312", "415", "617", "713", "206")
 SENDER = "+15005550006"  # the sandbox provider owns it by default

@@ -2,10 +2,10 @@
 """Time ``app.campaigns.audience.materialise`` for a large audience on PostgreSQL, beside a bare
 ``INSERT … SELECT`` of the same rows in the same run (goal: Fineline at most 1.3× the bare statement).
 
-    .venv/bin/python scripts/bench_materialise.py            # 1,000,000 subscribers, ~3 minutes
-    .venv/bin/python scripts/bench_materialise.py --rows 1000000 --repeat 2 \
+    .venv/bin/python -m scripts.bench_materialise            # 1,000,000 subscribers, ~3 minutes
+    .venv/bin/python -m scripts.bench_materialise --rows 1000000 --repeat 2 \
         --pg-url postgresql+asyncpg://postgres@127.0.0.1:5432/postgres
-    .venv/bin/python scripts/bench_materialise.py --variants --explain   # rewrites, EXPLAIN; ~8 minutes
+    .venv/bin/python -m scripts.bench_materialise --variants --explain   # rewrites, EXPLAIN; ~8 minutes
 
 Run by hand, never from the tests. Steps:
 
@@ -59,23 +59,21 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sqlalchemy import bindparam, event, func, insert, literal, select, text
+from sqlalchemy.dialects.postgresql import distinct_on
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
+
+from app.audience import phones
+from app.audience.consent import sendable_condition
+from app.campaigns.audience import materialise
+from app.db import Database, migrations
+from app.db.admin import on_server
+from app.db.base import utcnow
+from app.models import Campaign, CampaignList, Message, Subscriber, Subscription
+
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from sqlalchemy import bindparam, event, func, insert, literal, select, text  # noqa: E402
-from sqlalchemy.dialects.postgresql import distinct_on  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine  # noqa: E402
-from sqlalchemy.pool import NullPool  # noqa: E402
-
-from app.audience import phones  # noqa: E402
-from app.audience.consent import sendable_condition  # noqa: E402
-from app.campaigns.audience import materialise  # noqa: E402
-from app.db import Database, migrations  # noqa: E402
-from app.db.admin import on_server  # noqa: E402
-from app.db.base import utcnow  # noqa: E402
-from app.models import Campaign, CampaignList, Message, Subscriber, Subscription  # noqa: E402
 
 GOAL = 1.3
 AREA_CODES = ("212", "312", "415", "617", "713", "206")

@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """Measure HTTP client stacks against scripts/fake_twilio.py on 127.0.0.1.
 
-    .venv/bin/python scripts/bench_transport.py                  # 0 ms and 100 ms, the defaults below
-    .venv/bin/python scripts/bench_transport.py --latency-ms 100 --in-flight 256 --seconds 5
+    .venv/bin/python -m scripts.bench_transport                  # 0 ms and 100 ms, the defaults below
+    .venv/bin/python -m scripts.bench_transport --latency-ms 100 --in-flight 256 --seconds 5
 
 For each provider latency it starts the fake server as a subprocess (its own core, uvloop), then runs
 every client case for ``--seconds`` or ``--count`` messages, whichever comes first, with N
@@ -33,18 +33,16 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+import aiohttp
+import httpx
 
-import aiohttp  # noqa: E402
-import httpx  # noqa: E402
-
-from app.providers.twilio_http import (  # noqa: E402
+from app.providers.twilio_http import (
     AiohttpPoolTransport,
     HttpxTwilioClient,
     build_transport,
 )
+
+ROOT = Path(__file__).resolve().parent.parent
 
 ACCOUNT_SID = "AC" + "b" * 32
 AUTH_TOKEN = "bench-token"
@@ -300,8 +298,7 @@ async def measure_layers(n: int = 5000) -> None:
     from twilio.http.response import Response as TwilioResponse
     from twilio.rest import Client
 
-    sys.path.insert(0, str(ROOT / "scripts"))
-    import fake_twilio
+    from scripts import fake_twilio
 
     form = {"To": "+15551234567", "From": FROM, "Body": "Fineline bench: hello there"}
     body = json.dumps(fake_twilio._message_json(ACCOUNT_SID, form, time.time())).encode()

@@ -3,10 +3,10 @@
 inbound STOPs, a flood of signed status callbacks (and their replays), and the spike guard's time
 from the deciding STOP to the paused campaign — then prove in the database that nothing was lost.
 
-    .venv/bin/python scripts/bench_webhooks.py
-    .venv/bin/python scripts/bench_webhooks.py --stops 20000 --attributed-stops 10000 --callbacks 20000 \
+    .venv/bin/python -m scripts.bench_webhooks
+    .venv/bin/python -m scripts.bench_webhooks --stops 20000 --attributed-stops 10000 --callbacks 20000 \
         --concurrency 32 --spike-campaigns 50 --pg-url postgresql+asyncpg://postgres@127.0.0.1:5432/postgres
-    .venv/bin/python scripts/bench_webhooks.py --profile /tmp/api.prof   # API process under cProfile
+    .venv/bin/python -m scripts.bench_webhooks --profile /tmp/api.prof   # API process under cProfile
 
 Run by hand, never from the tests. Traffic goes to 127.0.0.1 only. Steps:
 
@@ -68,8 +68,6 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 GOAL_RPS, GOAL_P99_MS, GOAL_GUARD_P99_S = 1000.0, 50.0, 1.0
 TOKEN = "bench-webhooks-auth-token-" + "x" * 8

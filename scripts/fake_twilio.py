@@ -36,6 +36,12 @@ accepted create carrying a StatusCallback, the server posts ``sent`` after the d
 ``--callback-concurrency`` callback POSTs are in flight; at most ``--callback-queue`` wait (beyond
 that they are dropped and counted). Callbacks to a non-loopback host are never sent (counted).
 
+An *outage* (``state.outage``, switched at run time by tests that embed the server): every create
+answers 500 code 20500 — half of them (a seeded RNG decides) after really accepting the message,
+the answer only lost, the dangerous case — and listing messages answers 500, so nothing can be
+reconciled until it ends. ``state.posts`` is the ground truth tests count: every create attempt
+as (To, created at the provider?); ``state.lists`` counts the listings.
+
 Failure injection: ``--error-rate-429`` (code 20429, Twilio's "too many requests"),
 ``--error-rate-500`` (code 20500), ``--opted-out`` numbers answer 400 code 21610, ``--auth-token``
 makes a wrong Basic password answer 401 code 20003. Errors are decided after the latency sleep, as a
@@ -143,6 +149,24 @@ class FakeTwilioState:
         self.started = time.time()
         self.callbacks: Counter[str] = Counter()  # scheduled, posted, answered_2xx, failed, dropped, ...
         self._bodies: dict[str, str] = {}
+        self.outage = False
+        self.outage_rng = random.Random(7)
+        self.lists = 0
+
+    @property
+    def posts(self) -> list[tuple[str, bool]]:
+        """Every create attempt: (To, created at the provider?)."""
+        return [(req.to or "", req.sid is not None) for req in self.requests]
+
+    def posts_by_to(self) -> Counter[str]:
+        return Counter(to for to, _ in self.posts)
+
+    def created_by_to(self) -> Counter[str]:
+        """Messages that really exist at the provider, per recipient."""
+        return Counter(message.to for message in self.messages.values())
+
+    def sid_by_to(self) -> dict[str, str]:
+        return {message.to: sid for sid, message in self.messages.items()}
 
     def intern_body(self, body: str) -> str:
         cached = self._bodies.get(body)
@@ -418,6 +442,11 @@ async def create_message(request: web.Request) -> web.Response:
                 response = _error(429, 20429, "Too Many Requests")
             elif roll < config.error_rate_429 + config.error_rate_500:
                 response = _error(500, 20500, "Internal Server Error")
+        lost = False
+        if response is None and state.outage:
+            lost = state.outage_rng.random() < 0.5  # accepted, then the answer is lost
+            if not lost:
+                response = _error(500, 20500, "Internal Server Error")
         sid = None
         if response is None:
             sid = "SM" + os.urandom(16).hex()
@@ -429,6 +458,8 @@ async def create_message(request: web.Request) -> web.Response:
             response = web.Response(status=201, body=_message_bytes(stored, "queued"), content_type="application/json")
             if callback and config.callbacks and CALLBACKS_KEY in app:
                 app[CALLBACKS_KEY].schedule(stored, callback)
+            if lost:
+                response = _error(500, 20500, "Internal Server Error")
         state.record(RecordedRequest(arrived, from_, to, mss, callback, response.status, mono, time.monotonic(),
                                      _message_id(callback), sid))
         return response
@@ -577,6 +608,9 @@ async def list_messages(request: web.Request) -> web.Response:
     account_sid = request.match_info["account_sid"]
     if (denied := _check_auth(request, account_sid, config)) is not None:
         return denied
+    state.lists += 1
+    if state.outage:
+        return _error(500, 20500, "Internal Server Error")
     to, from_ = request.query.get("To"), request.query.get("From")
     dates = _date_filter(request.query)
     if isinstance(dates, web.Response):

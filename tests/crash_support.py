@@ -1,37 +1,23 @@
-"""Helpers for the crash tests: a small Twilio-compatible server in-process, with an outage switch
-and Twilio's ``DateSent>`` filter, a committed world seeded through the API, and worker processes.
+"""Helpers for the crash tests: the Twilio double in-process (with its outage switch and Twilio's
+``DateSent>`` filter), a committed world seeded through the API, and worker processes.
 
-The server is our own (``scripts/fake_twilio.py`` is a load-test tool that changes under its own
-needs); it serves exactly what the worker calls:
-
-* ``POST Messages.json`` creates a message (after ``latency_ms``);
-* ``GET Messages.json?To=…&DateSent>=…`` lists the messages to that number created at or after that
-  instant (the fake "sends" a message the moment it accepts it), newest first;
-* ``GET IncomingPhoneNumbers.json`` answers the owned number (periodic sender re-verification);
-* an *outage*: while ``Control.outage`` is set, every create answers 500. Half of them (a seeded RNG
-  decides) were really accepted first — the message exists at the provider, only the answer was
-  lost — the other half never were. Listing messages answers 500 too, so nothing can be reconciled
-  until the outage ends;
-* ``Control.posts``: every create attempt seen, as (To, created?) — the ground truth tests count.
+The double is the one the benchmarks run too (``scripts/fake_twilio.py``): it serves what the
+worker calls — creates (after ``latency_ms``), listings by ``To`` and ``DateSent>`` (newest first),
+the owned number for the periodic sender re-verification — and, while ``control.outage`` is set,
+answers every create 500 (half of them after really accepting it) and every listing 500.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import json
 import os
-import random
 import signal
 import subprocess
 import sys
 import time
 from collections import Counter
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from email.utils import format_datetime
 from pathlib import Path
-from urllib.parse import parse_qsl
 
 import httpx
 from aiohttp import web
@@ -42,6 +28,7 @@ from app.db import Database, migrations
 from app.main import create_app
 from app.models import Campaign, Message
 from app.providers.sandbox import SandboxProvider
+from scripts import fake_twilio
 from tests.conftest import OWNED
 from tests.dispatch_world import build
 from tests.factories import make_user
@@ -52,37 +39,17 @@ AUTH_TOKEN = "crash-test-token"
 API = "/2010-04-01/Accounts/{account}"
 
 
-@dataclass
-class Control:
-    outage: bool = False
-    rng: random.Random = field(default_factory=lambda: random.Random(7))
-    posts: list[tuple[str, bool]] = field(default_factory=list)  # (To, created at the provider?)
-    lists: int = 0
-
-    def posts_by_to(self) -> Counter[str]:
-        return Counter(to for to, _ in self.posts)
-
-
-def _json(status: int, payload: dict) -> web.Response:
-    return web.Response(status=status, body=json.dumps(payload).encode(), content_type="application/json")
-
-
-def _error(status: int, code: int, message: str) -> web.Response:
-    return _json(status, {"code": code, "message": message, "status": status,
-                          "more_info": f"https://www.twilio.com/docs/errors/{code}"})
-
-
 class FakeTwilio:
-    """A Twilio-compatible server on 127.0.0.1, inside the test's event loop."""
+    """The project's one Twilio double (``scripts/fake_twilio.py``) on 127.0.0.1, inside the test's
+    event loop: the owned number, no status callbacks, messages "sent" the moment they are accepted
+    (so reconciliation finds them by ``DateSent``). ``control`` is its state: the ``outage`` switch,
+    ``posts`` (every create attempt: To, created?), ``lists``."""
 
     def __init__(self, *, latency_ms: float = 0.0, outage: bool = False):
-        self.latency = latency_ms / 1000
-        self.control = Control(outage=outage)
-        self.messages: dict[str, dict] = {}  # sid -> message, in creation order
-        self.app = web.Application()
-        self.app.router.add_post(API + "/Messages.json", self._create)
-        self.app.router.add_get(API + "/Messages.json", self._list)
-        self.app.router.add_get(API + "/IncomingPhoneNumbers.json", self._numbers)
+        self.app = fake_twilio.build_app(fake_twilio.FakeTwilioConfig(
+            latency_ms=latency_ms, owned=[OWNED[0]], auth_token=AUTH_TOKEN, callback_delay_ms=0.0, seed=7))
+        self.control = self.app[fake_twilio.STATE_KEY]
+        self.control.outage = outage
         self.runner: web.AppRunner | None = None
         self.port = 0
 
@@ -91,71 +58,10 @@ class FakeTwilio:
         return f"http://127.0.0.1:{self.port}"
 
     def created_by_to(self) -> Counter[str]:
-        """Messages that really exist at the provider, per recipient."""
-        return Counter(message["to"] for message in self.messages.values())
+        return self.control.created_by_to()
 
     def sid_by_to(self) -> dict[str, str]:
-        return {message["to"]: sid for sid, message in self.messages.items()}
-
-    @staticmethod
-    def _authorised(request: web.Request) -> bool:
-        header = request.headers.get("Authorization", "")
-        expected = base64.b64encode(f"{ACCOUNT_SID}:{AUTH_TOKEN}".encode()).decode()
-        return header == f"Basic {expected}" and request.match_info["account"] == ACCOUNT_SID
-
-    def _accept(self, form: dict[str, str], account: str) -> web.Response:
-        sid = "SM" + os.urandom(16).hex()
-        now = datetime.now(UTC)
-        message = {"sid": sid, "account_sid": account, "to": form.get("To"), "from": form.get("From"),
-                   "messaging_service_sid": form.get("MessagingServiceSid"), "body": form.get("Body", ""),
-                   "status": "queued", "direction": "outbound-api", "error_code": None,
-                   "date_created": format_datetime(now), "date_updated": format_datetime(now),
-                   "date_sent": format_datetime(now), "_created": now,
-                   "uri": f"/2010-04-01/Accounts/{account}/Messages/{sid}.json"}
-        self.messages[sid] = message
-        return _json(201, {k: v for k, v in message.items() if not k.startswith("_")})
-
-    async def _create(self, request: web.Request) -> web.Response:
-        if not self._authorised(request):
-            return _error(401, 20003, "Authenticate")
-        form = dict(parse_qsl((await request.read()).decode(), keep_blank_values=True))
-        to = form.get("To", "")
-        await asyncio.sleep(self.latency)
-        if self.control.outage:
-            accepted = self.control.rng.random() < 0.5
-            if accepted:  # accepted, then the answer is lost: the dangerous case
-                self._accept(form, request.match_info["account"])
-            self.control.posts.append((to, accepted))
-            return _error(500, 20500, "Internal Server Error")
-        self.control.posts.append((to, True))
-        return self._accept(form, request.match_info["account"])
-
-    async def _list(self, request: web.Request) -> web.Response:
-        if not self._authorised(request):
-            return _error(401, 20003, "Authenticate")
-        self.control.lists += 1
-        if self.control.outage:
-            return _error(500, 20500, "Internal Server Error")
-        to, since = request.query.get("To"), request.query.get("DateSent>")
-        cutoff = datetime.fromisoformat(since.replace("Z", "+00:00")) if since else None
-        found = [m for m in reversed(self.messages.values())
-                 if (not to or m["to"] == to) and (cutoff is None or m["_created"].replace(microsecond=0) >= cutoff)]
-        size = int(request.query.get("PageSize", "50"))
-        return _json(200, {"messages": [{k: v for k, v in m.items() if not k.startswith("_")} for m in found[:size]],
-                           "page": 0, "page_size": size, "start": 0, "end": max(0, min(size, len(found)) - 1),
-                           "uri": request.path_qs, "first_page_uri": request.path_qs, "next_page_uri": None,
-                           "previous_page_uri": None})
-
-    async def _numbers(self, request: web.Request) -> web.Response:
-        if not self._authorised(request):
-            return _error(401, 20003, "Authenticate")
-        number = {"sid": "PN" + "0" * 32, "account_sid": ACCOUNT_SID, "phone_number": OWNED[0],
-                  "friendly_name": OWNED[0], "capabilities": {"sms": True, "mms": True, "voice": True}}
-        wanted = request.query.get("PhoneNumber")
-        items = [number] if not wanted or wanted == OWNED[0] else []
-        return _json(200, {"incoming_phone_numbers": items, "page": 0, "page_size": 50, "start": 0, "end": 0,
-                           "uri": request.path_qs, "first_page_uri": request.path_qs, "next_page_uri": None,
-                           "previous_page_uri": None})
+        return self.control.sid_by_to()
 
     async def __aenter__(self) -> FakeTwilio:
         self.runner = web.AppRunner(self.app, access_log=None, handler_cancellation=False)
