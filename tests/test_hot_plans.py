@@ -30,6 +30,7 @@ from app.db.base import UTCDateTime
 from app.dispatch import claim, runner, send, throttle
 from app.dispatch.claim import Claimed
 from app.models import Campaign, CampaignList, Sender, SubscriberList, User
+from app.vocab.campaign import CampaignState
 from app.webhooks import status
 from tests import databases
 
@@ -82,7 +83,7 @@ async def _seed(url: str) -> dict:
             session.add_all([list_a, list_b])
             await session.flush()
             campaign = Campaign(name="C", author_id=user.id, owner_id=user.id, sender_id=sender.id,
-                                body="Acme: hi. Reply STOP to opt out.", status="sending")
+                                body="Acme: hi. Reply STOP to opt out.", state=CampaignState.SENDING)
             session.add(campaign)
             await session.flush()
             session.add(CampaignList(campaign_id=campaign.id, list_id=list_a.id))
