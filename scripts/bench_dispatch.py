@@ -64,22 +64,20 @@ import sys
 import tempfile
 import time
 import urllib.request
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from app.campaigns.audience import materialise
 from app.config import Settings
-from app.db import Database, migrations
-from app.db.admin import on_server
+from app.db import Database
 from app.models import Campaign
 from scripts import bench_import
+from scripts.benchkit import free_port, scratch_database
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -104,12 +102,6 @@ def log(message: str) -> None:
 # ---------------------------------------------------------------------------------------------
 # the fake server
 # ---------------------------------------------------------------------------------------------
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @dataclass
 class Fake:
@@ -835,12 +827,6 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=600.0, help="per drain, seconds")
     args = parser.parse_args()
     args.workers = {int(w) for w in args.workers.split(",") if w.strip()}
-    host = make_url(args.pg_url).host
-    if host not in ("127.0.0.1", "localhost", "::1"):
-        parser.error("--pg-url must point at 127.0.0.1")
-
-    name = f"fineline_bench_dispatch_{uuid.uuid4().hex[:10]}"
-    url = make_url(args.pg_url).set(database=name).render_as_string(hide_password=False)
     workdir = Path(tempfile.mkdtemp(prefix="bench_dispatch_"))
     results = Results()
     loop_factory = None
@@ -848,15 +834,10 @@ def main() -> None:
         import uvloop
 
         loop_factory = uvloop.new_event_loop
-    asyncio.run(on_server(args.pg_url, f'CREATE DATABASE "{name}"'))
-    log(f"created scratch database {name}; logs in {workdir}")
-    try:
-        migrations.upgrade(url)  # runs its own event loop
-        with asyncio.Runner(loop_factory=loop_factory) as runner:
-            runner.run(run(args, url, workdir, results))
-    finally:
-        asyncio.run(on_server(args.pg_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        log(f"dropped scratch database {name}")
+    log(f"logs in {workdir}")
+    with scratch_database(args.pg_url, "dispatch", migrate=True) as url, \
+            asyncio.Runner(loop_factory=loop_factory) as runner:
+        runner.run(run(args, url, workdir, results))
     report(args, results)
 
 

@@ -37,13 +37,11 @@ import csv
 import os
 import random
 import shlex
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -51,12 +49,11 @@ from pathlib import Path
 
 import httpx
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from app.audience import phones
-from app.db.admin import on_server
+from scripts.benchkit import free_port, scratch_database
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -182,18 +179,6 @@ async def _scalar(url: str, statement: str, **params) -> int:
         await engine.dispose()
 
 
-def _check_local(url: str) -> None:
-    host = make_url(url).host
-    if host not in ("127.0.0.1", "localhost", "::1"):
-        raise SystemExit(f"--pg-url must point at 127.0.0.1, not {host!r}")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _fineline() -> list[str]:
     script = Path(sys.executable).parent / "fineline"
     return [str(script)] if script.exists() else [sys.executable, "-m", "app.cli"]
@@ -248,7 +233,7 @@ def _cpu_seconds(pid: int) -> float:
 
 class Server:
     def __init__(self, env: dict[str, str], cwd: Path, log: Path) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.log = log
         self._log_handle = log.open("wb")
         self.proc = subprocess.Popen(
@@ -449,14 +434,8 @@ def run_sqlite(data: CsvFile, work: Path, timeout: float, probe: bool) -> Result
 
 
 def run_postgres(data: CsvFile, work: Path, timeout: float, probe: bool, pg_url: str) -> Result:
-    _check_local(pg_url)
-    name = f"fineline_bench_{uuid.uuid4().hex[:10]}"
-    asyncio.run(on_server(pg_url, f'CREATE DATABASE "{name}"'))
-    try:
-        url = make_url(pg_url).set(database=name).render_as_string(hide_password=False)
+    with scratch_database(pg_url, "import") as url:
         return bench_one("postgres", url, data, work, timeout, probe)
-    finally:
-        asyncio.run(on_server(pg_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 # ---------------------------------------------------------------------------------------------

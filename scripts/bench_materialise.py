@@ -55,23 +55,21 @@ import shlex
 import statistics
 import sys
 import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import bindparam, event, func, insert, literal, select, text
 from sqlalchemy.dialects.postgresql import distinct_on
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from app.audience import phones
 from app.audience.consent import sendable_condition
 from app.campaigns.audience import materialise
-from app.db import Database, migrations
-from app.db.admin import on_server
+from app.db import Database
 from app.db.base import utcnow
 from app.models import Campaign, CampaignList, Message, Subscriber, Subscription
+from scripts.benchkit import scratch_database
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -590,16 +588,8 @@ def main() -> None:
     if args.rows < 100 or args.repeat < 1:
         parser.error("--rows must be at least 100 and --repeat at least 1")
 
-    pg_url = args.pg_url
-    name = f"fineline_bench_mat_{uuid.uuid4().hex[:10]}"
-    url = make_url(pg_url).set(database=name).render_as_string(hide_password=False)
-    asyncio.run(on_server(pg_url, f'CREATE DATABASE "{name}"'))
-    try:
-        migrations.upgrade(url)  # runs its own event loop
+    with scratch_database(args.pg_url, "mat", migrate=True) as url:
         asyncio.run(bench(url, args))
-    finally:
-        asyncio.run(on_server(pg_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        print(f"dropped scratch database {name}")
 
 
 if __name__ == "__main__":

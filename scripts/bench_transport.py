@@ -41,6 +41,7 @@ from app.providers.twilio_http import (
     HttpxTwilioClient,
     build_transport,
 )
+from scripts.benchkit import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -72,12 +73,6 @@ class Result:
             return float("nan")
         ordered = sorted(self.lat)
         return ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1000
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _proc_cpu(pid: int) -> float:
@@ -406,7 +401,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     for latency in latencies:
         in_flights = args.in_flight or ([64] if latency == 0 else [64, 256])
-        port = _free_port()
+        port = free_port()
         server = start_server(latency, args.jitter_ms, port)
         try:
             base = f"http://127.0.0.1:{port}"

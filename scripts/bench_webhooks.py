@@ -63,9 +63,10 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from urllib.parse import urlencode
+
+from scripts.benchkit import free_port, scratch_database
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -308,12 +309,6 @@ async def seed(url: str, args) -> str:
 # ---------------------------------------------------------------------------------------------
 # the API process
 # ---------------------------------------------------------------------------------------------
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def start_api(url: str, port: int, log_path: Path, profile: str | None) -> tuple[subprocess.Popen, list[str]]:
     env = {**os.environ, "FINELINE_DATABASE_URL": url, "FINELINE_WORKER": "off",
@@ -665,28 +660,16 @@ def main() -> None:
     if any(not lo <= v <= hi for v, lo, hi in limits) or not 0 <= args.unknown_share < 1 or args.replays < 0:
         parser.error("a count is out of range")
 
-    from sqlalchemy.engine import make_url
-
-    from app.db import migrations
-    from app.db.admin import on_server
-
-    name = f"fineline_bench_wh_{uuid.uuid4().hex[:10]}"
-    url = make_url(args.pg_url).set(database=name).render_as_string(hide_password=False)
-    asyncio.run(on_server(args.pg_url, f'CREATE DATABASE "{name}"'))
-    try:
-        migrations.upgrade(url)  # runs its own event loop
-        with tempfile.TemporaryDirectory(prefix="bench_wh_") as tmp:
-            workdir = Path(tmp)
-            try:
-                asyncio.run(bench(url, args, workdir))
-            except BaseException:
-                log = workdir / "api.log"
-                if log.exists():
-                    print("--- API log (tail) ---\n" + log.read_text(errors="replace")[-3000:])
-                raise
-    finally:
-        asyncio.run(on_server(args.pg_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        print(f"dropped scratch database {name}")
+    with scratch_database(args.pg_url, "wh", migrate=True) as url, \
+            tempfile.TemporaryDirectory(prefix="bench_wh_") as tmp:
+        workdir = Path(tmp)
+        try:
+            asyncio.run(bench(url, args, workdir))
+        except BaseException:
+            log = workdir / "api.log"
+            if log.exists():
+                print("--- API log (tail) ---\n" + log.read_text(errors="replace")[-3000:])
+            raise
 
 
 if __name__ == "__main__":
