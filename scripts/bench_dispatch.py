@@ -790,6 +790,14 @@ def report(args, results: Results) -> None:
               f"{d1.rate:,.0f} msg/s; statistics wiped {d2.rate:,.0f}; after ANALYZE {d3.rate:,.0f} — "
               f"(d1)/(d3) {d1.rate / d3.rate:.2f}, (d2)/(d3) {d2.rate / d3.rate:.2f}, goal within 10%: "
               f"{verdict(abs(d1.rate / d3.rate - 1) <= 0.1 and abs(d2.rate / d3.rate - 1) <= 0.1)}")
+
+        def cpu(d: Drain) -> float:
+            return sum(d.worker_cpu_s) / max(1, d.states.get("sent", 1)) * 1e6
+
+        # On a shared machine the drain rate moves with the neighbours; the worker's CPU per message
+        # is what a plan that depends on statistics would change.
+        print(f"  worker CPU per message: (d1) {cpu(d1):,.0f} µs, (d2) {cpu(d2):,.0f} µs, (d3) {cpu(d3):,.0f} µs — "
+              f"(d1)/(d3) {cpu(d1) / cpu(d3):.2f}, (d2)/(d3) {cpu(d2) / cpu(d3):.2f}")
     print(f"  no sender above its MPS: {verdict(all_ok)}")
     print(f"  duplicates at the server: {duplicates} — {verdict(duplicates == 0)} (must be 0)")
     if results.memory:
