@@ -97,6 +97,13 @@ class FakeTwilioConfig:
     callback_concurrency: int = 64
     callback_queue: int = 200_000
     callback_timeout_s: float = 15.0  # Twilio's own timeout
+    # Carrier registration of the owned numbers: "approved" (the default), "pending", "rejected" or
+    # "missing". A US long code sits in a Messaging Service of its own with one A2P 10DLC campaign; a
+    # toll-free number has a toll-free verification. Messages from a number that is not approved are
+    # accepted, then fail at the carrier: undelivered 30034 (long code) or 30032 (toll-free).
+    registration: dict[str, str] = field(default_factory=dict)
+    a2p_mps: int | None = None  # the A2P campaign's rate_limits (none: the sender keeps its own MPS)
+    daily_cap: int | None = None
 
 
 class RecordedRequest(NamedTuple):
@@ -344,6 +351,10 @@ class CallbackSender:
             }
             if message.messaging_service_sid:
                 params["MessagingServiceSid"] = message.messaging_service_sid
+            refused = carrier_refusal(self.config, message.from_)
+            if refused and status == "delivered":
+                params["MessageStatus"] = params["SmsStatus"] = status = "undelivered"
+                params["ErrorCode"] = refused
             signature = self.validator.compute_signature(url, params)
             counts["posted"] += 1
             try:
@@ -357,6 +368,21 @@ class CallbackSender:
                 counts["failed"] += 1
             if status == "sent":
                 self.schedule(message, url, "delivered", due=max(due, time.monotonic()) + self.delay)
+
+
+def _is_toll_free(number: str) -> bool:
+    return number[:5] in {"+1800", "+1833", "+1844", "+1855", "+1866", "+1877", "+1888"}
+
+
+def registration_of(config: FakeTwilioConfig, number: str) -> str:
+    return config.registration.get(number, "approved")
+
+
+def carrier_refusal(config: FakeTwilioConfig, from_: str | None) -> str | None:
+    """The carrier's error for a message from ``from_``, when its registration is not approved."""
+    if not from_ or registration_of(config, from_) == "approved":
+        return None
+    return "30032" if _is_toll_free(from_) else "30034"
 
 
 STATE_KEY = web.AppKey("fake_twilio_state", FakeTwilioState)
@@ -709,6 +735,101 @@ async def list_short_codes(request: web.Request) -> web.Response:
     return _page(request, "short_codes", items)
 
 
+# -- carrier registration (messaging.twilio.com/v1) ----------------------------------------------
+
+def _v1_page(key: str, items: list[dict[str, Any]]) -> web.Response:
+    return _json(200, {key: items, "meta": {"key": key, "next_page_url": None, "page": 0,
+                                            "page_size": max(50, len(items)), "previous_page_url": None}})
+
+
+def _long_codes(config: FakeTwilioConfig) -> list[tuple[int, str]]:
+    return [(i, n) for i, n in enumerate(config.owned) if not _is_toll_free(n)]
+
+
+def _service_sid(index: int) -> str:
+    return "MG" + f"{index:032x}"
+
+
+async def list_services(request: web.Request) -> web.Response:
+    """One Messaging Service per owned long code (its A2P campaign says how that number stands)."""
+    config = request.app[CONFIG_KEY]
+    return _v1_page("services", [{"sid": _service_sid(i), "friendly_name": n, "us_app_to_person_registered":
+                                  registration_of(config, n) == "approved"} for i, n in _long_codes(config)])
+
+
+def _service_number(config: FakeTwilioConfig, sid: str) -> tuple[int, str] | None:
+    return next(((i, n) for i, n in _long_codes(config) if _service_sid(i) == sid), None)
+
+
+async def fetch_service(request: web.Request) -> web.Response:
+    config = request.app[CONFIG_KEY]
+    found = _service_number(config, request.match_info["sid"])
+    if found is None:
+        return _error(404, 20404, f"The requested resource {request.path} was not found")
+    return _json(200, {"sid": request.match_info["sid"], "friendly_name": found[1],
+                       "us_app_to_person_registered": registration_of(config, found[1]) == "approved"})
+
+
+async def list_service_numbers(request: web.Request) -> web.Response:
+    config = request.app[CONFIG_KEY]
+    found = _service_number(config, request.match_info["sid"])
+    if found is None:
+        return _error(404, 20404, f"The requested resource {request.path} was not found")
+    index, number = found
+    return _v1_page("phone_numbers", [{"sid": "PN" + f"{index:032x}", "phone_number": number,
+                                       "service_sid": request.match_info["sid"]}])
+
+
+async def fetch_service_number(request: web.Request) -> web.Response:
+    config = request.app[CONFIG_KEY]
+    found = _service_number(config, request.match_info["sid"])
+    if (found is None or "PN" + f"{found[0]:032x}" != request.match_info["number_sid"]
+            or registration_of(config, found[1]) == "missing"):
+        return _error(404, 20404, f"The requested resource {request.path} was not found")
+    return _json(200, {"sid": request.match_info["number_sid"], "phone_number": found[1],
+                       "service_sid": request.match_info["sid"]})
+
+
+_CAMPAIGN_STATUS = {"approved": "VERIFIED", "pending": "PENDING", "rejected": "FAILED"}
+
+
+async def list_a2p_campaigns(request: web.Request) -> web.Response:
+    config = request.app[CONFIG_KEY]
+    found = _service_number(config, request.match_info["sid"])
+    status = _CAMPAIGN_STATUS.get(registration_of(config, found[1])) if found else None
+    if status is None:
+        return _v1_page("compliance", [])
+    limits: dict[str, Any] = {}
+    if config.a2p_mps:
+        limits["att"] = {"mps": config.a2p_mps, "msg_class": "A"}
+    if config.daily_cap:
+        limits["tmobile"] = {"daily_cap": config.daily_cap}
+    return _v1_page("compliance", [{"sid": "QE" + f"{found[0]:032x}", "messaging_service_sid": request.match_info["sid"],
+                                    "brand_registration_sid": "BN" + "0" * 32, "campaign_status": status,
+                                    "rate_limits": limits or None}])
+
+
+async def fetch_brand(request: web.Request) -> web.Response:
+    return _json(200, {"sid": request.match_info["sid"], "status": "APPROVED", "failure_reason": None})
+
+
+_VERIFICATION_STATUS = {"approved": "TWILIO_APPROVED", "pending": "IN_REVIEW", "rejected": "TWILIO_REJECTED"}
+
+
+async def list_tollfree_verifications(request: web.Request) -> web.Response:
+    config = request.app[CONFIG_KEY]
+    wanted = request.query.get("TollfreePhoneNumberSid")
+    items = []
+    for index, number in enumerate(config.owned):
+        status = _VERIFICATION_STATUS.get(registration_of(config, number))
+        sid = "PN" + f"{index:032x}"
+        if _is_toll_free(number) and status and (not wanted or wanted == sid):
+            items.append({"sid": "HH" + f"{index:032x}", "tollfree_phone_number_sid": sid, "status": status,
+                          "rejection_reason": "Opt-in flow not shown" if status == "TWILIO_REJECTED" else None,
+                          "error_code": 30498 if status == "TWILIO_REJECTED" else None, "edit_allowed": True})
+    return _v1_page("verifications", items)
+
+
 async def get_stats(request: web.Request) -> web.Response:
     return _json(200, request.app[STATE_KEY].stats())
 
@@ -759,6 +880,13 @@ def build_app(config: FakeTwilioConfig | None = None) -> web.Application:
     app.router.add_get(f"{accounts}/Messages/{{sid}}.json", fetch_message)
     app.router.add_get(f"{accounts}/IncomingPhoneNumbers.json", list_incoming_numbers)
     app.router.add_get(f"{accounts}/SMS/ShortCodes.json", list_short_codes)
+    app.router.add_get("/v1/Services", list_services)
+    app.router.add_get("/v1/Services/{sid}", fetch_service)
+    app.router.add_get("/v1/Services/{sid}/PhoneNumbers", list_service_numbers)
+    app.router.add_get("/v1/Services/{sid}/PhoneNumbers/{number_sid}", fetch_service_number)
+    app.router.add_get("/v1/Services/{sid}/Compliance/Usa2p", list_a2p_campaigns)
+    app.router.add_get("/v1/a2p/BrandRegistrations/{sid}", fetch_brand)
+    app.router.add_get("/v1/Tollfree/Verifications", list_tollfree_verifications)
     app.router.add_get("/_stats", get_stats)
     app.router.add_get("/_requests", get_requests)
     app.router.add_post("/_reset", post_reset)
@@ -792,6 +920,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="create -> 'sent' callback, and 'sent' -> 'delivered' (default 1000)")
     p.add_argument("--callback-concurrency", type=int, default=64, help="callback POSTs in flight at most")
     p.add_argument("--callback-queue", type=int, default=200_000, help="callbacks waiting at most (then dropped)")
+    p.add_argument("--registration", default="",
+                   help="comma-separated NUMBER=STATE (approved|pending|rejected|missing); owned numbers not "
+                        "named are registered with the carriers")
+    p.add_argument("--a2p-mps", type=int, default=None, help="the A2P campaigns' per-second rate limit")
+    p.add_argument("--daily-cap", type=int, default=None, help="the A2P campaigns' daily cap")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--no-uvloop", action="store_true")
     p.add_argument("--backlog", type=int, default=2048)
@@ -814,6 +947,9 @@ def main(argv: list[str] | None = None) -> None:
         callback_delay_ms=args.callback_delay_ms,
         callback_concurrency=args.callback_concurrency,
         callback_queue=args.callback_queue,
+        registration=dict(item.split("=", 1) for item in _split(args.registration)),
+        a2p_mps=args.a2p_mps,
+        daily_cap=args.daily_cap,
     )
     loop_factory = None
     if not args.no_uvloop:

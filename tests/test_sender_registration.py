@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
 from app.db.base import utcnow
@@ -226,3 +227,38 @@ async def test_a_daily_cap_sends_what_the_day_allows_and_the_rest_the_next_day(
     result = await runner.dispatch_once(db, provider, settings, now=later)
     assert result.counts["sent"] == 1
     assert len(provider.sent) == 3
+
+
+# -- the Twilio double answers the same questions (benchmarks and crash tests run against it) ------
+
+@pytest.mark.httpx_mock(should_mock=lambda request: request.url.host != "127.0.0.1")
+async def test_the_twilio_double_knows_registrations_and_refuses_like_the_carriers():
+    from aiohttp import web
+
+    from app.providers.twilio import TwilioProvider
+    from scripts import fake_twilio
+
+    owned = ["+15005550006", "+14155550123", "+14155550124", "+18005550100"]
+    config = fake_twilio.FakeTwilioConfig(
+        owned=owned, registration={"+14155550123": "pending", "+14155550124": "missing", "+18005550100": "rejected"},
+        a2p_mps=40, daily_cap=2000)
+    runner = web.AppRunner(fake_twilio.build_app(config), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    base = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
+    twilio = TwilioProvider(account_sid="AC" + "1" * 32, auth_token="t", api_base=base, transport="httpx")
+    try:
+        verdicts = {number: (await twilio.check_sender("toll_free" if number.startswith("+1800") else "long_code",
+                                                       number)).registration for number in owned}
+    finally:
+        await twilio.aclose()
+        await runner.cleanup()
+    assert verdicts["+15005550006"].approved
+    assert (verdicts["+15005550006"].mps, verdicts["+15005550006"].daily_cap) == (40, 2000)
+    assert verdicts["+14155550123"].state == "pending"
+    assert verdicts["+14155550124"].state == "missing"
+    assert verdicts["+18005550100"].state == "rejected" and "Opt-in flow not shown" in verdicts["+18005550100"].reason
+    assert fake_twilio.carrier_refusal(config, "+14155550123") == "30034"
+    assert fake_twilio.carrier_refusal(config, "+18005550100") == "30032"
+    assert fake_twilio.carrier_refusal(config, "+15005550006") is None
