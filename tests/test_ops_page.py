@@ -42,6 +42,11 @@ def _cli(args, env):
 def test_ops_page_shows_the_alert_and_the_pause_live(tmp_path):
     from playwright.sync_api import sync_playwright
 
+    # A missing browser fails this test, never skips it: scripts/test installs Debian's chromium.
+    assert os.access(CHROMIUM, os.X_OK), (
+        f"no chromium at {CHROMIUM}: run the tests with scripts/test, which installs it, or as root: "
+        "apt-get install chromium")
+
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FINELINE_", "TEST_DATABASE_URL"))}
