@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.audience import quiet_hours
 from app.audience.consent import sendable_condition
 from app.audit.service import record
-from app.campaigns import content, lifecycle
+from app.campaigns import content, lifecycle, rates
 from app.campaigns.audience import effective_rollout, hold_rest, materialise
 from app.config import Settings
 from app.db.base import utcnow
@@ -81,7 +81,7 @@ async def campaign_counts(session: AsyncSession, campaign_id: str) -> dict[str, 
         "skipped": by_state.get(MessageState.SKIPPED, 0),
         "opt_outs": int(await session.scalar(select(Campaign.opt_out_count).where(Campaign.id == campaign_id)) or 0),
     }
-    counts["opt_out_rate"] = counts["opt_outs"] / delivered if delivered else 0.0
+    counts["opt_out_rate"] = rates.opt_out_rate(counts["opt_outs"], delivered)  # as the spike guard judges it
     return counts
 
 
