@@ -1,6 +1,6 @@
 """One Settings object, read from the environment (prefix ``FINELINE_``).
 
-The names follow the "Configuration" table of API.md. Local defaults are safe: an SQLite file in the
+The names follow the "Configuration" table of docs/api.md. Local defaults are safe: an SQLite file in the
 working directory, the sandbox provider, the worker inside the API process.
 """
 
@@ -32,7 +32,7 @@ class Settings(BaseSettings):
     worker: Literal["inline", "off"] | None = None
     quiet_hours: str = "08:00-21:00"
 
-    # Beyond the API.md table: operational knobs with sensible defaults.
+    # Beyond the docs/api.md table: operational knobs with sensible defaults.
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     max_import_bytes: int = Field(default=200 * 1_048_576, ge=1024)
     default_region: str = "US"

@@ -1,7 +1,7 @@
 """Typed errors that carry their HTTP status, and the one place that renders every error.
 
 Domain code raises these; it never builds HTTP responses. Every answer that is not a success has
-the shape ``{"error": {"code", "message", "details"}}`` (API.md, Conventions).
+the shape ``{"error": {"code", "message", "details"}}`` (docs/api.md, Conventions).
 """
 
 from __future__ import annotations

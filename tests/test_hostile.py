@@ -1,4 +1,4 @@
-"""Hostile input (DESIGN.md invariant 9, and "no 500s, ever"): the whole API fuzzed from its OpenAPI
+"""Hostile input (docs/design.md, invariant 9, and "no 500s, ever"): the whole API fuzzed from its OpenAPI
 document, thousands of forged webhooks, poisoned CSV imports, and every role knocking on every other
 role's doors."""
 

@@ -314,7 +314,7 @@ async def review(session: AsyncSession, campaign: Campaign, *, reviewer: User, d
 
 async def still_approved(session: AsyncSession, campaign: Campaign, settings: Settings) -> dict:
     """Before anything is sent (launch, resume): the content still matches what was approved, and the
-    sender is still a verified company sender (DESIGN.md invariants 1 and 4)."""
+    sender is still a verified company sender (docs/design.md, invariants 1 and 4)."""
     result = await evaluate(session, campaign, settings)
     if result["hash"] != campaign.approved_hash:
         raise Conflict("the campaign changed since it was approved; it needs a new review", code="approval_void")

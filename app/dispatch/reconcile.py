@@ -1,4 +1,4 @@
-"""Reconciling sends whose outcome is unknown, before anything is resent (DESIGN.md invariant 5).
+"""Reconciling sends whose outcome is unknown, before anything is resent (docs/design.md, invariant 5).
 
 Twilio has no idempotency key for message creation, so a message is in doubt when
   - its worker died between claiming it and recording the result (state ``sending``, lease expired;

@@ -1,6 +1,6 @@
 """Sending one claimed batch: re-check, wait for each sender slot, send, record — in batches.
 
-Right before the provider call every message is re-checked (DESIGN.md invariants 1, 2, 3, 7): the
+Right before the provider call every message is re-checked (docs/design.md, invariants 1, 2, 3, 7): the
 campaign is still sending, the sender is still verified, the subscriber is still sendable, and the
 recipient is inside their sending window. Outcomes are written in one transaction per batch.
 

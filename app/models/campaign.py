@@ -12,7 +12,8 @@ from app.vocab.campaign import CampaignState
 
 
 class Campaign(Base):
-    """``state`` (a ``CampaignState``) changes only through ``app.campaigns.service.move`` (audited)."""
+    """``state`` (a ``CampaignState``) changes only through ``app.campaigns.service.move``, checked
+    against the table in ``app.campaigns.lifecycle`` and audited."""
 
     __tablename__ = "campaign"
 

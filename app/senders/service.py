@@ -190,7 +190,7 @@ def _apply_registration(sender: Sender, registration) -> None:
 
 
 async def on_suspended(session: AsyncSession, sender: Sender) -> list[str]:
-    """What follows a suspension or revocation: the campaigns using the sender pause (DESIGN.md,
+    """What follows a suspension or revocation: the campaigns using the sender pause (docs/design.md,
     sender lifecycle). A suspension also opens a ``sender_suspended`` alert for ops."""
     paused = []
     for campaign in await campaigns.active_for_sender(session, sender.id):
