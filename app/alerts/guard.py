@@ -96,8 +96,8 @@ async def judge(session: AsyncSession, campaign_id: str, *, settings: Settings) 
         message=f"Campaign '{campaign.name}': {verdict.reason}",
     )
     if alert is not None and pausing:
-        await campaigns.pause(session, campaign, actor=None, reason=f"unsubscribe spike: {verdict.reason}",
-                              by_guard=True)
+        await campaigns.pause(session, campaign, actor=None,
+                              reason=f"the unsubscribe-spike guard fired at {verdict.reason}", by_guard=True)
     return alert
 
 
