@@ -160,8 +160,9 @@ async def _story(base: str, admin_key: str, audience: int, wave: int) -> int:
             if state["state"] == "completed":
                 break
             if counts["delivered"] >= audience // 5 and stopped < wave:
-                # 6. The oops: customers start replying STOP.
-                for phone in phones[stopped:stopped + 3]:
+                # 6. The oops: a wave of customers replies STOP, all at once (spread over the ticks
+                # of this loop, a slow machine could finish sending before the guard had seen enough).
+                for phone in phones[stopped:wave]:
                     url = f"{base}/webhooks/twilio/inbound"
                     params = {"MessageSid": f"SMdemo{stopped:026d}", "From": phone, "To": SHORT_CODE,
                               "Body": "STOP", "AccountSid": "AC" + "0" * 32}
