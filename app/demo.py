@@ -99,7 +99,7 @@ async def _story(base: str, admin_key: str, audience: int, wave: int) -> int:
         refused = await http.post(f"/v1/senders/{personal['id']}/verify", headers=auth(admin_key))
         _say(f"   Mia's personal mobile: refused ({refused.status_code}) — {refused.json()['error']['message']}")
         sender = await call("POST", "/v1/senders", admin_key,
-                            json={"kind": "short_code", "address": SHORT_CODE, "label": "Northwind short code", "mps": 40})
+                            json={"kind": "short_code", "address": SHORT_CODE, "label": "Northwind short code", "mps": 20})
         sender = await call("POST", f"/v1/senders/{sender['id']}/verify", admin_key)
         _say(f"   short code {SHORT_CODE}: {sender['state']} by the provider, {sender['mps']} messages/second")
 
