@@ -27,3 +27,19 @@ async def make_user(session, *, roles: list[str], email: str | None = None, name
     email = email or f"user-{uuid.uuid4().hex[:8]}@example.com"
     user, _, key = await users.create_user(session, email=email, name=name, roles=roles, actor=None)
     return Actor(user=user, key=key)
+
+
+class CountedBody:
+    """A request body handed over in chunks, counting how many the server pulled (whether, and how
+    far, a body was read)."""
+
+    def __init__(self, size: int, chunk: int = 1024, fill: bytes = b" "):
+        self.size, self.chunk, self.fill, self.pulled = size, chunk, fill, 0
+
+    async def __aiter__(self):
+        sent = 0
+        while sent < self.size:
+            self.pulled += 1
+            part = min(self.chunk, self.size - sent)
+            sent += part
+            yield self.fill * part

@@ -14,6 +14,7 @@ import random
 import re
 from collections import Counter
 
+import httpx
 import pytest
 import schemathesis
 from fastapi.routing import APIRoute
@@ -42,7 +43,7 @@ from app.providers.sandbox import SandboxProvider
 from app.vocab.roles import Role
 from tests.conftest import OWNED
 from tests.dispatch_world import CONSENT, build
-from tests.factories import make_user
+from tests.factories import CountedBody, make_user
 from tests.twilio_signing import PUBLIC
 
 ROLES = tuple(Role)
@@ -418,3 +419,54 @@ async def test_each_role_is_refused_on_every_other_roles_routes(app, client, adm
     assert probed >= 50
     async with db.session() as s:  # and nothing happened on the way
         assert await s.scalar(select(func.count()).select_from(Message)) == message_count
+
+
+# --------------------------------------------------------------------------------------------------
+# 5. Oversized bodies on every route of the OpenAPI document
+# --------------------------------------------------------------------------------------------------
+
+
+async def test_oversized_bodies_get_413_at_once_on_every_route_with_and_without_a_key(settings, db, provider):
+    """Every operation of the OpenAPI document, with no key and with a key holding every role: a body
+    declared one byte over the route's limit is refused with 413 before a byte is read; one streamed
+    without a length is never read past the limit. Only ``POST /v1/lists/{list_id}/imports`` has the
+    large limit, and only a good key with the marketer role gets the body read at all."""
+    small, large = 1024, 8192
+    app = create_app(settings.model_copy(update={"max_body_bytes": small, "max_import_bytes": large}),
+                     database=db, provider=provider)
+    async with db.unit_of_work() as session:
+        key = (await make_user(session, roles=list(ROLES), email="everyone@example.com")).key
+    operations = [(method.upper(), path) for path, item in app.openapi()["paths"].items() for method in item
+                  if method in ("get", "post", "put", "patch", "delete")]
+    assert len(operations) >= 30
+    transport = httpx.ASGITransport(app=app)
+    probed = 0
+    async with httpx.AsyncClient(transport=transport, base_url="http://fineline.test") as client:
+        for method, template in operations:
+            path = re.sub(r"{\w+}", "imports", template)  # the id an attacker picks: "/v1/campaigns/imports"
+            is_import = (method, template) == ("POST", "/v1/lists/{list_id}/imports")
+            limit = large if is_import else small
+            for auth in ({}, {"Authorization": f"Bearer {key}"}):
+                for content_type in ("application/json", "text/csv", "application/x-www-form-urlencoded"):
+                    body = CountedBody(limit + 1, chunk=512, fill=b"[")
+                    response = await client.request(method, path, content=body, headers={
+                        **auth, "content-type": content_type, "content-length": str(limit + 1)})
+                    assert response.status_code == 413, (method, template, auth, response.text)
+                    assert response.json()["error"]["code"] == "payload_too_large"
+                    assert body.pulled == 0, (method, template)
+                    probed += 1
+                    if method == "GET":  # a GET's body is never read: nothing more to stream at it
+                        continue
+                    body = CountedBody(limit * 4, chunk=512, fill=b"[")
+                    response = await client.request(method, path, content=body,
+                                                    headers={**auth, "content-type": content_type})
+                    assert 400 <= response.status_code < 500, (method, template, auth, response.text)
+                    assert body.pulled * body.chunk <= limit + body.chunk, (method, template, body.pulled)
+                    if body.pulled * body.chunk > limit:
+                        assert response.status_code == 413, (method, template, response.text)
+            if is_import:  # a key without the marketer role (or none) never gets the body read at all
+                for auth in ({}, {"Authorization": "Bearer fl_forged"}):
+                    body = CountedBody(large, chunk=512)
+                    response = await client.post(path, content=body, headers={**auth, "content-type": "text/csv"})
+                    assert response.status_code == 401 and body.pulled == 0, response.text
+    assert probed >= 180

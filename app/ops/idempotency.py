@@ -15,9 +15,9 @@ from app import api_keys
 from app.db.base import utcnow
 from app.db.upsert import insert_ignore
 from app.models import IdempotencyRecord
+from app.ops.limits import is_import_upload
 
 SECRET_PATHS = ("/v1/users",)
-STREAMED_SUFFIXES = ("/imports",)  # large uploads are not buffered here; re-importing changes nothing anyway
 IN_PROGRESS = 0
 
 
@@ -34,7 +34,7 @@ class IdempotencyMiddleware:
 
     async def __call__(self, scope, receive, send):
         if (scope["type"] != "http" or scope["method"] != "POST" or scope["path"].startswith(SECRET_PATHS)
-                or scope["path"].endswith(STREAMED_SUFFIXES)):
+                or is_import_upload(scope)):  # streamed, never buffered here; re-importing changes nothing
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers", ()))
