@@ -26,6 +26,7 @@ from datetime import UTC, date, datetime
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.audience import attributes as attribute_rules
 from app.audience import phones, texts
 from app.audit.service import record
 from app.config import Settings
@@ -145,6 +146,9 @@ def judge(number: int, raw: dict, settings: Settings, now: datetime) -> Row:
     attributes = raw.get("attributes") if isinstance(raw.get("attributes"), dict) else {}
     attributes = {**attributes, **{k: v for k, v in raw.items() if k not in KNOWN and k != "attributes" and v not in (None, "")}}
     first_name = (str(raw.get("first_name") or "").strip() or None)
+    if first_name is not None:
+        attribute_rules.check_text("first_name", first_name)
+    attribute_rules.check_attributes(attributes)
     return Row(number=number, phone=phone, first_name=first_name, attributes=attributes,
                time_zone=(str(raw.get("time_zone") or "").strip() or None), source=source,
                evidence=str(raw["consent_evidence"]).strip(), consented_at=consented_at,

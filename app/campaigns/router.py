@@ -106,6 +106,12 @@ async def check_campaign(campaign: CampaignDep, session: SessionDep, _: CheckerD
         "estimated_segments_total": audience * info.segments,
         "samples": [{"first_name": name, "text": template.render(result["full_body"], first_name=name,
                                                                  attributes=attrs or {})} for name, attrs in rows],
+        "placeholders": [{"name": name, "distinct_values": t.distinct,
+                          "reviewed": "by value" if t.by_value else "by rule",
+                          "examples": [value for value, _ in t.counts.most_common(5) if value]}
+                         for name, t in sorted(result["tallies"].items())],
+        "variants": [{"placeholder": v.placeholder, "value": v.value, "recipients": v.recipients, "text": v.text}
+                     for v in result["variants"]],
     }
 
 

@@ -59,6 +59,23 @@ class FindingOut(BaseModel):
     span: list[int] | None
 
 
+class PlaceholderOut(BaseModel):
+    name: str
+    distinct_values: str = Field(description="how many distinct values it takes in the audience")
+    reviewed: Literal["by value", "by rule"] = Field(
+        description="by value: each value is shown and checked below, and the approval binds to them; "
+                    "by rule: too many to read, so each must be plain text (no link, address or number)")
+    examples: list[str]
+
+
+class VariantOut(BaseModel):
+    placeholder: str | None = Field(description="the placeholder this text shows a value of; null: every "
+                                                "placeholder at its longest value")
+    value: str | None
+    recipients: int | None
+    text: str
+
+
 class CheckOut(BaseModel):
     findings: list[FindingOut]
     blocking: bool
@@ -68,6 +85,9 @@ class CheckOut(BaseModel):
     audience: int
     estimated_segments_total: int
     samples: list[dict]
+    placeholders: list[PlaceholderOut] = Field(default_factory=list)
+    variants: list[VariantOut] = Field(default_factory=list, description="the distinct texts the audience "
+                                       "will receive, each through the content checks")
 
 
 class ReviewIn(BaseModel):

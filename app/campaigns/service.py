@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.audience import quiet_hours
 from app.audience.consent import sendable_condition
 from app.audit.service import record
-from app.campaigns import content, lifecycle, rates
+from app.campaigns import content, lifecycle, rates, variants
 from app.campaigns.audience import effective_rollout, hold_rest, materialise
 from app.config import Settings
 from app.db.base import utcnow
@@ -121,7 +121,7 @@ def move(session: AsyncSession, campaign: Campaign, target: str, *, actor: User 
     previous, campaign.state, campaign.state_reason = campaign.state, target, reason
     campaign.updated_at = utcnow()
     if target == CampaignState.DRAFT:
-        campaign.approved_hash = campaign.approved_by_id = campaign.approved_at = None
+        campaign.approved_hash = campaign.approved_by_id = campaign.approved_at = campaign.approved_values = None
     record(session, "campaign.state", actor=actor, target_type="campaign", target_id=campaign.id,
            previous=previous, state=target, reason=reason)
 
@@ -145,10 +145,14 @@ def content_context(settings: Settings, *, sender: Sender | None, company_number
 
 
 def content_hash(*, full_body: str, sender_id: str, list_ids: list[str], rollout: dict | None,
-                 scheduled_at: datetime | None) -> str:
-    canonical = json.dumps({"body": full_body, "sender_id": sender_id, "list_ids": sorted(list_ids),
-                            "rollout": rollout, "scheduled_at": scheduled_at.isoformat() if scheduled_at else None},
-                           sort_keys=True, separators=(",", ":"))
+                 scheduled_at: datetime | None, values: dict | None = None) -> str:
+    """``values``: what each placeholder was reviewed as (``variants.reviewed``); a body without
+    placeholders binds none, and hashes as it always did."""
+    parts = {"body": full_body, "sender_id": sender_id, "list_ids": sorted(list_ids),
+             "rollout": rollout, "scheduled_at": scheduled_at.isoformat() if scheduled_at else None}
+    if values:
+        parts["values"] = values
+    canonical = json.dumps(parts, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -180,8 +184,14 @@ async def audience_size(session: AsyncSession, list_ids: list[str]) -> int:
     return int(await session.scalar(query) or 0)
 
 
-async def evaluate(session: AsyncSession, campaign: Campaign, settings: Settings) -> dict:
-    """Findings, the body as it will be sent, and the hash an approval binds to."""
+async def evaluate(session: AsyncSession, campaign: Campaign, settings: Settings, *,
+                   approved_values: bool = False) -> dict:
+    """Findings, the body as it will be sent, the texts its placeholders really make (each checked
+    like the body), and the hash an approval binds to.
+
+    ``approved_values``: hash with the values the approval bound instead of reading the audience's
+    (launch and resume: recipients' values are held against the approval one by one as they are sent).
+    """
     list_ids = await list_ids_of(session, campaign)
     sender = await session.get(Sender, campaign.sender_id)
     ctx = content_context(settings, sender=sender, company_numbers=await _company_numbers(session),
@@ -190,15 +200,80 @@ async def evaluate(session: AsyncSession, campaign: Campaign, settings: Settings
     if campaign.scheduled_at is not None:
         findings += await _quiet_hours_findings(session, campaign, list_ids, settings)
     full = content.full_body(campaign.body, ctx)
+    tallies: dict[str, variants.Tally] = {}
+    rendered: list[variants.Variant] = []
+    if approved_values:
+        bound = campaign.approved_values
+    else:
+        tallies = await _audience_values(session, full, list_ids)
+        bound = variants.reviewed(tallies)
+        rendered = variants.variants(full, tallies) if tallies else []
+        findings += _variant_findings(full, tallies, rendered, findings, ctx)
     return {
         "findings": findings,
         "blocking": [f for f in findings if f.severity == "block"],
         "full_body": full,
         "list_ids": list_ids,
         "sender": sender,
+        "tallies": tallies,
+        "variants": rendered,
+        "values": bound,
         "hash": content_hash(full_body=full, sender_id=campaign.sender_id, list_ids=list_ids,
-                             rollout=campaign.rollout, scheduled_at=campaign.scheduled_at),
+                             rollout=campaign.rollout, scheduled_at=campaign.scheduled_at, values=bound),
     }
+
+
+async def _audience_values(session: AsyncSession, full_body: str, list_ids: list[str]) -> dict[str, variants.Tally]:
+    """The values each placeholder of ``full_body`` takes across the sendable audience (each person
+    once), read in partitions."""
+    tallies = variants.tally(full_body, [])
+    if not tallies or not list_ids:
+        return tallies
+    on_a_list = select(Subscription.id).where(sendable_condition(list_ids)).exists()
+    result = await session.stream(select(Subscriber.first_name, Subscriber.attributes).where(on_a_list)
+                                  .execution_options(yield_per=2000))
+    async for partition in result.partitions():
+        variants.tally(full_body, partition, tallies)
+    return tallies
+
+
+#: The checks whose findings depend on the words a value brings into the text.
+VARIANT_CHECKS = frozenset({"url_shortener", "shaft_term", "oops_personal", "personal_contact", "encoding_ucs2",
+                            "segments_over_3"})
+
+
+def _variant_findings(full_body: str, tallies: dict[str, variants.Tally], rendered: list[variants.Variant],
+                      template_findings: list[content.Finding], ctx: content.ContentContext) -> list[content.Finding]:
+    """Each rendered text through the content checks; a finding the body alone does not explain is
+    reported with the value that causes it. Values that cannot be reviewed by rule block."""
+    findings: list[content.Finding] = []
+    for name, t in sorted(tallies.items()):
+        if not t.by_value and t.not_plain:
+            findings.append(content.Finding(
+                "placeholder_values_not_plain", "block",
+                f"{{{name}}} takes {t.distinct} distinct values, too many to review one by one, so each must be "
+                f"plain (letters, at most {variants.PLAIN_DIGITS} digits, spaces, hyphens, apostrophes, at most "
+                f"{variants.PLAIN_LENGTH} characters: nothing that makes a link, an address or a phone number); "
+                f"{len(t.not_plain):,} are not, for {sum(t.not_plain.values()):,} recipients, e.g. "
+                f"{variants.examples(t.not_plain)}. Fix those values, or use fewer distinct values."))
+    template_codes = {f.code for f in template_findings}
+    seen: set[tuple[str, str]] = set()
+    for variant in rendered:
+        for finding in content.check_content(variant.text, ctx):
+            if finding.code not in VARIANT_CHECKS:
+                continue
+            cause = variant.text[finding.span[0]:finding.span[1]] if finding.span else ""
+            if (cause and cause in full_body) or (not cause and finding.code in template_codes):
+                continue  # the body itself says it; reported on the body
+            if (finding.code, cause or variant.text) in seen:
+                continue
+            seen.add((finding.code, cause or variant.text))
+            where = (f"with {{{variant.placeholder}}} = {variants.examples([variant.value])} "
+                     f"({variant.recipients:,} recipient{'s' if variant.recipients != 1 else ''})"
+                     if variant.placeholder else "with every placeholder at its longest value")
+            findings.append(content.Finding(finding.code, finding.severity, f"{where[0].upper()}{where[1:]}: "
+                                            f"{finding.message}"))
+    return findings
 
 
 async def _quiet_hours_findings(session: AsyncSession, campaign: Campaign, list_ids: list[str],
@@ -305,6 +380,7 @@ async def review(session: AsyncSession, campaign: Campaign, *, reviewer: User, d
     if decision == "approve":
         move(session, campaign, CampaignState.APPROVED, actor=reviewer, reason=comment or "approved")
         campaign.approved_hash, campaign.approved_by_id, campaign.approved_at = result["hash"], reviewer.id, utcnow()
+        campaign.approved_values = result["values"] or None
         campaign.oops_warned = any(f.code in ("oops_personal", "personal_contact") for f in result["findings"])
     else:
         move(session, campaign, CampaignState.CHANGES_REQUESTED, actor=reviewer, reason=comment)
@@ -315,7 +391,7 @@ async def review(session: AsyncSession, campaign: Campaign, *, reviewer: User, d
 async def still_approved(session: AsyncSession, campaign: Campaign, settings: Settings) -> dict:
     """Before anything is sent (launch, resume): the content still matches what was approved, and the
     sender is still a verified company sender (docs/design.md, invariants 1 and 4)."""
-    result = await evaluate(session, campaign, settings)
+    result = await evaluate(session, campaign, settings, approved_values=True)
     if result["hash"] != campaign.approved_hash:
         raise Conflict("the campaign changed since it was approved; it needs a new review", code="approval_void")
     sender = result["sender"]

@@ -29,6 +29,8 @@ class Campaign(Base):
     state: Mapped[str] = mapped_column(String(20), default=CampaignState.DRAFT.value, index=True)
     state_reason: Mapped[str | None] = mapped_column(String(500))
     approved_hash: Mapped[str | None] = mapped_column(String(64))
+    # What each placeholder was reviewed as (app/campaigns/variants.py): its values, or the plain rule.
+    approved_values: Mapped[dict | None] = mapped_column(JSON)
     approved_by_id: Mapped[str | None] = mapped_column(ForeignKey("user.id"))
     approved_at: Mapped[datetime | None]
     oops_warned: Mapped[bool] = mapped_column(default=False)

@@ -102,3 +102,30 @@ def test_attribute_key_of_a_placeholder():
     first, city = placeholders("{first_name} {attributes.city}")
     assert first.attribute is None
     assert city.attribute == "city"
+
+
+def _render_seconds(blanks: int) -> float:
+    """The best of three renders of a value holding a run of ``blanks`` spaces next to an empty
+    placeholder (the case the spacing tidy-up works on)."""
+    import time
+
+    value = "A" + " " * blanks + "B"
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        text = render("Hi {first_name}, {attributes.x} there\n{attributes.y}", first_name=None,
+                      attributes={"x": value})
+        best = min(best, time.perf_counter() - started)
+    assert text == "Hi, " + value + " there\n"
+    return best
+
+
+def test_tidying_is_linear_in_a_run_of_blanks():
+    """Ten times the blanks costs about ten times as long (the old quadratic tidy: about a hundred)."""
+    small, large = _render_seconds(5_000), _render_seconds(50_000)
+    assert large / small < 30, (small, large)
+
+
+@pytest.mark.parametrize("marker", ["\ue000", "\ue000\ue001\ue002"])
+def test_a_value_holding_private_use_characters_is_kept_verbatim(marker):
+    assert render("Hi {first_name} {attributes.x}!", first_name=None, attributes={"x": marker}) == f"Hi {marker}!"
