@@ -197,3 +197,25 @@ async def test_attribute_values_are_capped_at_import(client, marketer, world):
     assert "attributes.offer is longer than 200 characters" in reasons[2]
     assert "attributes.offer contains U+000A" in reasons[3]
     assert "first_name contains U+202E" in reasons[4]
+
+
+async def test_numbers_and_booleans_are_reviewed_as_they_render(client, marketer, reviewer, world, db, provider,
+                                                                settings, session):
+    """The database reads the values for the review, Python renders them at send time: the two agree."""
+    await add(client, marketer, world, "+14155552671", attributes={"points": 120, "vip": True})
+    await add(client, marketer, world, "+14155552672", attributes={"points": 7.5, "vip": False, "other": "x"})
+    await add(client, marketer, world, "+14155552673", attributes={"points": "  "})
+    body = "Fineline Demo Co: {attributes.points|no} points, VIP {attributes.vip|unknown}. Reply STOP to opt out."
+    cid = await campaign(client, marketer, world, body)
+    check = (await client.post(f"/v1/campaigns/{cid}/check", headers=marketer.headers)).json()
+    assert {p["name"]: sorted(p["examples"]) for p in check["placeholders"]} == {
+        "attributes.points": ["120", "7.5"], "attributes.vip": ["False", "True"]}
+    await approve(client, marketer, reviewer, cid)
+    assert (await client.post(f"/v1/campaigns/{cid}/launch", headers=marketer.headers)).status_code == 200
+    await runner.dispatch_once(db, provider, settings, now=DAYTIME)
+    sent, skipped = await sent_and_skipped(session, cid)
+    assert len(sent) == 3 and skipped == {}
+    assert sorted(m.body for m in provider.sent) == sorted([
+        "Fineline Demo Co: 120 points, VIP True. Reply STOP to opt out.",
+        "Fineline Demo Co: 7.5 points, VIP False. Reply STOP to opt out.",
+        "Fineline Demo Co: no points, VIP unknown. Reply STOP to opt out."])

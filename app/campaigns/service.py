@@ -11,13 +11,13 @@ import hashlib
 import json
 from datetime import datetime
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Text, case, cast, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audience import quiet_hours
 from app.audience.consent import sendable_condition
 from app.audit.service import record
-from app.campaigns import content, lifecycle, rates, variants
+from app.campaigns import content, lifecycle, rates, template, variants
 from app.campaigns.audience import effective_rollout, hold_rest, materialise
 from app.config import Settings
 from app.db.base import utcnow
@@ -225,16 +225,36 @@ async def evaluate(session: AsyncSession, campaign: Campaign, settings: Settings
 
 async def _audience_values(session: AsyncSession, full_body: str, list_ids: list[str]) -> dict[str, variants.Tally]:
     """The values each placeholder of ``full_body`` takes across the sendable audience (each person
-    once), read in partitions."""
+    once), counted by the database: one grouped query per placeholder, so the service reads each
+    distinct value once (TRACKED_VALUES at most) and never a subscriber's whole attributes."""
     tallies = variants.tally(full_body, [])
     if not tallies or not list_ids:
         return tallies
     on_a_list = select(Subscription.id).where(sendable_condition(list_ids)).exists()
-    result = await session.stream(select(Subscriber.first_name, Subscriber.attributes).where(on_a_list)
-                                  .execution_options(yield_per=2000))
-    async for partition in result.partitions():
-        variants.tally(full_body, partition, tallies)
+    for placeholder in variants.placeholders_of(full_body):
+        column = (Subscriber.first_name if placeholder.attribute is None
+                  else _attribute_json(session, placeholder.attribute))
+        # Past TRACKED_VALUES distinct values a placeholder is reviewed by rule whatever the rest hold;
+        # each value is still held against the rule as it is sent.
+        query = select(column, func.count()).where(on_a_list).group_by(column).limit(variants.TRACKED_VALUES + 1)
+        tally, decode = tallies[placeholder.name], placeholder.attribute is not None
+        for value, recipients in (await session.execute(query)).all():
+            if decode and value is not None:
+                value = json.loads(value)
+            tally.add(variants.reviewed_form(template.as_text(value)), recipients)
     return tallies
+
+
+def _attribute_json(session: AsyncSession, key: str):
+    """An attribute's value as JSON text, to group by (PostgreSQL's json type has no equality) and
+    decode in Python exactly as the sending path sees it. SQLite's JSON_EXTRACT turns true and
+    false into 1 and 0, so its booleans are read by their JSON type."""
+    if session.get_bind().dialect.name != "sqlite":
+        return cast(Subscriber.attributes[key], Text)
+    path = f'$."{key}"'  # key matches [\w-]+ (template._ATTRIBUTE_NAME)
+    kind = func.json_type(Subscriber.attributes, path)
+    return case((kind.in_(("true", "false")), kind),
+                else_=func.json_quote(func.json_extract(Subscriber.attributes, path)))
 
 
 #: The checks whose findings depend on the words a value brings into the text.

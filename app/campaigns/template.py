@@ -120,12 +120,16 @@ def _tidy(text: str, marker: str) -> str:
     return text.replace(marker, "")
 
 
+def as_text(value: Any) -> str | None:
+    """A stored value (an attribute is text, a number or a boolean) as a placeholder renders it."""
+    return None if value is None else str(value)
+
+
 def value_for(placeholder: Placeholder, first_name: str | None, attributes: Mapping[str, Any]) -> str | None:
     """The subscriber's value for a known ``placeholder``, as text, or None when they have none."""
     if placeholder.name == "first_name":
         return first_name
-    value = attributes.get(placeholder.attribute or "")
-    return None if value is None else str(value)
+    return as_text(attributes.get(placeholder.attribute or ""))
 
 
 def render(body: str, *, first_name: str | None, attributes: Mapping[str, Any]) -> str:

@@ -37,18 +37,22 @@ PLAIN_DIGITS = 6  # a phone number has more
 TRACKED_VALUES = 100_000  # distinct values counted exactly; beyond, "more than"
 SHOWN_EXAMPLES = 5
 
-_PLAIN = re.compile(r"(?:[^\W_]|[ '\-’]|\.(?![^\W_]))+")
+_NOT_A_DIGIT = r"(?:[^\W\d_]|[ '\-’]|\.(?![^\W_]))"
+_PLAIN = re.compile(rf"(?:{_NOT_A_DIGIT}*\d){{0,{PLAIN_DIGITS}}}{_NOT_A_DIGIT}*")
 
 
 def is_plain(value: str) -> bool:
     """A value that cannot carry a link, an address or a phone number (see the module docstring)."""
-    return (len(value) <= PLAIN_LENGTH and _PLAIN.fullmatch(value) is not None
-            and sum(char.isdigit() for char in value) <= PLAIN_DIGITS)
+    return len(value) <= PLAIN_LENGTH and _PLAIN.fullmatch(value) is not None
 
 
 def value_of(placeholder: template.Placeholder, first_name: str | None, attributes: Mapping[str, Any]) -> str:
     """What ``placeholder`` takes for one subscriber, as rendered; "" when it falls back."""
-    value = template.value_for(placeholder, first_name, attributes)
+    return reviewed_form(template.value_for(placeholder, first_name, attributes))
+
+
+def reviewed_form(value: str | None) -> str:
+    """A rendered value as it is reviewed and bound: "" for a missing or blank one (the fallback)."""
     return "" if value is None or not value.strip() else value
 
 
@@ -61,13 +65,15 @@ class Tally:
     overflow: bool = False  # more than TRACKED_VALUES distinct values
     not_plain: Counter[str] = field(default_factory=Counter)
 
-    def add(self, value: str) -> None:
-        if value in self.counts or len(self.counts) < TRACKED_VALUES:
-            self.counts[value] += 1
+    def add(self, value: str, recipients: int = 1) -> None:
+        fresh = value not in self.counts
+        if not fresh or len(self.counts) < TRACKED_VALUES:
+            self.counts[value] += recipients
         else:
             self.overflow = True
-        if value and not is_plain(value) and (value in self.not_plain or len(self.not_plain) < TRACKED_VALUES):
-            self.not_plain[value] += 1
+        if value and (value in self.not_plain or (fresh and len(self.not_plain) < TRACKED_VALUES
+                                                  and not is_plain(value))):
+            self.not_plain[value] += recipients
 
     @property
     def values(self) -> list[str]:
