@@ -5,7 +5,7 @@ rule. NULL for a campaign approved before: its personalised messages are skipped
 reviewed again (nothing unreviewed goes out).
 
 Revision ID: 2026_12_03_approved_values
-Revises: 0008_alerts
+Revises: 0009_sender_registration
 Create Date: 2026-12-03 08:30:00
 """
 from collections.abc import Sequence
@@ -14,16 +14,16 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '2026_12_03_approved_values'
-down_revision: str | None = '0008_alerts'
+down_revision: str | None = '0009_sender_registration'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('campaign') as batch:
-        batch.add_column(sa.Column('approved_values', sa.JSON(), nullable=True))
+    # Plain ADD/DROP COLUMN (SQLite >= 3.35 has both): a batch copy of the campaign table would trip
+    # the foreign keys of the messages, lists and reviews pointing at it.
+    op.add_column('campaign', sa.Column('approved_values', sa.JSON(), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('campaign') as batch:
-        batch.drop_column('approved_values')
+    op.execute('ALTER TABLE campaign DROP COLUMN approved_values')
