@@ -208,7 +208,7 @@ async def evaluate(session: AsyncSession, campaign: Campaign, settings: Settings
         tallies = await _audience_values(session, full, list_ids)
         bound = variants.reviewed(tallies)
         rendered = variants.variants(full, tallies) if tallies else []
-        findings += _variant_findings(full, tallies, rendered, findings, ctx)
+        findings += variants.findings(full, tallies, rendered, findings, ctx)
     return {
         "findings": findings,
         "blocking": [f for f in findings if f.severity == "block"],
@@ -255,45 +255,6 @@ def _attribute_json(session: AsyncSession, key: str):
     kind = func.json_type(Subscriber.attributes, path)
     return case((kind.in_(("true", "false")), kind),
                 else_=func.json_quote(func.json_extract(Subscriber.attributes, path)))
-
-
-#: The checks whose findings depend on the words a value brings into the text.
-VARIANT_CHECKS = frozenset({"url_shortener", "shaft_term", "oops_personal", "personal_contact", "encoding_ucs2",
-                            "segments_over_3"})
-
-
-def _variant_findings(full_body: str, tallies: dict[str, variants.Tally], rendered: list[variants.Variant],
-                      template_findings: list[content.Finding], ctx: content.ContentContext) -> list[content.Finding]:
-    """Each rendered text through the content checks; a finding the body alone does not explain is
-    reported with the value that causes it. Values that cannot be reviewed by rule block."""
-    findings: list[content.Finding] = []
-    for name, t in sorted(tallies.items()):
-        if not t.by_value and t.not_plain:
-            findings.append(content.Finding(
-                "placeholder_values_not_plain", "block",
-                f"{{{name}}} takes {t.distinct} distinct values, too many to review one by one, so each must be "
-                f"plain (letters, at most {variants.PLAIN_DIGITS} digits, spaces, hyphens, apostrophes, at most "
-                f"{variants.PLAIN_LENGTH} characters: nothing that makes a link, an address or a phone number); "
-                f"{len(t.not_plain):,} are not, for {sum(t.not_plain.values()):,} recipients, e.g. "
-                f"{variants.examples(t.not_plain)}. Fix those values, or use fewer distinct values."))
-    template_codes = {f.code for f in template_findings}
-    seen: set[tuple[str, str]] = set()
-    for variant in rendered:
-        for finding in content.check_content(variant.text, ctx):
-            if finding.code not in VARIANT_CHECKS:
-                continue
-            cause = variant.text[finding.span[0]:finding.span[1]] if finding.span else ""
-            if (cause and cause in full_body) or (not cause and finding.code in template_codes):
-                continue  # the body itself says it; reported on the body
-            if (finding.code, cause or variant.text) in seen:
-                continue
-            seen.add((finding.code, cause or variant.text))
-            where = (f"with {{{variant.placeholder}}} = {variants.examples([variant.value])} "
-                     f"({variant.recipients:,} recipient{'s' if variant.recipients != 1 else ''})"
-                     if variant.placeholder else "with every placeholder at its longest value")
-            findings.append(content.Finding(finding.code, finding.severity, f"{where[0].upper()}{where[1:]}: "
-                                            f"{finding.message}"))
-    return findings
 
 
 async def _quiet_hours_findings(session: AsyncSession, campaign: Campaign, list_ids: list[str],

@@ -29,7 +29,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.campaigns import template
+from app.campaigns import content, template
 
 REVIEWABLE_VALUES = 20  # distinct values of one placeholder a reviewer reads one by one
 PLAIN_LENGTH = 40
@@ -172,5 +172,46 @@ def variants(full_body: str, tallies: Mapping[str, Tally]) -> list[Variant]:
 
 
 def examples(values: Iterable[str]) -> str:
+    """A few values, quoted and shortened, for a message to a person."""
     shown = [repr(v if len(v) <= 60 else v[:57] + "...") for v in list(values)[:SHOWN_EXAMPLES]]
     return ", ".join(shown)
+
+
+#: The checks whose findings depend on the words a value brings into the text.
+VARIANT_CHECKS = frozenset({"url_shortener", "shaft_term", "oops_personal", "personal_contact", "encoding_ucs2",
+                            "segments_over_3"})
+
+
+def findings(full_body: str, tallies: Mapping[str, Tally], rendered: list[Variant],
+             template_findings: list[content.Finding], ctx: content.ContentContext) -> list[content.Finding]:
+    """Each rendered text through the content checks; a finding the body alone does not explain is
+    reported with the value that causes it (``template_findings``: the body's own). Values that
+    cannot be reviewed by rule block."""
+    found: list[content.Finding] = []
+    for name, t in sorted(tallies.items()):
+        if not t.by_value and t.not_plain:
+            found.append(content.Finding(
+                "placeholder_values_not_plain", "block",
+                f"{{{name}}} takes {t.distinct} distinct values, too many to review one by one, so each must be "
+                f"plain (letters, at most {PLAIN_DIGITS} digits, spaces, hyphens, apostrophes, at most "
+                f"{PLAIN_LENGTH} characters: nothing that makes a link, an address or a phone number); "
+                f"{len(t.not_plain):,} are not, for {sum(t.not_plain.values()):,} recipients, e.g. "
+                f"{examples(t.not_plain)}. Fix those values, or use fewer distinct values."))
+    template_codes = {f.code for f in template_findings}
+    seen: set[tuple[str, str]] = set()
+    for variant in rendered:
+        for finding in content.check_content(variant.text, ctx):
+            if finding.code not in VARIANT_CHECKS:
+                continue
+            cause = variant.text[finding.span[0]:finding.span[1]] if finding.span else ""
+            if (cause and cause in full_body) or (not cause and finding.code in template_codes):
+                continue  # the body itself says it; reported on the body
+            if (finding.code, cause or variant.text) in seen:
+                continue
+            seen.add((finding.code, cause or variant.text))
+            where = (f"with {{{variant.placeholder}}} = {examples([variant.value])} "
+                     f"({variant.recipients:,} recipient{'s' if variant.recipients != 1 else ''})"
+                     if variant.placeholder else "with every placeholder at its longest value")
+            found.append(content.Finding(finding.code, finding.severity,
+                                         f"{where[0].upper()}{where[1:]}: {finding.message}"))
+    return found
