@@ -105,25 +105,25 @@ def test_attribute_key_of_a_placeholder():
 
 
 def _render_seconds(blanks: int) -> float:
-    """The best of three renders of a value holding a run of ``blanks`` spaces next to an empty
-    placeholder (the case the spacing tidy-up works on)."""
+    """One render of a value holding a run of ``blanks`` spaces next to an empty placeholder (the
+    case the spacing tidy-up works on)."""
     import time
 
     value = "A" + " " * blanks + "B"
-    best = float("inf")
-    for _ in range(3):
-        started = time.perf_counter()
-        text = render("Hi {first_name}, {attributes.x} there\n{attributes.y}", first_name=None,
-                      attributes={"x": value})
-        best = min(best, time.perf_counter() - started)
+    started = time.perf_counter()
+    text = render("Hi {first_name}, {attributes.x} there\n{attributes.y}", first_name=None, attributes={"x": value})
+    elapsed = time.perf_counter() - started
     assert text == "Hi, " + value + " there\n"
-    return best
+    return elapsed
 
 
 def test_tidying_is_linear_in_a_run_of_blanks():
-    """Ten times the blanks costs about ten times as long (the old quadratic tidy: about a hundred)."""
-    small, large = _render_seconds(5_000), _render_seconds(50_000)
-    assert large / small < 30, (small, large)
+    """Ten times the blanks costs about ten times as long (the old quadratic tidy: about a hundred).
+    The best of seven interleaved renders each, so a busy machine's pauses do not count."""
+    small = large = float("inf")
+    for _ in range(7):
+        small, large = min(small, _render_seconds(2_000)), min(large, _render_seconds(20_000))
+    assert large / small < 40, (small, large)
 
 
 @pytest.mark.parametrize("marker", ["\ue000", "\ue000\ue001\ue002"])
