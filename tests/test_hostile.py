@@ -490,8 +490,7 @@ async def test_attribute_injection_never_reaches_a_recipient_unreviewed(client, 
     through the API, a CSV import and an NDJSON import. Each is refused at the door, or stored and
     then held back at send time: every text that leaves is one the reviewer saw."""
     from app.campaigns.template import render
-    from app.dispatch import runner
-    from tests.dispatch_world import DAYTIME
+    from tests.dispatch_world import drain
 
     sender = (await client.post("/v1/senders", json={"kind": "long_code", "address": OWNED[0], "label": "Main",
                                                      "mps": 500}, headers=admin.headers)).json()
@@ -541,8 +540,7 @@ async def test_attribute_injection_never_reaches_a_recipient_unreviewed(client, 
     assert stored and refused  # both doors were tried: some values are refused, some stored and held back
 
     assert (await client.post(f"/v1/campaigns/{cid}/launch", headers=marketer.headers)).status_code == 200
-    await runner.dispatch_once(db, provider, settings, now=DAYTIME)
-    await runner.dispatch_once(db, provider, settings, now=DAYTIME)
+    await drain(db, provider, settings)
     bodies = [message.body for message in provider.sent]
     assert bodies and set(bodies) <= reviewed, sorted(set(bodies) - reviewed)
     session.expire_all()

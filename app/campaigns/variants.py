@@ -197,14 +197,14 @@ def findings(full_body: str, tallies: Mapping[str, Tally], rendered: list[Varian
                 f"{PLAIN_LENGTH} characters: nothing that makes a link, an address or a phone number); "
                 f"{len(t.not_plain):,} are not, for {sum(t.not_plain.values()):,} recipients, e.g. "
                 f"{examples(t.not_plain)}. Fix those values, or use fewer distinct values."))
-    template_codes = {f.code for f in template_findings}
+    said = {(f.code, f.message) for f in template_findings}
     seen: set[tuple[str, str]] = set()
     for variant in rendered:
         for finding in content.check_content(variant.text, ctx):
             if finding.code not in VARIANT_CHECKS:
                 continue
             cause = variant.text[finding.span[0]:finding.span[1]] if finding.span else ""
-            if (cause and cause in full_body) or (not cause and finding.code in template_codes):
+            if (cause and cause in full_body) or (not cause and (finding.code, finding.message) in said):
                 continue  # the body itself says it; reported on the body
             if (finding.code, cause or variant.text) in seen:
                 continue
