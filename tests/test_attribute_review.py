@@ -80,7 +80,7 @@ async def test_a_link_imported_into_an_attribute_blocks_the_review_and_is_shown(
 @pytest.mark.parametrize("value,code", [("Call me on 415 555 0199", "personal_contact"),
                                         ("write to ana.smith@gmail.com", "personal_contact"),
                                         ("Free beer with every order", "shaft_term"),
-                                        ("love you babe, call me later xx", "oops_personal"),
+                                        ("lol wat r u doing later da", "oops_personal"),
                                         ("✨ 20% off ✨", "encoding_ucs2")])
 async def test_every_content_check_runs_on_the_rendered_values(client, marketer, world, value, code):
     await add(client, marketer, world, "+14155552671", attributes={"offer": value})

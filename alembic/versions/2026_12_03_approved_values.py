@@ -5,7 +5,7 @@ rule. NULL for a campaign approved before: its personalised messages are skipped
 reviewed again (nothing unreviewed goes out).
 
 Revision ID: 2026_12_03_approved_values
-Revises: 0009_sender_registration
+Revises: 2026_12_03_hot_statement_indexes
 Create Date: 2026-12-03 08:30:00
 """
 from collections.abc import Sequence
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '2026_12_03_approved_values'
-down_revision: str | None = '0009_sender_registration'
+down_revision: str | None = '2026_12_03_hot_statement_indexes'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
