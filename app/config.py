@@ -35,6 +35,7 @@ class Settings(BaseSettings):
     # Beyond the docs/api.md table: operational knobs with sensible defaults.
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     max_import_bytes: int = Field(default=200 * 1_048_576, ge=1024)
+    idempotency_ttl_hours: float = Field(default=24, gt=0)  # stored answers older than this are not replayed
     default_region: str = "US"
     brand_name: str = "Fineline Demo Co"
     help_contact: str = "support@example.com"

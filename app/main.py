@@ -15,6 +15,7 @@ from app.config import Settings
 from app.db import Database
 from app.errors import install_error_handlers
 from app.flows.router import router as flows_router
+from app.ops.headers import SingleAuthorization
 from app.ops.idempotency import IdempotencyMiddleware
 from app.ops.limits import BodySizeLimit
 from app.ops.metrics import MetricsMiddleware
@@ -64,6 +65,7 @@ def create_app(
     app.add_middleware(InputSanity)
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes, large_limit=settings.max_import_bytes)
+    app.add_middleware(SingleAuthorization)  # before anything reads the key
     app.add_middleware(MetricsMiddleware)
     # The Twilio webhooks first: routes are matched in order, one by one, and a STOP flood should not
     # be tried against every other route before its own (about 6% of a webhook's CPU).
