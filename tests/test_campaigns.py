@@ -98,7 +98,7 @@ async def test_full_path_to_sending_and_pause_resume_cancel(client, marketer, re
     assert launched.json()["state"] == "sending"
     paused = await client.post(f"/v1/campaigns/{campaign['id']}/pause", json={"comment": "checking"}, headers=ops.headers)
     assert paused.json()["state"] == "paused"
-    resumed = await client.post(f"/v1/campaigns/{campaign['id']}/resume", headers=ops.headers)
+    resumed = await client.post(f"/v1/campaigns/{campaign['id']}/resume", headers=marketer.headers)
     assert resumed.json()["state"] == "sending"
     cancelled = await client.post(f"/v1/campaigns/{campaign['id']}/cancel", headers=marketer.headers)
     assert cancelled.json()["state"] == "cancelled"

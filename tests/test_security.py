@@ -9,6 +9,8 @@ from sqlalchemy import func, select, update
 from app.db.base import utcnow
 from app.models import IdempotencyRecord
 from app.ops.idempotency import purge_expired
+from tests.factories import make_user
+from tests.test_campaigns import setup, to_approved  # noqa: F401 - setup is a fixture: a sender and a list
 
 # --- item 9: one Authorization header; idempotency records expire ----------------------------------
 
@@ -42,3 +44,28 @@ async def test_an_expired_idempotency_record_is_not_replayed_and_is_purged(clien
                           .values(created_at=utcnow() - timedelta(hours=30)))
     assert await purge_expired(session, before=utcnow() - timedelta(hours=24)) == 2
     assert await session.scalar(select(func.count()).select_from(IdempotencyRecord)) == 0
+
+
+# --- item 7: only the owner launches, pauses, resumes or cancels (ops too for pause and cancel) ------
+
+
+async def test_another_marketer_cannot_launch_pause_resume_or_cancel(client, marketer, reviewer, ops, db,
+                                                                     setup):  # noqa: F811 - the fixture
+    async with db.unit_of_work() as session:
+        rival = await make_user(session, roles=["marketer"])
+    campaign = await to_approved(client, marketer, reviewer, setup)
+    path = f"/v1/campaigns/{campaign['id']}"
+    for action in ("launch", "cancel"):
+        refused = await client.post(f"{path}/{action}", headers=rival.headers)
+        assert refused.status_code == 403, (action, refused.text)
+        assert "owner" in refused.json()["error"]["message"]
+    assert (await client.post(f"{path}/launch", headers=marketer.headers)).json()["status"] == "sending"
+    assert (await client.post(f"{path}/pause", headers=rival.headers)).status_code == 403
+    assert (await client.post(f"{path}/pause", headers=ops.headers)).json()["status"] == "paused"
+    assert (await client.post(f"{path}/resume", headers=rival.headers)).status_code == 403
+    assert (await client.post(f"{path}/resume", headers=marketer.headers)).json()["status"] == "sending"
+    assert (await client.post(f"{path}/pause", headers=marketer.headers)).json()["status"] == "paused"
+    assert (await client.post(f"{path}/cancel", headers=rival.headers)).status_code == 403
+    assert (await client.get(path, headers=marketer.headers)).json()["status"] == "paused"
+    assert (await client.post(f"{path}/cancel", headers=ops.headers)).json()["status"] == "cancelled"
+

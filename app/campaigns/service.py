@@ -285,6 +285,14 @@ def _require_owner(campaign: Campaign, actor: User) -> None:
         raise Forbidden(f"campaign {campaign.id} belongs to another marketer; only its owner can change it")
 
 
+def _require_owner_or_ops(campaign: Campaign, actor: User, action: str) -> None:
+    """Pause and cancel: the campaign's owner, or ops (who watch every campaign)."""
+    if Role.OPS in actor.roles:
+        return
+    if campaign.owner_id != actor.id:
+        raise Forbidden(f"campaign {campaign.id} belongs to another marketer; only its owner or ops can {action} it")
+
+
 async def _check_references(session: AsyncSession, sender_id: str, list_ids: list[str]) -> None:
     if await session.get(Sender, sender_id) is None:
         raise Invalid(f"no sender with id {sender_id}", field="sender_id")
@@ -386,6 +394,7 @@ async def launch(session: AsyncSession, campaign: Campaign, *, actor: User, sett
                  now: datetime | None = None) -> Campaign:
     """approved → scheduled (a future scheduled_at) or sending. Re-checks the approval and the sender."""
     now = now or utcnow()
+    _require_owner(campaign, actor)
     if campaign.state != CampaignState.APPROVED:
         raise Conflict(f"only an approved campaign can be launched; this one is {campaign.state}",
                        code="illegal_transition")
@@ -412,8 +421,11 @@ async def start_sending(session: AsyncSession, campaign: Campaign, *, list_ids: 
 
 async def pause(session: AsyncSession, campaign: Campaign, *, actor: User | None, reason: str,
                 by_guard: bool = False) -> Campaign:
-    """sending/scheduled → paused. ``by_guard``: a guard (the spike guard, the canary judge) paused it,
-    so only ops may resume it, with a comment."""
+    """sending/scheduled → paused, by the owner or ops (``actor`` None is Fineline itself: a guard, a
+    sender's suspension). ``by_guard``: a guard (the spike guard, the canary judge) paused it, so only
+    ops may resume it, with a comment."""
+    if actor is not None:
+        _require_owner_or_ops(campaign, actor, "pause")
     move(session, campaign, CampaignState.PAUSED, actor=actor, reason=reason)
     if by_guard:
         campaign.paused_by_guard = True
@@ -433,6 +445,8 @@ async def resume(session: AsyncSession, campaign: Campaign, *, actor: User, comm
             raise Forbidden("the unsubscribe-spike guard paused this campaign: only ops may resume it")
         if not (comment or "").strip():
             raise Invalid("resuming a campaign the spike guard paused needs a comment saying why", field="comment")
+    else:
+        _require_owner(campaign, actor)
     result = await still_approved(session, campaign, settings)
     campaign.paused_by_guard = False
     materialised = await session.scalar(select(func.count()).select_from(Message).where(Message.campaign_id == campaign.id))
@@ -447,6 +461,7 @@ async def resume(session: AsyncSession, campaign: Campaign, *, actor: User, comm
 
 
 async def cancel(session: AsyncSession, campaign: Campaign, *, actor: User, reason: str | None) -> Campaign:
+    _require_owner_or_ops(campaign, actor, "cancel")
     move(session, campaign, CampaignState.CANCELLED, actor=actor, reason=reason or "cancelled")
     await session.flush()
     return campaign
