@@ -7,10 +7,12 @@ from datetime import timedelta
 from sqlalchemy import func, select, update
 
 from app.db.base import utcnow
-from app.models import IdempotencyRecord
+from app.models import IdempotencyRecord, Message, StatusCallback
 from app.ops.idempotency import purge_expired
+from tests.dispatch_world import build
 from tests.factories import make_user
 from tests.test_campaigns import setup, to_approved  # noqa: F401 - setup is a fixture: a sender and a list
+from tests.twilio_signing import signed_post
 
 # --- item 9: one Authorization header; idempotency records expire ----------------------------------
 
@@ -69,3 +71,39 @@ async def test_another_marketer_cannot_launch_pause_resume_or_cancel(client, mar
     assert (await client.get(path, headers=marketer.headers)).json()["status"] == "paused"
     assert (await client.post(f"{path}/cancel", headers=ops.headers)).json()["status"] == "cancelled"
 
+
+
+# --- item 8: Twilio-shaped parameter names only; a queued send is never attached by a callback -----
+
+
+async def test_a_callback_replayed_onto_a_shorter_message_id_is_refused(client, session):
+    from twilio.request_validator import RequestValidator
+
+    from tests.twilio_signing import PUBLIC
+
+    sid = "SM" + "c" * 32
+    genuine = {"MessageSid": sid, "MessageStatus": "delivered", "SmsSid": sid}
+    signature = RequestValidator("test-auth-token").compute_signature(
+        PUBLIC + "/webhooks/twilio/status?m=1234", genuine)
+    # The same signing string: "…?m=12" + "34MessageSid" + sid + … (no separators anywhere).
+    forged = {"34MessageSid": sid, "MessageStatus": "delivered", "SmsSid": sid}
+    assert RequestValidator("test-auth-token").validate(PUBLIC + "/webhooks/twilio/status?m=12", forged, signature)
+    response = await client.post("/webhooks/twilio/status?m=12", data=forged, headers={"X-Twilio-Signature": signature})
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "bad_parameter_name" and "34MessageSid" in error["message"]
+    assert await session.scalar(select(func.count()).select_from(StatusCallback)) == 0
+    inbound_form = {"MessageSid": sid, "From": "+14155552671", "Body": "YES", "from": "+19999999999"}
+    sneaky = await signed_post(client, "/webhooks/twilio/inbound", inbound_form)
+    assert sneaky.status_code == 400 and "'from'" in sneaky.json()["error"]["message"]
+
+
+async def test_a_status_callback_never_marks_a_queued_message_sent(client, admin, marketer, reviewer, session):
+    world = await build(client, admin, marketer, reviewer, phones=["+14155552671"])
+    [queued] = (await session.scalars(select(Message).where(Message.campaign_id == world["campaign"]["id"]))).all()
+    assert queued.state == "queued"
+    response = await signed_post(client, f"/webhooks/twilio/status?m={queued.id}",
+                                 {"MessageSid": "SM" + "d" * 32, "MessageStatus": "sent"})
+    assert response.status_code == 204  # genuine, stored, but proves nothing about this queued message
+    await session.refresh(queued)
+    assert (queued.state, queued.provider_sid) == ("queued", None)
