@@ -6,9 +6,11 @@ working directory, the sandbox provider, the worker inside the API process.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import secrets
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -73,6 +75,16 @@ class Settings(BaseSettings):
     sandbox_callback_delay: float = Field(default=1.0, ge=0)
     sandbox_failure_share: float = Field(default=0.03, ge=0, le=1)
 
+    @field_validator("provider", "worker", "twilio_account_sid", "twilio_auth_token", "ops_webhook_url",
+                     mode="before")
+    @classmethod
+    def _empty_is_missing(cls, value):
+        """docker-compose passes "" for a variable that is unset: "" is no value, never a key ("")."""
+        raw = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if isinstance(raw, str) and not raw.strip():
+            return None
+        return value
+
     @field_validator("quiet_hours")
     @classmethod
     def _quiet_hours_shape(cls, value: str) -> str:
@@ -106,6 +118,37 @@ class Settings(BaseSettings):
         if self.provider == "twilio" and not (self.twilio_account_sid and self.twilio_auth_token):
             raise ValueError("FINELINE_PROVIDER=twilio needs FINELINE_TWILIO_ACCOUNT_SID and FINELINE_TWILIO_AUTH_TOKEN")
         return self
+
+    @property
+    def public_url_is_loopback(self) -> bool:
+        host = (urlsplit(self.public_base_url).hostname or "").lower()
+        if host == "localhost" or host.endswith(".localhost"):
+            return True
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            return False
+        return address.is_loopback or address.is_unspecified
+
+    def startup_problem(self) -> str | None:
+        """Why ``fineline serve`` or ``fineline worker`` must not start with these settings, or None.
+
+        The embedded default (SQLite and the sandbox) starts with nothing set. Anything else names its
+        provider and its webhook token explicitly: a service that fell back to the sandbox, or signed
+        webhooks with a per-process or well-known token, would drop real texts or accept forged
+        START/YES and status callbacks. Twilio must reach a public URL: on a loopback one every real
+        STOP would be refused (its signature is checked against that URL)."""
+        if not (self.is_sqlite and self.provider_name == "sandbox"):
+            if self.provider is None:
+                return ("FINELINE_PROVIDER is not set: outside the embedded default (SQLite and the sandbox) name "
+                        "the provider explicitly (twilio, or sandbox for a trial)")
+            if self.twilio_auth_token is None:
+                return ("FINELINE_TWILIO_AUTH_TOKEN is not set (or empty): outside the embedded default every "
+                        "process needs the same explicit token to sign and check webhooks")
+        if self.provider_name == "twilio" and self.public_url_is_loopback:
+            return (f"FINELINE_PUBLIC_BASE_URL is {self.public_base_url}, a loopback address Twilio cannot reach: "
+                    "set the public URL Twilio posts webhooks to (signatures are checked against it)")
+        return None
 
     @property
     def auth_token(self) -> str:

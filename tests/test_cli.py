@@ -17,6 +17,8 @@ FINELINE = [sys.executable, "-m", "app.cli"]
 def _env(url: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FINELINE_")}
     env.update(FINELINE_DATABASE_URL=url, FINELINE_QUIET_HOURS="off")
+    if not url.startswith("sqlite"):  # outside the embedded default the provider and token are explicit
+        env.update(FINELINE_PROVIDER="sandbox", FINELINE_TWILIO_AUTH_TOKEN="cli-test-token")
     return env
 
 

@@ -107,3 +107,66 @@ async def test_a_status_callback_never_marks_a_queued_message_sent(client, admin
     assert response.status_code == 204  # genuine, stored, but proves nothing about this queued message
     await session.refresh(queued)
     assert (queued.state, queued.provider_sid) == ("queued", None)
+
+
+# --- item 6: an empty auth token is a missing one; no silent fallback outside the embedded default --
+
+
+def test_an_empty_token_is_no_token_and_unsafe_settings_refuse_to_start():
+    from app.config import Settings
+
+    embedded = Settings(_env_file=None, twilio_auth_token="", twilio_account_sid="", provider="")
+    assert embedded.twilio_auth_token is None and embedded.auth_token != "" and len(embedded.auth_token) > 20
+    assert embedded.provider_name == "sandbox" and embedded.startup_problem() is None
+    postgres = "postgresql+asyncpg://fineline@db:5432/fineline"
+    implicit = Settings(_env_file=None, database_url=postgres, twilio_auth_token="")
+    assert "FINELINE_PROVIDER is not set" in implicit.startup_problem()
+    no_token = Settings(_env_file=None, database_url=postgres, provider="sandbox", twilio_auth_token=" ")
+    assert "FINELINE_TWILIO_AUTH_TOKEN is not set" in no_token.startup_problem()
+    twilio = {"provider": "twilio", "twilio_account_sid": "AC" + "1" * 32, "twilio_auth_token": "t0ken"}
+    for loopback in ("http://127.0.0.1:8000", "http://localhost:8000", "http://[::1]:8000", "http://0.0.0.0"):
+        refused = Settings(_env_file=None, database_url=postgres, public_base_url=loopback, **twilio)
+        assert "loopback" in refused.startup_problem(), loopback
+    public = Settings(_env_file=None, database_url=postgres, public_base_url="https://sms.acme.example", **twilio)
+    assert public.startup_problem() is None
+    trial = Settings(_env_file=None, database_url=postgres, provider="sandbox", twilio_auth_token="shared-secret")
+    assert trial.startup_problem() is None
+
+
+def test_fineline_serve_and_worker_refuse_an_empty_token_outside_the_embedded_default():
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FINELINE_")}
+    env.update(FINELINE_DATABASE_URL="postgresql+asyncpg://fineline@127.0.0.1:1/fineline", FINELINE_PROVIDER="sandbox",
+               FINELINE_TWILIO_AUTH_TOKEN="", FINELINE_TWILIO_ACCOUNT_SID="")
+    for command in ("serve", "worker"):
+        result = subprocess.run([sys.executable, "-m", "app.cli", command], env=env, capture_output=True, text=True,
+                                timeout=60)
+        assert result.returncode == 2, (command, result.stdout, result.stderr)
+        assert "FINELINE_TWILIO_AUTH_TOKEN is not set (or empty)" in result.stderr
+
+
+async def test_a_webhook_signed_with_the_empty_token_is_refused(db, database_url):
+    import httpx
+
+    from app.config import Settings
+    from app.main import create_app
+    from app.providers import build_provider
+
+    settings = Settings(_env_file=None, database_url=database_url, worker="off", public_base_url="https://fineline.test",
+                        twilio_auth_token="")
+    app = create_app(settings, database=db, provider=build_provider(settings))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://fineline.test") as client:
+        for path, params in (("/webhooks/twilio/inbound", {"MessageSid": "SM" + "e" * 32, "From": "+14155552671",
+                                                           "Body": "START"}),
+                             ("/webhooks/twilio/status", {"MessageSid": "SM" + "e" * 32, "MessageStatus": "delivered"})):
+            forged = await signed_post(client, path, params, token="")
+            assert forged.status_code == 403, forged.text
+    assert await _count(db, StatusCallback) == 0
+
+
+async def _count(db, model) -> int:
+    async with db.session() as session:
+        return await session.scalar(select(func.count()).select_from(model))

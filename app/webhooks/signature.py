@@ -29,6 +29,8 @@ def signed_url(request: Request, public_base_url: str) -> str:
 async def verified_form(request: Request, public_base_url: str, auth_token: str) -> dict[str, str]:
     """The form parameters of a genuine Twilio request, or 403 (and nothing is stored)."""
     signature = request.headers.get("x-twilio-signature")
+    if not auth_token:  # never check with "": anyone can sign with a key everybody knows
+        raise Forbidden("no webhook token is configured; webhooks cannot be checked", code="bad_signature")
     if not signature:
         raise Forbidden("missing X-Twilio-Signature", code="bad_signature")
     try:
