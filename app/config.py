@@ -21,6 +21,18 @@ _PROCESS_TOKEN = secrets.token_urlsafe(32)
 _QUIET_HOURS = re.compile(r"^(off|([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d)$")
 
 
+def is_loopback_host(host: str | None) -> bool:
+    """``localhost``, 127.0.0.0/8, ::1 or an unspecified address (0.0.0.0, ::): this machine only."""
+    host = (host or "").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_unspecified
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FINELINE_", env_file=".env", extra="ignore")
 
@@ -37,6 +49,7 @@ class Settings(BaseSettings):
     # Beyond the docs/api.md table: operational knobs with sensible defaults.
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     max_import_bytes: int = Field(default=200 * 1_048_576, ge=1024)
+    metrics_token: SecretStr | None = None  # bearer token for /metrics; unset: loopback clients only
     idempotency_ttl_hours: float = Field(default=24, gt=0)  # stored answers older than this are not replayed
     default_region: str = "US"
     brand_name: str = "Fineline Demo Co"
@@ -76,7 +89,7 @@ class Settings(BaseSettings):
     sandbox_failure_share: float = Field(default=0.03, ge=0, le=1)
 
     @field_validator("provider", "worker", "twilio_account_sid", "twilio_auth_token", "ops_webhook_url",
-                     mode="before")
+                     "metrics_token", mode="before")
     @classmethod
     def _empty_is_missing(cls, value):
         """docker-compose passes "" for a variable that is unset: "" is no value, never a key ("")."""
@@ -121,14 +134,7 @@ class Settings(BaseSettings):
 
     @property
     def public_url_is_loopback(self) -> bool:
-        host = (urlsplit(self.public_base_url).hostname or "").lower()
-        if host == "localhost" or host.endswith(".localhost"):
-            return True
-        try:
-            address = ipaddress.ip_address(host)
-        except ValueError:
-            return False
-        return address.is_loopback or address.is_unspecified
+        return is_loopback_host(urlsplit(self.public_base_url).hostname)
 
     def startup_problem(self) -> str | None:
         """Why ``fineline serve`` or ``fineline worker`` must not start with these settings, or None.

@@ -15,6 +15,7 @@ from app.config import Settings
 from app.db import Database
 from app.errors import install_error_handlers
 from app.flows.router import router as flows_router
+from app.ops.docs import router as docs_router
 from app.ops.headers import SingleAuthorization
 from app.ops.idempotency import IdempotencyMiddleware
 from app.ops.limits import BodySizeLimit
@@ -55,7 +56,8 @@ def create_app(
             if database is None:
                 await db.dispose()
 
-    app = FastAPI(title="Fineline", version="0.1.0", lifespan=lifespan)
+    # /docs and /redoc come from app/ops/docs.py: assets served here, never from a CDN.
+    app = FastAPI(title="Fineline", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.settings = settings
     if database is not None:
         app.state.db = database
@@ -70,6 +72,6 @@ def create_app(
     # The Twilio webhooks first: routes are matched in order, one by one, and a STOP flood should not
     # be tried against every other route before its own (about 6% of a webhook's CPU).
     for router in (webhooks_router, ops_router, users_router, flows_router, senders_router, audience_router, campaigns_router,
-                   alerts_router, audit_router, ops_page_router):
+                   alerts_router, audit_router, ops_page_router, docs_router):
         app.include_router(router)
     return app

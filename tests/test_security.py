@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
+from pydantic import SecretStr
 from sqlalchemy import func, select, update
 
 from app.db.base import utcnow
-from app.models import IdempotencyRecord, Message, StatusCallback
+from app.models import AuditEvent, IdempotencyRecord, Message, StatusCallback
 from app.ops.idempotency import purge_expired
 from tests.dispatch_world import build
 from tests.factories import make_user
@@ -170,3 +172,63 @@ async def test_a_webhook_signed_with_the_empty_token_is_refused(db, database_url
 async def _count(db, model) -> int:
     async with db.session() as session:
         return await session.scalar(select(func.count()).select_from(model))
+
+
+# --- item 10: no framing of /ops; /docs without a CDN; /metrics protected; one key revocable ------
+
+
+async def test_ops_page_and_docs_cannot_be_framed_and_docs_load_nothing_from_elsewhere(client):
+    ops = await client.get("/ops")
+    assert "frame-ancestors 'none'" in ops.headers["content-security-policy"]
+    assert ops.headers["x-frame-options"] == "DENY"
+    for path in ("/docs", "/redoc"):
+        page = await client.get(path)
+        assert page.status_code == 200
+        csp = page.headers["content-security-policy"]
+        assert "frame-ancestors 'none'" in csp and "script-src 'self'" in csp and "unsafe-inline" not in csp.split(
+            "script-src")[1].split(";")[0]
+        sources = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+        assert sources and all(source.startswith("/") for source in sources), sources
+        for source in sources:
+            if source.startswith("/docs/assets/"):
+                asset = await client.get(source)
+                assert asset.status_code == 200 and len(asset.content) > 1000, source
+    assert (await client.get("/docs/assets/..%2Fcore.py")).status_code == 404
+
+
+async def test_metrics_answer_loopback_only_unless_a_token_is_set(app, settings):
+    import httpx
+
+    async def scrape(host: str, **headers):
+        transport = httpx.ASGITransport(app=app, client=(host, 40000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://fineline.test") as http:
+            return await http.get("/metrics", headers=headers)
+
+    assert (await scrape("127.0.0.1")).status_code == 200
+    remote = await scrape("203.0.113.9")
+    assert remote.status_code == 403 and "FINELINE_METRICS_TOKEN" in remote.json()["error"]["message"]
+    app.state.settings = settings.model_copy(update={"metrics_token": SecretStr("scrape-me")})
+    assert (await scrape("203.0.113.9")).status_code == 401
+    assert (await scrape("127.0.0.1", Authorization="Bearer wrong")).status_code == 401
+    scraped = await scrape("203.0.113.9", Authorization="Bearer scrape-me")
+    assert scraped.status_code == 200 and "fineline_http_requests_total" in scraped.text
+
+
+async def test_one_api_key_is_revoked_without_offboarding_its_owner(client, admin, marketer, ops, session):
+    second = (await client.post(f"/v1/users/{marketer.id}/api-keys", headers=admin.headers)).json()
+    listed = (await client.get(f"/v1/users/{marketer.id}/api-keys", headers=marketer.headers)).json()
+    assert [k["id"] for k in listed] == sorted(k["id"] for k in listed) and len(listed) == 2
+    assert all("api_key" not in k and k["revoked_at"] is None for k in listed)
+    assert (await client.get(f"/v1/users/{marketer.id}/api-keys", headers=ops.headers)).status_code == 403
+    assert (await client.delete(f"/v1/users/{marketer.id}/api-keys/{second['id']}",
+                                headers=ops.headers)).status_code == 403
+    revoked = await client.delete(f"/v1/users/{marketer.id}/api-keys/{second['id']}", headers=marketer.headers)
+    assert revoked.status_code == 200 and revoked.json()["revoked_at"] is not None
+    assert (await client.get("/v1/me", headers={"Authorization": f"Bearer {second['api_key']}"})).status_code == 401
+    me = await client.get("/v1/me", headers=marketer.headers)
+    assert me.status_code == 200 and me.json()["active"] is True  # the other key and the user live on
+    again = await client.delete(f"/v1/users/{marketer.id}/api-keys/{second['id']}", headers=admin.headers)
+    assert again.status_code == 409 and again.json()["error"]["code"] == "already_revoked"
+    assert (await client.delete(f"/v1/users/{marketer.id}/api-keys/key_nope", headers=admin.headers)).status_code == 404
+    [event] = (await session.scalars(select(AuditEvent).where(AuditEvent.action == "api_key.revoked"))).all()
+    assert (event.actor_id, event.target_id, event.details["key_id"]) == (marketer.id, marketer.id, second["id"])
