@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     failure_multiple: float = Field(default=3.0, gt=1)
     failure_ceiling: float = Field(default=0.15, gt=0, lt=1)
     ops_webhook_url: str | None = None
+    alert_stream_recheck_seconds: float = Field(default=5.0, gt=0, le=60)  # the key is checked again this often
+    alert_stream_max_seconds: float = Field(default=3600.0, gt=0)  # then the client reconnects (and re-authenticates)
+    alert_streams_per_key: int = Field(default=3, ge=1)  # open streams one key may hold, per API process
     canary_default_percent: float = Field(default=10.0, gt=0, lt=100)
     canary_default_minutes: int = Field(default=30, ge=1)
     # Dispatch.

@@ -64,6 +64,11 @@ class Invalid(AppError):
         super().__init__(message, code=code, details=details)
 
 
+class TooManyRequests(AppError):
+    status = 429
+    code = "too_many_requests"
+
+
 class PayloadTooLarge(AppError):
     status = 413
     code = "payload_too_large"

@@ -93,12 +93,13 @@ async function startStream() {
 }
 
 function handleEvent(block) {
-  let id = null, data = "";
+  let id = null, data = "", kind = "message";
   for (const line of block.split("\n")) {
     if (line.startsWith("id: ")) id = line.slice(4);
+    else if (line.startsWith("event: ")) kind = line.slice(7);
     else if (line.startsWith("data: ")) data += line.slice(6);
   }
-  if (!data) return;
+  if (!data || kind !== "alert") return;  // "closed": the server ended the stream; the loop reconnects
   const alert = JSON.parse(data);
   state.alerts.set(alert.id, alert);
   if (id) state.lastEventId = id;
