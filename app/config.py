@@ -61,6 +61,11 @@ class Settings(BaseSettings):
     require_brand: bool = False
     shaft_blocks: bool = False
     company_contacts: str = ""  # comma-separated emails, domains and numbers a body may mention
+    # Test sends (app/campaigns/testsend.py): proven numbers, a cap per employee, a rate per hour.
+    test_numbers_per_user: int = Field(default=5, ge=1)
+    test_code_ttl_seconds: int = Field(default=600, ge=30)
+    test_code_attempts: int = Field(default=5, ge=1)
+    test_sends_per_hour: int = Field(default=20, ge=1)
     sender_recheck_seconds: int = Field(default=3600, ge=1)
     log_level: str = "INFO"
     # The unsubscribe-spike guard and alerts.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 
@@ -43,3 +44,14 @@ class CountedBody:
             part = min(self.chunk, self.size - sent)
             sent += part
             yield self.fill * part
+
+
+async def verified_test_number(client, actor: Actor, phone: str, provider) -> dict:
+    """Register ``phone`` as ``actor``'s test number and type back the code the sandbox delivered."""
+    added = await client.post("/v1/me/test-numbers", json={"phone": phone}, headers=actor.headers)
+    assert added.status_code == 201, added.text
+    code = re.search(r"code is (\d{6})", provider.sent[-1].body).group(1)
+    verified = await client.post(f"/v1/me/test-numbers/{added.json()['id']}/verify", json={"code": code},
+                                 headers=actor.headers)
+    assert verified.status_code == 200, verified.text
+    return verified.json()

@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi.responses import JSONResponse
 
 from app.campaigns import segments, service, template
 from app.campaigns import testsend as test_sends
@@ -15,6 +16,7 @@ from app.campaigns.schemas import (
     ReasonIn,
     ReviewIn,
     ReviewOut,
+    TestCodeIn,
     TestNumberIn,
     TestNumberOut,
     TestSendIn,
@@ -29,7 +31,7 @@ from app.deps import (
     SettingsDep,
     require,
 )
-from app.errors import Invalid
+from app.errors import Invalid, error_body
 from app.models import Campaign, User
 from app.pagination import Page, PageDep, page_of
 from app.vocab.campaign import CampaignState
@@ -179,14 +181,32 @@ async def take_over_campaign(campaign: CampaignDep, session: SessionDep, markete
 
 
 @router.post("/campaigns/{campaign_id}/test-send")
-async def test_send(body: TestSendIn, campaign: CampaignDep, session: SessionDep, marketer: MarketerDep,
+async def test_send(body: TestSendIn, campaign: CampaignDep, session: SessionDep, user: CheckerDep,
                     provider: ProviderDep, settings: SettingsDep):
-    return await test_sends.send(session, campaign, to=body.to, actor=marketer, provider=provider, settings=settings)
+    """To the caller's own verified test numbers; the campaign's owner or a reviewer; rate-limited."""
+    return await test_sends.send(session, campaign, to=body.to, actor=user, provider=provider, settings=settings)
 
 
 @router.post("/me/test-numbers", response_model=TestNumberOut, status_code=status.HTTP_201_CREATED)
-async def add_test_number(body: TestNumberIn, session: SessionDep, user: CurrentUser, settings: SettingsDep):
-    return await test_sends.register_number(session, user, body.phone, settings)
+async def add_test_number(body: TestNumberIn, session: SessionDep, user: CurrentUser, settings: SettingsDep,
+                          provider: ProviderDep):
+    """Register one of your own phones: a one-time code is texted to it; confirm it with …/verify."""
+    return await test_sends.register_number(session, user, body.phone, settings, provider=provider,
+                                            sender_id=body.sender_id)
+
+
+@router.post("/me/test-numbers/{number_id}/verify", response_model=TestNumberOut)
+async def verify_test_number(number_id: str, body: TestCodeIn, session: SessionDep, user: CurrentUser,
+                             settings: SettingsDep):
+    number, wrong = await test_sends.verify_number(session, user, number_id, body.code, settings)
+    if wrong:  # answered, not raised: the session commits, so the spent attempt counts
+        return JSONResponse(error_body("wrong_code", wrong, [{"field": "code", "message": wrong}]), status_code=422)
+    return number
+
+
+@router.delete("/me/test-numbers/{number_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def remove_test_number(number_id: str, session: SessionDep, user: CurrentUser):
+    await test_sends.remove_number(session, user, number_id)
 
 
 @router.get("/me/test-numbers", response_model=list[TestNumberOut])

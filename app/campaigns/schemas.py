@@ -113,6 +113,14 @@ class TestNumberIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     phone: str = Field(min_length=3, max_length=40)
+    sender_id: str | None = Field(default=None, max_length=40,
+                                  description="the verified company sender the code leaves from (default: the first)")
+
+
+class TestCodeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: str = Field(pattern=r"^\s*\d{6}\s*$", description="the six-digit code texted to the number")
 
 
 class TestNumberOut(BaseModel):
@@ -121,6 +129,8 @@ class TestNumberOut(BaseModel):
     id: str
     phone: str
     created_at: datetime
+    verified_at: datetime | None = Field(description="set once the code came back; test sends need it")
+    code_sent_at: datetime | None
 
 
 class ReviewOut(BaseModel):

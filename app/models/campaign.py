@@ -70,7 +70,11 @@ class Review(Base):
 
 
 class TestNumber(Base):
-    """An employee's own phone for test sends ("seed list"). Never a subscriber."""
+    """An employee's own phone for test sends ("seed list"). Never a subscriber.
+
+    It receives test sends only once ``verified_at`` is set: a one-time code was sent to the number
+    and typed back by the employee. The code is kept only as a salted hash, expires, and allows a
+    few attempts."""
 
     __tablename__ = "test_number"
     __table_args__ = (UniqueConstraint("user_id", "phone"),)
@@ -79,6 +83,10 @@ class TestNumber(Base):
     user_id: Mapped[str] = mapped_column(ForeignKey("user.id"), index=True)
     phone: Mapped[str] = mapped_column(String(20))
     created_at: Mapped[datetime] = created_at_column()
+    verified_at: Mapped[datetime | None]
+    code_hash: Mapped[str | None] = mapped_column(String(64))
+    code_sent_at: Mapped[datetime | None]
+    code_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class TestSend(Base):
