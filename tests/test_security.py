@@ -5,16 +5,26 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+import pytest
 from pydantic import SecretStr
 from sqlalchemy import func, select, update
 
+from app import models
 from app.db.base import utcnow
 from app.models import AuditEvent, IdempotencyRecord, Message, StatusCallback
 from app.ops.idempotency import purge_expired
+from tests.conftest import OWNED
 from tests.dispatch_world import build
-from tests.factories import make_user
-from tests.test_campaigns import setup, to_approved  # noqa: F401 - setup is a fixture: a sender and a list
+from tests.factories import make_user, verified_test_number
+from tests.test_campaigns import create, setup, to_approved  # noqa: F401 - setup is a fixture (below)
 from tests.twilio_signing import signed_post
+
+
+@pytest.fixture
+def world(setup):  # noqa: F811 - requests the imported fixture
+    """A verified company sender and a single opt-in list with two subscribers (tests/test_campaigns.py)."""
+    return setup
+
 
 # --- item 9: one Authorization header; idempotency records expire ----------------------------------
 
@@ -54,10 +64,10 @@ async def test_an_expired_idempotency_record_is_not_replayed_and_is_purged(clien
 
 
 async def test_another_marketer_cannot_launch_pause_resume_or_cancel(client, marketer, reviewer, ops, db,
-                                                                     setup):  # noqa: F811 - the fixture
+                                                                     world):
     async with db.unit_of_work() as session:
         rival = await make_user(session, roles=["marketer"])
-    campaign = await to_approved(client, marketer, reviewer, setup)
+    campaign = await to_approved(client, marketer, reviewer, world)
     path = f"/v1/campaigns/{campaign['id']}"
     for action in ("launch", "cancel"):
         refused = await client.post(f"{path}/{action}", headers=rival.headers)
@@ -232,3 +242,78 @@ async def test_one_api_key_is_revoked_without_offboarding_its_owner(client, admi
     assert (await client.delete(f"/v1/users/{marketer.id}/api-keys/key_nope", headers=admin.headers)).status_code == 404
     [event] = (await session.scalars(select(AuditEvent).where(AuditEvent.action == "api_key.revoked"))).all()
     assert (event.actor_id, event.target_id, event.details["key_id"]) == (marketer.id, marketer.id, second["id"])
+
+
+# --- item 4: test numbers prove themselves; owner or reviewer test-sends, rate-limited --------------
+
+
+async def test_a_test_number_receives_test_sends_only_after_its_code_comes_back(client, marketer, world, provider,
+                                                                                 session):
+    campaign = await create(client, marketer, world)
+    phone = "+14155550199"
+    added = await client.post("/v1/me/test-numbers", json={"phone": phone}, headers=marketer.headers)
+    assert added.status_code == 201 and added.json()["verified_at"] is None
+    [text] = provider.sent
+    assert (text.to, text.from_) == (phone, OWNED[0])  # through the gate, from the verified company sender
+    code = re.search(r"code is (\d{6})", text.body).group(1)
+    number = await session.get(models.TestNumber, added.json()["id"])
+    assert number.code_hash and code not in number.code_hash
+    unproven = await client.post(f"/v1/campaigns/{campaign['id']}/test-send", json={"to": [phone]},
+                                 headers=marketer.headers)
+    assert unproven.status_code == 422 and unproven.json()["error"]["code"] == "not_a_test_number"
+    verify = f"/v1/me/test-numbers/{added.json()['id']}/verify"
+    wrong = "000000" if code != "000000" else "111111"
+    for left in (4, 3, 2, 1, 0):
+        answer = await client.post(verify, json={"code": wrong}, headers=marketer.headers)
+        assert answer.status_code == 422 and f"{left} attempt(s) left" in answer.json()["error"]["message"]
+    spent = await client.post(verify, json={"code": code}, headers=marketer.headers)
+    assert spent.status_code == 409 and spent.json()["error"]["code"] == "code_attempts_exhausted"
+    too_soon = await client.post("/v1/me/test-numbers", json={"phone": phone}, headers=marketer.headers)
+    assert too_soon.status_code == 429 and len(provider.sent) == 1
+    await session.execute(update(models.TestNumber).values(code_sent_at=utcnow() - timedelta(minutes=2)))
+    await session.commit()
+    assert (await client.post("/v1/me/test-numbers", json={"phone": phone}, headers=marketer.headers)).status_code == 201
+    fresh = re.search(r"code is (\d{6})", provider.sent[-1].body).group(1)
+    assert (await client.post(verify, json={"code": fresh}, headers=marketer.headers)).json()["verified_at"]
+    sent = await client.post(f"/v1/campaigns/{campaign['id']}/test-send", json={"to": [phone]},
+                             headers=marketer.headers)
+    assert sent.status_code == 200 and provider.sent[-1].body.startswith("[TEST] ")
+
+
+async def test_a_code_expires_and_an_employee_holds_a_capped_number_of_test_numbers(client, marketer, world,
+                                                                                    provider, session, settings):
+    first = (await client.post("/v1/me/test-numbers", json={"phone": "+14155550100"}, headers=marketer.headers)).json()
+    code = re.search(r"code is (\d{6})", provider.sent[-1].body).group(1)
+    await session.execute(update(models.TestNumber).values(
+        code_sent_at=utcnow() - timedelta(seconds=settings.test_code_ttl_seconds + 1)))
+    await session.commit()
+    late = await client.post(f"/v1/me/test-numbers/{first['id']}/verify", json={"code": code}, headers=marketer.headers)
+    assert late.status_code == 409 and late.json()["error"]["code"] == "code_expired"
+    for index in range(1, settings.test_numbers_per_user):
+        added = await client.post("/v1/me/test-numbers", json={"phone": f"+1415555{index + 100:04d}"},
+                                  headers=marketer.headers)
+        assert added.status_code == 201, added.text
+    over = await client.post("/v1/me/test-numbers", json={"phone": "+14155550999"}, headers=marketer.headers)
+    assert over.status_code == 409 and over.json()["error"]["code"] == "test_number_limit"
+    assert (await client.delete(f"/v1/me/test-numbers/{first['id']}", headers=marketer.headers)).status_code == 204
+    assert (await client.post("/v1/me/test-numbers", json={"phone": "+14155550999"},
+                              headers=marketer.headers)).status_code == 201
+
+
+async def test_only_the_owner_or_a_reviewer_test_sends_and_at_a_limited_rate(client, app, settings, marketer,
+                                                                             reviewer, db, world, provider):
+    async with db.unit_of_work() as s:
+        rival = await make_user(s, roles=["marketer"])
+    campaign = await create(client, marketer, world)
+    path = f"/v1/campaigns/{campaign['id']}/test-send"
+    for actor, phone in ((marketer, "+14155550101"), (rival, "+14155550102"), (reviewer, "+14155550103")):
+        await verified_test_number(client, actor, phone, provider)
+    refused = await client.post(path, json={"to": ["+14155550102"]}, headers=rival.headers)
+    assert refused.status_code == 403 and "owner" in refused.json()["error"]["message"]
+    assert (await client.post(path, json={"to": ["+14155550103"]}, headers=reviewer.headers)).status_code == 200
+    app.state.settings = settings.model_copy(update={"test_sends_per_hour": 3})
+    for _ in range(3):
+        assert (await client.post(path, json={"to": ["+14155550101"]}, headers=marketer.headers)).status_code == 200
+    limited = await client.post(path, json={"to": ["+14155550101"]}, headers=marketer.headers)
+    assert limited.status_code == 429 and limited.json()["error"]["code"] == "test_send_rate"
+    assert sum(1 for m in provider.sent if m.body.startswith("[TEST] ")) == 4
