@@ -11,7 +11,7 @@ from sqlalchemy import func, select, update
 
 from app import models
 from app.db.base import utcnow
-from app.models import AuditEvent, IdempotencyRecord, Message, StatusCallback
+from app.models import AuditEvent, IdempotencyRecord, Message, OutboundText, StatusCallback
 from app.ops.idempotency import purge_expired
 from tests.conftest import OWNED
 from tests.dispatch_world import build
@@ -317,3 +317,55 @@ async def test_only_the_owner_or_a_reviewer_test_sends_and_at_a_limited_rate(cli
     limited = await client.post(path, json={"to": ["+14155550101"]}, headers=marketer.headers)
     assert limited.status_code == 429 and limited.json()["error"]["code"] == "test_send_rate"
     assert sum(1 for m in provider.sent if m.body.startswith("[TEST] ")) == 4
+
+
+# --- item 4: a double opt-in list's own confirmation text is reviewed like a campaign body ----------
+
+
+async def test_a_custom_confirmation_text_is_checked_and_approved_by_another_before_anyone_is_added(
+        client, admin, marketer, reviewer, db, session):
+    async with db.unit_of_work() as s:
+        author = await make_user(s, roles=["marketer", "reviewer"])
+    sender = (await client.post("/v1/senders", json={"kind": "long_code", "address": OWNED[0], "label": "Main"},
+                                headers=admin.headers)).json()
+    await client.post(f"/v1/senders/{sender['id']}/verify", headers=admin.headers)
+
+    async def double_list(text: str) -> dict:
+        made = await client.post("/v1/lists", json={"name": "VIP", "opt_in": "double", "sender_id": sender["id"],
+                                                    "confirmation_text": text}, headers=author.headers)
+        assert made.status_code == 201, made.text
+        return made.json()
+
+    shady = await double_list("Fineline Demo Co: reply YES for deals at bit.ly/x1, STOP to cancel")
+    consent = {"source": "web_form", "evidence": "https://acme.example/join", "consented_at": "2026-10-01T12:00:00Z"}
+    add = await client.post(f"/v1/lists/{shady['id']}/subscribers", json={"phone": "+14155552671", "consent": consent},
+                            headers=author.headers)
+    assert add.status_code == 409 and add.json()["error"]["code"] == "confirmation_not_approved"
+    imported = await client.post(f"/v1/lists/{shady['id']}/imports", headers={**author.headers,
+                                 "content-type": "text/csv"},
+                                 content=b"phone,consent_source,consent_evidence,consented_at\n"
+                                         b"+14155552672,web_form,https://acme.example/join,2026-10-01T12:00:00Z\n")
+    assert imported.status_code == 409 and imported.json()["error"]["code"] == "confirmation_not_approved"
+    assert await session.scalar(select(func.count()).select_from(OutboundText)) == 0
+    check = (await client.post(f"/v1/lists/{shady['id']}/confirmation/check", headers=author.headers)).json()
+    assert check["blocking"] and "url_shortener" in {f["code"] for f in check["findings"]}
+    blocked = await client.post(f"/v1/lists/{shady['id']}/confirmation/review",
+                                json={"decision": "approve", "comment": "fine"}, headers=reviewer.headers)
+    assert blocked.status_code == 409 and blocked.json()["error"]["code"] == "blocking_findings"
+
+    clean_text = "Fineline Demo Co: Reply YES to confirm VIP texts. Msg & data rates may apply. STOP to cancel."
+    clean = await double_list(clean_text)
+    own = await client.post(f"/v1/lists/{clean['id']}/confirmation/review",
+                            json={"decision": "approve", "comment": "mine"}, headers=author.headers)
+    assert own.status_code == 403 and "author" in own.json()["error"]["message"]
+    approved = await client.post(f"/v1/lists/{clean['id']}/confirmation/review",
+                                 json={"decision": "approve", "comment": "ok"}, headers=reviewer.headers)
+    assert approved.status_code == 200 and approved.json()["approved_by_id"] == reviewer.id
+    listed = (await client.get(f"/v1/lists/{clean['id']}", headers=author.headers)).json()
+    assert listed["confirmation_approved_by_id"] == reviewer.id
+    added = await client.post(f"/v1/lists/{clean['id']}/subscribers",
+                              json={"phone": "+14155552671", "consent": consent}, headers=author.headers)
+    assert added.status_code == 201 and added.json()["subscription"]["state"] == "pending"
+    assert (await session.scalars(select(OutboundText.body))).all() == [clean_text]
+    decisions = (await session.scalars(select(AuditEvent).where(AuditEvent.action == "list.confirmation_reviewed"))).all()
+    assert [(e.target_id, e.details["decision"]) for e in decisions] == [(clean["id"], "approve")]

@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audience import attributes as attribute_rules
 from app.audience import phones, texts
+from app.audience.service import require_reviewed_confirmation
 from app.audit.service import record
 from app.config import Settings
 from app.db import statistics
@@ -324,6 +325,7 @@ def _flatten(item: dict) -> dict:
 
 async def run(session: AsyncSession, lst: SubscriberList, rows: Iterator[tuple[int, dict | None, str | None]], *,
               settings: Settings, actor: User) -> dict:
+    require_reviewed_confirmation(lst)
     report = Report()
     now = utcnow()
     written = 0

@@ -27,6 +27,9 @@ class ListOut(BaseModel):
     opt_in: str
     sender_id: str | None
     confirmation_text: str | None
+    confirmation_approved_at: datetime | None = Field(
+        default=None, description="a list's own confirmation text is sent only once approved by a reviewer")
+    confirmation_approved_by_id: str | None = None
     created_at: datetime
     counts: dict[str, int] = Field(default_factory=dict, description="subscriptions by state")
 

@@ -5,13 +5,15 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, status
 from fastapi.responses import JSONResponse
 
-from app.campaigns import segments, service, template
+from app.audience import service as audience
+from app.campaigns import confirmations, segments, service, template
 from app.campaigns import testsend as test_sends
 from app.campaigns.schemas import (
     CampaignIn,
     CampaignOut,
     CampaignPatch,
     CheckOut,
+    ConfirmationReviewOut,
     MessageOut,
     ReasonIn,
     ReviewIn,
@@ -212,3 +214,26 @@ async def remove_test_number(number_id: str, session: SessionDep, user: CurrentU
 @router.get("/me/test-numbers", response_model=list[TestNumberOut])
 async def list_test_numbers(session: SessionDep, user: CurrentUser):
     return await test_sends.numbers_of(session, user)
+
+
+@router.post("/lists/{list_id}/confirmation/check", response_model=ConfirmationReviewOut)
+async def check_confirmation_text(list_id: str, session: SessionDep, _: CheckerDep, settings: SettingsDep):
+    """The automated findings on a double opt-in list's own confirmation text, without a decision."""
+    lst = await audience.get_list(session, list_id)
+    return confirmation_out(lst, await confirmations.findings(session, lst, settings))
+
+
+@router.post("/lists/{list_id}/confirmation/review", response_model=ConfirmationReviewOut)
+async def review_confirmation_text(list_id: str, body: ReviewIn, session: SessionDep, reviewer: ReviewerDep,
+                                   settings: SettingsDep):
+    """Approve (or not) a list's own confirmation text; nobody is added to the list before approval."""
+    lst = await audience.get_list(session, list_id, lock=True)
+    found = await confirmations.review(session, lst, reviewer=reviewer, decision=body.decision, comment=body.comment,
+                                       settings=settings)
+    return confirmation_out(lst, found)
+
+
+def confirmation_out(lst, found) -> dict:
+    return {"list_id": lst.id, "confirmation_text": lst.confirmation_text,
+            "findings": [service.finding_out(f) for f in found], "blocking": any(f.severity == "block" for f in found),
+            "approved_at": lst.confirmation_approved_at, "approved_by_id": lst.confirmation_approved_by_id}

@@ -133,6 +133,15 @@ class TestNumberOut(BaseModel):
     code_sent_at: datetime | None
 
 
+class ConfirmationReviewOut(BaseModel):
+    list_id: str
+    confirmation_text: str | None
+    findings: list[dict]
+    blocking: bool
+    approved_at: datetime | None
+    approved_by_id: str | None
+
+
 class ReviewOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
