@@ -7,28 +7,14 @@ import asyncio
 import contextlib
 import json
 import os
-import socket
-import subprocess
-import sys
 import time
 
 import httpx
 import pytest
 
+from tests.live_server import cli, free_port, serving
+
 RECHECK, MAX_SECONDS, PER_KEY = 0.3, 6, 2
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _cli(args, env) -> str:
-    result = subprocess.run([sys.executable, "-m", "app.cli", *args], env=env, capture_output=True, text=True,
-                            timeout=120)
-    assert result.returncode == 0, result.stderr
-    return result.stdout
 
 
 async def _follow(http: httpx.AsyncClient, key: str) -> dict:
@@ -52,30 +38,17 @@ async def _follow(http: httpx.AsyncClient, key: str) -> dict:
 @pytest.fixture
 def live_server(tmp_path):
     """``fineline serve`` as a real process on SQLite, with short stream limits: (base URL, admin headers)."""
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FINELINE_", "TEST_DATABASE_URL"))}
     env.update(FINELINE_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'stream.db'}", FINELINE_WORKER="off",
                FINELINE_PROVIDER="sandbox", FINELINE_PUBLIC_BASE_URL=base, FINELINE_TWILIO_AUTH_TOKEN="stream-token",
                FINELINE_ALERT_STREAM_RECHECK_SECONDS=str(RECHECK), FINELINE_ALERT_STREAM_MAX_SECONDS=str(MAX_SECONDS),
                FINELINE_ALERT_STREAMS_PER_KEY=str(PER_KEY))
-    _cli(["migrate"], env)
-    admin = {"Authorization": f"Bearer {_cli(['create-admin', 'admin@example.com'], env).strip().splitlines()[-1]}"}
-    server = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--no-migrate"],
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        with httpx.Client(transport=httpx.HTTPTransport(), base_url=base) as http:
-            for _ in range(150):
-                try:
-                    if http.get("/readyz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                time.sleep(0.2)
+    cli(["migrate"], env)
+    admin = {"Authorization": f"Bearer {cli(['create-admin', 'admin@example.com'], env).strip().splitlines()[-1]}"}
+    with serving(env, port):
         yield base, admin
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 @pytest.mark.httpx_mock(should_mock=lambda request: request.url.host != "127.0.0.1")

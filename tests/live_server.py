@@ -1,0 +1,54 @@
+"""`fineline` as real processes for tests that need a real server: a free port, a CLI call, readiness."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def cli(args, env) -> str:
+    """Run ``fineline ARGS`` to completion; its stdout (the test fails on a non-zero exit)."""
+    result = subprocess.run([sys.executable, "-m", "app.cli", *args], env=env, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def wait_ready(http: httpx.Client, *, seconds: float = 30) -> httpx.Response | None:
+    """Poll ``/readyz`` until it answers 200 (or ``seconds`` pass); the last answer."""
+    deadline, ready = time.monotonic() + seconds, None
+    while time.monotonic() < deadline:
+        try:
+            ready = http.get("/readyz")
+            if ready.status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    return ready
+
+
+@contextlib.contextmanager
+def serving(env: dict[str, str], port: int, *args: str) -> Iterator[subprocess.Popen]:
+    """``fineline serve`` on ``port`` (no migration unless ``args`` ask), ready when entered, stopped on exit."""
+    server = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port), *(args or ("--no-migrate",))],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        with httpx.Client(transport=httpx.HTTPTransport(), base_url=f"http://127.0.0.1:{port}") as http:
+            wait_ready(http)
+        yield server
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
