@@ -151,7 +151,8 @@ class Settings(BaseSettings):
         provider and its webhook token explicitly: a service that fell back to the sandbox, or signed
         webhooks with a per-process or well-known token, would drop real texts or accept forged
         START/YES and status callbacks. Twilio must reach a public URL: on a loopback one every real
-        STOP would be refused (its signature is checked against that URL)."""
+        STOP would be refused (its signature is checked against that URL). A local Twilio-compatible
+        server (FINELINE_TWILIO_API_BASE on loopback, as the benchmarks run) may call back locally."""
         if not (self.is_sqlite and self.provider_name == "sandbox"):
             if self.provider is None:
                 return ("FINELINE_PROVIDER is not set: outside the embedded default (SQLite and the sandbox) name "
@@ -159,7 +160,8 @@ class Settings(BaseSettings):
             if self.twilio_auth_token is None:
                 return ("FINELINE_TWILIO_AUTH_TOKEN is not set (or empty): outside the embedded default every "
                         "process needs the same explicit token to sign and check webhooks")
-        if self.provider_name == "twilio" and self.public_url_is_loopback:
+        talks_to_twilio = not is_loopback_host(urlsplit(self.twilio_api_base).hostname)  # not a local stand-in
+        if self.provider_name == "twilio" and self.public_url_is_loopback and talks_to_twilio:
             return (f"FINELINE_PUBLIC_BASE_URL is {self.public_base_url}, a loopback address Twilio cannot reach: "
                     "set the public URL Twilio posts webhooks to (signatures are checked against it)")
         return None

@@ -141,6 +141,9 @@ def test_an_empty_token_is_no_token_and_unsafe_settings_refuse_to_start():
         assert "loopback" in refused.startup_problem(), loopback
     public = Settings(_env_file=None, database_url=postgres, public_base_url="https://sms.acme.example", **twilio)
     assert public.startup_problem() is None
+    local_twilio = Settings(_env_file=None, database_url=postgres, public_base_url="http://127.0.0.1:8000",
+                            twilio_api_base="http://127.0.0.1:9000", **twilio)  # the benchmarks' fake Twilio
+    assert local_twilio.startup_problem() is None
     trial = Settings(_env_file=None, database_url=postgres, provider="sandbox", twilio_auth_token="shared-secret")
     assert trial.startup_problem() is None
 
