@@ -73,15 +73,15 @@ async def test_another_marketer_cannot_launch_pause_resume_or_cancel(client, mar
         refused = await client.post(f"{path}/{action}", headers=rival.headers)
         assert refused.status_code == 403, (action, refused.text)
         assert "owner" in refused.json()["error"]["message"]
-    assert (await client.post(f"{path}/launch", headers=marketer.headers)).json()["status"] == "sending"
+    assert (await client.post(f"{path}/launch", headers=marketer.headers)).json()["state"] == "sending"
     assert (await client.post(f"{path}/pause", headers=rival.headers)).status_code == 403
-    assert (await client.post(f"{path}/pause", headers=ops.headers)).json()["status"] == "paused"
+    assert (await client.post(f"{path}/pause", headers=ops.headers)).json()["state"] == "paused"
     assert (await client.post(f"{path}/resume", headers=rival.headers)).status_code == 403
-    assert (await client.post(f"{path}/resume", headers=marketer.headers)).json()["status"] == "sending"
-    assert (await client.post(f"{path}/pause", headers=marketer.headers)).json()["status"] == "paused"
+    assert (await client.post(f"{path}/resume", headers=marketer.headers)).json()["state"] == "sending"
+    assert (await client.post(f"{path}/pause", headers=marketer.headers)).json()["state"] == "paused"
     assert (await client.post(f"{path}/cancel", headers=rival.headers)).status_code == 403
-    assert (await client.get(path, headers=marketer.headers)).json()["status"] == "paused"
-    assert (await client.post(f"{path}/cancel", headers=ops.headers)).json()["status"] == "cancelled"
+    assert (await client.get(path, headers=marketer.headers)).json()["state"] == "paused"
+    assert (await client.post(f"{path}/cancel", headers=ops.headers)).json()["state"] == "cancelled"
 
 
 

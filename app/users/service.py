@@ -10,6 +10,7 @@ from app.audit.service import record
 from app.db.base import utcnow
 from app.errors import Conflict, Forbidden, NotFound
 from app.models import ApiKey, User
+from app.vocab.roles import Role
 
 
 async def get_user(session: AsyncSession, user_id: str) -> User:
@@ -54,7 +55,7 @@ async def issue_key(session: AsyncSession, user: User, *, actor: User | None) ->
 async def _user_for_keys(session: AsyncSession, user_id: str, actor: User) -> User:
     """The user whose keys ``actor`` manages: themself, or anyone for an admin (checked before the
     lookup, so nobody else learns which user ids exist)."""
-    if actor.id != user_id and not actor.has_any("admin"):
+    if actor.id != user_id and not actor.has_any(Role.ADMIN):
         raise Forbidden("only an admin or the key's own user can see or revoke a user's API keys")
     return await get_user(session, user_id)
 
