@@ -14,15 +14,19 @@ import pytest
 
 from tests.live_server import cli, free_port, serving
 
-RECHECK, MAX_SECONDS, PER_KEY = 0.3, 6, 2
+RECHECK, MAX_SECONDS, PER_KEY = 0.3, 10, 2
+CLOSES_WITHIN = 4.0  # seconds after a revocation: the re-check (0.3 s) plus a loaded machine's slack
 
 
-async def _follow(http: httpx.AsyncClient, key: str) -> dict:
-    """Read one stream to its end: its alert events, the reason it closed, when it ended."""
+async def _follow(http: httpx.AsyncClient, key: str, opened: asyncio.Event | None = None) -> dict:
+    """Read one stream to its end: its alert events, the reason it closed, when it ended. ``opened`` is
+    set once the server answered (the stream holds its slot from then on)."""
     out = {"alerts": 0, "closed": None}
     async with http.stream("GET", "/v1/alerts/stream", params={"poll": 0.2},
                            headers={"Authorization": f"Bearer {key}"}) as response:
         assert response.status_code == 200, await response.aread()
+        if opened is not None:
+            opened.set()
         kind = None
         async for line in response.aiter_lines():
             if line.startswith("event: "):
@@ -64,28 +68,29 @@ async def test_streams_close_on_revocation_offboarding_and_their_maximum_duratio
                        if ops["api_key"].startswith(k["prefix"] + "_"))
 
         started = time.monotonic()
-        a = asyncio.create_task(_follow(http, ops["api_key"]))
-        b = asyncio.create_task(_follow(http, ops["api_key"]))
+        opened = [asyncio.Event(), asyncio.Event()]
+        a = asyncio.create_task(_follow(http, ops["api_key"], opened[0]))
+        b = asyncio.create_task(_follow(http, ops["api_key"], opened[1]))
         d = asyncio.create_task(_follow(http, key2))
         e = asyncio.create_task(_follow(http, other["api_key"]))
-        await asyncio.sleep(0.8)
+        await asyncio.wait_for(asyncio.gather(*(event.wait() for event in opened)), timeout=20)
         third = await http.get("/v1/alerts/stream", headers={"Authorization": f"Bearer {ops['api_key']}"})
         assert third.status_code == 429 and third.json()["error"]["code"] == "too_many_streams"
 
         revoked_at = time.monotonic()
         assert (await http.delete(f"/v1/users/{ops['id']}/api-keys/{key1_id}", headers=admin)).status_code == 200
         for stream in await asyncio.gather(a, b):
-            assert "revoked" in stream["closed"] and stream["ended"] - revoked_at < 2.0, stream
+            assert "revoked" in stream["closed"] and stream["ended"] - revoked_at < CLOSES_WITHIN, stream
         assert not d.done()  # the user's other key still stands
 
         offboarded_at = time.monotonic()
         assert (await http.post(f"/v1/users/{ops['id']}/offboard", headers=admin)).status_code == 200
         stream = await d
-        assert "offboarded" in stream["closed"] and stream["ended"] - offboarded_at < 2.0, stream
+        assert "offboarded" in stream["closed"] and stream["ended"] - offboarded_at < CLOSES_WITHIN, stream
 
         stream = await e  # nobody touched this one: it ends at its maximum duration
         assert "maximum duration" in stream["closed"], stream
-        assert MAX_SECONDS - 0.5 < stream["ended"] - started < MAX_SECONDS + 3, stream["ended"] - started
+        assert MAX_SECONDS - 0.5 < stream["ended"] - started < MAX_SECONDS + 6, stream["ended"] - started
         # Its slot was given back: the key holds its full quota of streams at once again.
         async with contextlib.AsyncExitStack() as held:
             for _ in range(PER_KEY):
