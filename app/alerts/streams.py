@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from collections import Counter
 
+from app import api_keys as keys
 from app.errors import TooManyRequests
-from app.users import keys
 
 _open: Counter[str] = Counter()
 
