@@ -64,6 +64,13 @@ class Invalid(AppError):
         super().__init__(message, code=code, details=details)
 
 
+class ProviderFailed(AppError):
+    """The SMS provider could not be asked, or did not accept the request."""
+
+    status = 502
+    code = "provider_error"
+
+
 class TooManyRequests(AppError):
     status = 429
     code = "too_many_requests"

@@ -25,11 +25,10 @@ from app.campaigns import content, template
 from app.campaigns.service import content_context
 from app.config import Settings
 from app.db.base import utcnow
-from app.errors import Conflict, Forbidden, Invalid, NotFound, TooManyRequests
+from app.errors import Conflict, Forbidden, Invalid, NotFound, ProviderFailed, TooManyRequests
 from app.models import Campaign, Sender, Subscriber, TestNumber, TestSend, User
 from app.providers.base import Provider
 from app.providers.outcomes import SendResult, attempt
-from app.senders.service import ProviderFailed
 from app.vocab.roles import Role
 from app.vocab.sender import SenderKind, SenderState
 

@@ -7,7 +7,6 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from app.config import is_loopback_host
-from app.deps import SettingsDep
 from app.errors import Forbidden, Unauthorized
 from app.ops import service
 from app.ops.metrics import REGISTRY
@@ -28,10 +27,11 @@ async def readyz(request: Request):
 
 
 @router.get("/metrics")
-async def metrics(request: Request, settings: SettingsDep):
+async def metrics(request: Request):
     """Prometheus text. Request counts by route and status, queue depth and per-sender volumes tell
     an outsider how busy the company is: with FINELINE_METRICS_TOKEN set, a scraper sends it as a
     bearer token; without one, only clients on this machine (loopback) are answered."""
+    settings = request.app.state.settings
     if settings.metrics_token is not None:
         supplied = request.headers.get("authorization", "").partition(" ")[2].strip()
         if not hmac.compare_digest(supplied.encode(), settings.metrics_token.get_secret_value().encode()):
