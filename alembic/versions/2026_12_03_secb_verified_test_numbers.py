@@ -1,7 +1,7 @@
 """verified test numbers (one-time codes) and reviewed confirmation texts
 
 Revision ID: 20261203_secb_verify
-Revises: 0009_sender_registration
+Revises: 2026_12_03_approved_values
 Create Date: 2026-12-03 08:20:00
 """
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 import app.db.base
 
 revision: str = '20261203_secb_verify'
-down_revision: str | None = '0009_sender_registration'
+down_revision: str | None = '2026_12_03_approved_values'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
