@@ -32,7 +32,9 @@ What it serves (Twilio's JSON shapes, trimmed to what Fineline reads):
 Status callbacks (``--callback-delay-ms``, default 1000; ``--no-callbacks`` to disable): for every
 accepted create carrying a StatusCallback, the server posts ``sent`` after the delay and
 ``delivered`` after another, form-encoded like Twilio and signed with the twilio package's
-``RequestValidator`` using ``--auth-token`` (``X-Twilio-Signature``). At most
+``RequestValidator`` using ``--auth-token`` (``X-Twilio-Signature``). A callback URL's fragment
+(Twilio's connection overrides, ``#rc=3&rp=all``) is neither sent nor signed, and says how often a
+failed callback (refused, timed out, 5xx) is retried, as Twilio does. At most
 ``--callback-concurrency`` callback POSTs are in flight; at most ``--callback-queue`` wait (beyond
 that they are dropped and counted). Callbacks to a non-loopback host are never sent (counted).
 
@@ -155,6 +157,8 @@ class FakeTwilioState:
         self.max_in_flight = 0
         self.started = time.time()
         self.callbacks: Counter[str] = Counter()  # scheduled, posted, answered_2xx, failed, dropped, ...
+        self.callback_latencies: list[float] = []  # seconds, each callback answered 2xx
+        self.last_callback_answered: float | None = None  # time.monotonic()
         self._bodies: dict[str, str] = {}
         self.outage = False
         self.outage_rng = random.Random(7)
@@ -209,7 +213,14 @@ class FakeTwilioState:
             "last_request_at": last,
             "uptime_s": round(time.time() - self.started, 3),
             "callbacks": dict(self.callbacks),
+            "callback_ms": self.callback_quantiles(),
+            "last_callback_answered_mono": self.last_callback_answered,
         }
+
+    def callback_quantiles(self) -> dict[str, float | None]:
+        ordered = sorted(self.callback_latencies)
+        return {q: round(_quantile(ordered, v) * 1000, 2) if ordered else None
+                for q, v in (("p50", 0.5), ("p99", 0.99), ("max", 1.0))}
 
     def summary(self, *, per_to: bool = False, max_duplicates: int = 1000) -> dict[str, Any]:
         """Counts per To, duplicates, and per sender the peak in any sliding 1 s window."""
@@ -272,10 +283,11 @@ class FakeTwilioState:
         return summary
 
     def reset(self) -> None:
-        callbacks = self.callbacks
+        callbacks, latencies = self.callbacks, self.callback_latencies
         self.__init__()
-        self.callbacks = callbacks  # the callback pipeline keeps counting what it still holds
+        self.callbacks, self.callback_latencies = callbacks, latencies  # the pipeline keeps counting
         self.callbacks.clear()
+        self.callback_latencies.clear()
 
 
 def _quantile(ordered: list[float], q: float) -> float:
@@ -329,7 +341,6 @@ class CallbackSender:
         self.wakeup.set()
 
     async def _run(self) -> None:
-        counts = self.state.callbacks
         while True:
             if not self.queue:
                 self.wakeup.clear()
@@ -355,19 +366,44 @@ class CallbackSender:
             if refused and status == "delivered":
                 params["MessageStatus"] = params["SmsStatus"] = status = "undelivered"
                 params["ErrorCode"] = refused
-            signature = self.validator.compute_signature(url, params)
-            counts["posted"] += 1
-            try:
-                assert self.session is not None
-                async with self.session.post(url, data=params, headers={"X-Twilio-Signature": signature}) as resp:
-                    await resp.read()
-                    counts["answered_2xx" if resp.status < 300 else f"answered_{resp.status}"] += 1
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # refused, timeout: Twilio would retry once; we only count
-                counts["failed"] += 1
+            await self._post(url, params)
             if status == "sent":
                 self.schedule(message, url, "delivered", due=max(due, time.monotonic()) + self.delay)
+
+
+    async def _post(self, url: str, params: dict[str, str]) -> None:
+        """One callback as Twilio delivers it: the URL's fragment (connection overrides such as
+        ``#rc=3&rp=all``) is never sent and never signed; it says how often to retry a callback that
+        failed (refused, timed out, or answered 5xx: ``rp=all`` or ``5xx``; ``ct``/``rt``: timeouts)."""
+        counts, latencies = self.state.callbacks, self.state.callback_latencies
+        target, _, fragment = url.partition("#")
+        overrides = dict(parse_qsl(fragment))
+        retries = min(5, int(overrides.get("rc", "0") or 0))
+        policy = overrides.get("rp", "all")
+        signature = self.validator.compute_signature(target, params)
+        assert self.session is not None
+        for attempt in range(retries + 1):
+            counts["posted" if attempt == 0 else "retried"] += 1
+            started = time.monotonic()
+            retry = False
+            try:
+                async with self.session.post(target, data=params, headers={"X-Twilio-Signature": signature}) as resp:
+                    await resp.read()
+                    counts["answered_2xx" if resp.status < 300 else f"answered_{resp.status}"] += 1
+                    if resp.status < 300:
+                        latencies.append(time.monotonic() - started)
+                        self.state.last_callback_answered = time.monotonic()
+                        return
+                    retry = policy in ("all", "5xx") and resp.status >= 500 or policy in ("all", "4xx") and resp.status < 500
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # refused, timeout
+                counts["failed_attempts"] += 1
+                retry = policy in ("all", "ct", "rt")
+            if not retry:
+                break
+            await asyncio.sleep(0.05 * (attempt + 1))
+        counts["failed"] += 1  # given up: a status lost for good
 
 
 def _is_toll_free(number: str) -> bool:
@@ -831,7 +867,10 @@ async def list_tollfree_verifications(request: web.Request) -> web.Response:
 
 
 async def get_stats(request: web.Request) -> web.Response:
-    return _json(200, request.app[STATE_KEY].stats())
+    stats = request.app[STATE_KEY].stats()
+    if CALLBACKS_KEY in request.app:  # callbacks still waiting for their time (or a free connection)
+        stats["callback_queue"] = len(request.app[CALLBACKS_KEY].queue)
+    return _json(200, stats)
 
 
 async def get_requests(request: web.Request) -> web.Response:
