@@ -1,8 +1,8 @@
 """The worker process: a thin loop around periodic jobs, each a function tests call directly.
 
-Jobs: the dispatch pump (claim, send, complete), scheduled launches, reconciliation of sends in
-doubt, sender re-verification, double opt-in confirmation texts, canary judgement, the ops notifier,
-queue-depth metric, expired idempotency records.
+Jobs: the dispatch pump (claim, send, complete), the status-callback applier, scheduled launches,
+reconciliation of sends in doubt, sender re-verification, double opt-in confirmation texts, canary
+judgement, the ops notifier, queue-depth metric, expired idempotency records.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from app.dispatch import canary, reconcile, runner
 from app.ops import idempotency
 from app.providers import Provider, build_provider
 from app.senders import service as senders
+from app.webhooks import status
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,24 @@ async def reconcile_in_doubt(db: Database, provider: Provider, settings: Setting
         return await reconcile.reconcile(session, provider, settings)
 
 
+async def apply_status_callbacks(db: Database, settings: Settings, stop: asyncio.Event, *, batch: int = 1000,
+                                 idle: float = 0.05) -> None:
+    """The applier: stored status callbacks applied a batch at a time, each batch one transaction
+    (``status.apply_pending``); any number of workers share the queue (SKIP LOCKED)."""
+    while not stop.is_set():
+        try:
+            async with db.unit_of_work() as session:
+                applied = await status.apply_pending(session, settings=settings, limit=batch)
+        except Exception:
+            log.exception("applying status callbacks failed; they stay pending and are retried")
+            applied, idle_for = 0, 1.0
+        else:
+            idle_for = idle
+        if applied < batch:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=idle_for)
+
+
 async def run_worker(
     settings: Settings,
     *,
@@ -100,6 +119,7 @@ async def run_worker(
     ]
     concurrent = db.dialect != "sqlite"  # SQLite has one writer: one batch at a time
     pump = asyncio.create_task(runner.run_pump(db, provider, settings, stop, concurrent=concurrent))
+    applier = asyncio.create_task(apply_status_callbacks(db, settings, stop))
     log.info("worker started (up to %d messages in flight%s)", settings.max_in_flight,
              "" if concurrent else ", one batch at a time")
     try:
@@ -110,7 +130,7 @@ async def run_worker(
                 await asyncio.wait_for(stop.wait(), timeout=0.5)
     finally:
         stop.set()
-        await asyncio.gather(pump, return_exceptions=True)
+        await asyncio.gather(pump, applier, return_exceptions=True)
         await http.aclose()
         if own_provider:
             await provider.aclose()

@@ -14,7 +14,7 @@ from app.alerts import notifier
 from app.dispatch import canary, runner
 from app.models import Alert, Campaign, Message
 from tests.dispatch_world import DAYTIME, build
-from tests.twilio_signing import inbound, signed_post
+from tests.twilio_signing import apply_callbacks, inbound, signed_post
 
 PHONES = [f"+1415555{2600 + i:04d}" for i in range(40)]
 
@@ -39,6 +39,7 @@ async def _sent_and_delivered(client, db, provider, settings, session, world, *,
             response = await signed_post(client, "/webhooks/twilio/status",
                                          {"MessageSid": message.provider_sid, "MessageStatus": "delivered"})
             assert response.status_code == 204
+    await apply_callbacks(db, settings)
     return rows
 
 

@@ -9,7 +9,7 @@ from app.campaigns.audience import materialise
 from app.dispatch import states
 from app.models import Campaign, Message, StatusCallback
 from tests.conftest import OWNED
-from tests.twilio_signing import inbound, signed_post
+from tests.twilio_signing import apply_callbacks, inbound, signed_post
 
 CONSENT = {"source": "web_form", "evidence": "https://acme.example/join", "consented_at": "2026-10-01T12:00:00Z"}
 BODY = "Fineline Demo Co: fall sale, 20% off today. Reply STOP to opt out."
@@ -79,12 +79,14 @@ def status(client, sid, value, **extra):
     return signed_post(client, "/webhooks/twilio/status", params)
 
 
-async def test_status_callbacks_are_idempotent_and_monotonic(client, marketer, world, session):
+async def test_status_callbacks_are_idempotent_and_monotonic(client, marketer, world, db, settings, session):
     message = await _sent_message(client, marketer, world, session)
     sid = "SM" + "f" * 32
     assert (await status(client, sid, "delivered")).status_code == 204
+    assert await apply_callbacks(db, settings) == 1
     assert (await status(client, sid, "sent")).status_code == 204  # late and out of order
-    assert (await status(client, sid, "delivered")).status_code == 204  # a retry
+    assert (await status(client, sid, "delivered")).status_code == 204  # a retry: not stored again
+    assert await apply_callbacks(db, settings) == 1  # the late 'sent' is applied and moves nothing back
     await session.refresh(message)
     assert message.state == "delivered" and message.delivered_at is not None
     stored = (await session.scalars(select(StatusCallback.status).where(StatusCallback.message_sid == sid))).all()
@@ -93,15 +95,17 @@ async def test_status_callbacks_are_idempotent_and_monotonic(client, marketer, w
     assert counts["delivered"] == 1 and counts["queued"] == 1
 
 
-async def test_failed_callback_records_the_error_code(client, marketer, world, session):
+async def test_failed_callback_records_the_error_code(client, marketer, world, db, settings, session):
     message = await _sent_message(client, marketer, world, session)
     await status(client, "SM" + "f" * 32, "undelivered", ErrorCode="30007")
+    await apply_callbacks(db, settings)
     await session.refresh(message)
     assert (message.state, message.error_code) == ("undelivered", 30007)
 
 
-async def test_unknown_sid_is_stored_and_ignored(client, session):
+async def test_unknown_sid_is_stored_and_ignored(client, db, settings, session):
     assert (await status(client, "SM" + "e" * 32, "delivered")).status_code == 204
+    assert await apply_callbacks(db, settings) == 1  # taken off the queue, nothing to move
     row = await session.scalar(select(StatusCallback).where(StatusCallback.message_sid == "SM" + "e" * 32))
     assert row is not None and row.known is False
 

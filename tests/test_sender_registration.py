@@ -103,7 +103,7 @@ async def test_30034_on_a_status_callback_suspends_the_sender_and_pauses_the_cam
     from sqlalchemy import update
 
     from app.models import Message
-    from tests.twilio_signing import signed_post
+    from tests.twilio_signing import apply_callbacks, signed_post
 
     world = await dispatch_world.build(client, admin, marketer, reviewer)
     # Two messages went out (as the worker records them); the third is still queued.
@@ -116,6 +116,7 @@ async def test_30034_on_a_status_callback_suspends_the_sender_and_pauses_the_cam
     params = {"MessageSid": first.provider_sid, "MessageStatus": "undelivered", "ErrorCode": "30034",
               "AccountSid": "AC" + "1" * 32}
     assert (await signed_post(client, "/webhooks/twilio/status", params)).status_code in (200, 204)
+    await apply_callbacks(db, settings)
 
     sender = (await client.get(f"/v1/senders/{world['sender']['id']}", headers=admin.headers)).json()
     assert sender["state"] == "suspended" and "carrier error 30034" in sender["state_reason"]
@@ -127,6 +128,7 @@ async def test_30034_on_a_status_callback_suspends_the_sender_and_pauses_the_cam
     # A second carrier error for the same sender changes nothing more (one alert, one suspension).
     params["MessageSid"] = "SM1" + "f" * 31
     assert (await signed_post(client, "/webhooks/twilio/status", params)).status_code in (200, 204)
+    await apply_callbacks(db, settings)
     assert len((await session.scalars(select(Alert).where(Alert.kind == "sender_suspended"))).all()) == 1
 
 

@@ -28,7 +28,7 @@ from app.models import (
 )
 from tests import test_dispatch
 from tests.test_dispatch import _sent_message, status
-from tests.twilio_signing import inbound
+from tests.twilio_signing import apply_callbacks, inbound
 
 world = test_dispatch.world  # the same fixture: senders, two lists, five subscribers, an approved campaign
 
@@ -86,22 +86,36 @@ async def test_an_attributed_stop_adds_one_statement_for_its_campaign(client, ma
     assert campaign.opt_out_count == 1 and campaign.state == "sending"  # one STOP is no spike
 
 
-async def test_a_delivered_callback_is_three_statements_and_its_replay_one(client, marketer, world, engine, session):
+async def test_a_delivered_callback_is_two_statements_and_its_replay_one(client, marketer, world, engine, db,
+                                                                         settings, session):
     message = await _sent_message(client, marketer, world, session)
     with counted(engine) as statements:
         assert (await status(client, message.provider_sid, "delivered")).status_code == 204
-    # store the callback (finding its message), move the message forward, count it on the campaign
-    assert len(statements) == 3, "\n".join(statements)
+    # store the callback (finding its message), queue it for the applier; committed before the 204
+    assert len(statements) == 2, "\n".join(statements)
     with counted(engine) as statements:
         assert (await status(client, message.provider_sid, "delivered")).status_code == 204
-    assert len(statements) == 1, "\n".join(statements)
+    assert len(statements) == 1, "\n".join(statements)  # the insert that finds it stored; nothing queued
+    stored = (await session.scalars(select(StatusCallback.known).where(
+        StatusCallback.message_sid == message.provider_sid))).all()
+    assert stored == [True]
+
+
+async def test_the_applier_takes_a_batch_in_four_statements(client, marketer, world, engine, db, settings, session):
+    """Take the batch off the queue, read it, move the messages (one UPDATE per target state), count
+    them on their campaign (one UPDATE per campaign): the same four for one callback or a thousand."""
+    message = await _sent_message(client, marketer, world, session)
+    for value in ("sent", "delivered"):
+        assert (await status(client, message.provider_sid, value)).status_code == 204
+    with counted(engine) as statements:
+        assert await apply_callbacks(db, settings) == 2
+    applying = [s for s in statements if not s.upper().startswith(("BEGIN", "COMMIT"))]
+    # the two above, then the empty claim that says nothing is left
+    assert len(applying) == 4 + 1, "\n".join(applying)
     await session.refresh(message)
     assert message.state == "delivered"
     campaign = await session.get(Campaign, message.campaign_id, populate_existing=True)
     assert campaign.delivered_count == 1
-    stored = (await session.scalars(select(StatusCallback.known).where(
-        StatusCallback.message_sid == message.provider_sid))).all()
-    assert stored == [True]
 
 
 @pytest.fixture

@@ -17,3 +17,17 @@ def inbound(client, sid: str, phone: str, body: str, **kwargs):
     params = {"MessageSid": sid, "SmsSid": sid, "AccountSid": "AC" + "1" * 32, "From": phone,
               "To": "+15005550006", "Body": body, "NumMedia": "0"}
     return signed_post(client, "/webhooks/twilio/inbound", params, **kwargs)
+
+
+async def apply_callbacks(db, settings) -> int:
+    """Run the worker's status-callback applier until nothing stored is left pending (the API only
+    stores callbacks; the worker applies them). Returns how many were applied."""
+    from app.webhooks import status
+
+    total = 0
+    while True:
+        async with db.unit_of_work() as session:
+            applied = await status.apply_pending(session, settings=settings)
+        if not applied:
+            return total
+        total += applied

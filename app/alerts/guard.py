@@ -102,22 +102,24 @@ async def judge(session: AsyncSession, campaign_id: str, *, settings: Settings) 
 
 
 _COUNT_DELIVERED = (update(_campaigns).where(_campaigns.c.id == bindparam("p_campaign_id"))
-                    .values(delivered_count=_campaigns.c.delivered_count + 1))
+                    .values(delivered_count=_campaigns.c.delivered_count + bindparam("p_delivered")))
 _COUNT_FAILED = (update(_campaigns).where(_campaigns.c.id == bindparam("p_campaign_id"))
-                 .values(failed_count=_campaigns.c.failed_count + 1)
+                 .values(delivered_count=_campaigns.c.delivered_count + bindparam("p_delivered"),
+                         failed_count=_campaigns.c.failed_count + bindparam("p_failed"))
                  .returning(_campaigns.c.failed_count, _campaigns.c.delivered_count))
 
 
-async def record_delivery(session: AsyncSession, campaign_id: str, state: str, *, settings: Settings,
-                          error_code: int | None) -> None:
-    """A status callback moved a message of ``campaign_id`` to the final ``state``: count it; judge failures."""
+async def record_deliveries(session: AsyncSession, campaign_id: str, *, delivered: int, failed: int,
+                            settings: Settings, error_code: int | None) -> None:
+    """Status callbacks moved ``delivered`` messages of ``campaign_id`` to delivered and ``failed`` to
+    undelivered or failed (one batch of the applier): count them in one statement; judge failures."""
     connection = await session.connection()
-    if state == MessageState.DELIVERED:
-        await connection.execute(_COUNT_DELIVERED, {"p_campaign_id": campaign_id})
+    values = {"p_campaign_id": campaign_id, "p_delivered": delivered, "p_failed": failed}
+    if not failed:
+        if delivered:
+            await connection.execute(_COUNT_DELIVERED, values)
         return
-    if state not in (MessageState.UNDELIVERED, MessageState.FAILED):
-        return
-    failed, delivered = (await connection.execute(_COUNT_FAILED, {"p_campaign_id": campaign_id})).one()
+    failed, delivered = (await connection.execute(_COUNT_FAILED, values)).one()
     total = delivered + failed
     verdict = detector.evaluate(failed, total, settings.failure_baseline, failure_policy(settings))
     if verdict.fires:

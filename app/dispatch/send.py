@@ -65,10 +65,15 @@ class BatchResult:
     campaigns: set[str] = field(default_factory=set)
 
 
+#: Twilio's webhook connection overrides: retry a callback that was refused, timed out or answered
+#: 5xx (up to 3 times) instead of losing that status. A fragment: never sent to us, never signed.
+CALLBACK_RETRIES = "#rc=3&rp=all"
+
+
 def status_callback_url(settings: Settings, message_id: int) -> str:
     """Carries the message id, so a callback finds its message even if the SID was never recorded
-    (the worker died after the provider accepted it); the signature covers the whole URL."""
-    return f"{settings.public_base_url}/webhooks/twilio/status?m={message_id}"
+    (the worker died after the provider accepted it); the signature covers the URL but the fragment."""
+    return f"{settings.public_base_url}/webhooks/twilio/status?m={message_id}{CALLBACK_RETRIES}"
 
 
 def backoff(attempts: int) -> float:

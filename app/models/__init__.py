@@ -14,7 +14,7 @@ from app.models.audience import (
 from app.models.audit_event import AuditEvent
 from app.models.campaign import Campaign, CampaignList, Review, TestNumber, TestSend
 from app.models.idempotency import IdempotencyRecord
-from app.models.message import Message, SenderQuota, SenderRate, StatusCallback
+from app.models.message import Message, SenderQuota, SenderRate, StatusCallback, StatusCallbackPending
 from app.models.sender import Sender
 from app.models.user import User
 
@@ -34,6 +34,7 @@ __all__ = [
     "SenderQuota",
     "SenderRate",
     "StatusCallback",
+    "StatusCallbackPending",
     "Subscriber",
     "SubscriberList",
     "Subscription",

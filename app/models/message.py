@@ -72,6 +72,15 @@ class StatusCallback(Base):
     received_at: Mapped[datetime] = created_at_column()
 
 
+class StatusCallbackPending(Base):
+    """A stored status callback not yet applied: written in the same transaction as the callback,
+    deleted in the same transaction as its application (so each is applied exactly once)."""
+
+    __tablename__ = "status_callback_pending"
+
+    callback_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
+
+
 class SenderRate(Base):
     """Per-sender send slots shared by every worker: the next free instant on the sender's clock.
 

@@ -153,6 +153,7 @@ class SandboxProvider(Provider):
     async def _post_signed(self, url: str, params: dict[str, str]) -> None:
         if self._http is None:
             self._http = httpx.AsyncClient(timeout=15.0)
+        url = url.partition("#")[0]  # connection overrides, as Twilio: neither sent nor signed
         signature = self.validator.compute_signature(url, params)
         try:
             await self._http.post(url, data=params, headers={"X-Twilio-Signature": signature})

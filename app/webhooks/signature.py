@@ -1,7 +1,9 @@
 """Twilio webhook signatures, checked with the twilio package's own RequestValidator.
 
 The URL is rebuilt from FINELINE_PUBLIC_BASE_URL (where Twilio reaches us) plus the request's path
-and query — never from the request's own Host, which a proxy or an attacker controls.
+and query — never from the request's own Host, which a proxy or an attacker controls. The status
+callback URL's fragment (Twilio's connection overrides, ``#rc=…&rp=…``) never reaches us and is not
+part of what Twilio signs.
 
 Twilio's signing string is the URL followed by each parameter's name and value with no separators,
 so a captured callback for ``…/status?m=1234`` also signs ``…/status?m=12`` with a first parameter
@@ -12,8 +14,8 @@ named ``34AccountSid``. Twilio's own parameter names are ASCII words starting wi
 from __future__ import annotations
 
 import re
+from urllib.parse import parse_qsl
 
-from fastapi import Request
 from twilio.request_validator import RequestValidator
 
 from app.errors import AppError, Forbidden
@@ -21,28 +23,31 @@ from app.errors import AppError, Forbidden
 TWILIO_PARAMETER_NAME = re.compile(r"[A-Z][A-Za-z0-9]{0,63}")
 
 
-def signed_url(request: Request, public_base_url: str) -> str:
-    query = request.url.query
-    return f"{public_base_url}{request.url.path}" + (f"?{query}" if query else "")
+def signed_url(public_base_url: str, path: str, query: str) -> str:
+    return f"{public_base_url}{path}" + (f"?{query}" if query else "")
 
 
-async def verified_form(request: Request, public_base_url: str, auth_token: str) -> dict[str, str]:
-    """The form parameters of a genuine Twilio request, or 403 (and nothing is stored)."""
-    signature = request.headers.get("x-twilio-signature")
+def form_params(body: bytes, content_type: str) -> dict[str, str]:
+    """A form-encoded body as Twilio sends it (the last of repeated names wins, as Starlette's form)."""
+    if content_type.split(";", 1)[0].strip().lower() != "application/x-www-form-urlencoded":
+        raise Forbidden("the webhook body could not be read as a form", code="bad_signature")
+    try:
+        return dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False))
+    except (UnicodeDecodeError, ValueError) as exc:  # malformed bodies are forgeries as far as we are concerned
+        raise Forbidden("the webhook body could not be read as a form", code="bad_signature") from exc
+
+
+def verified(url: str, params: dict[str, str], signature: str | None, auth_token: str) -> dict[str, str]:
+    """The parameters of a genuine Twilio request, or 403 (and nothing is stored)."""
     if not auth_token:  # never check with "": anyone can sign with a key everybody knows
         raise Forbidden("no webhook token is configured; webhooks cannot be checked", code="bad_signature")
     if not signature:
         raise Forbidden("missing X-Twilio-Signature", code="bad_signature")
-    try:
-        form = await request.form()
-    except Exception as exc:  # malformed bodies are forgeries as far as we are concerned
-        raise Forbidden("the webhook body could not be read as a form", code="bad_signature") from exc
-    params = {key: value for key, value in form.multi_items() if isinstance(value, str)}
     odd = next((key for key in params if not TWILIO_PARAMETER_NAME.fullmatch(key)), None)
     if odd is not None:
         raise AppError(f"{odd[:64]!r} is not a Twilio parameter name; webhooks carry only Twilio's own "
                        "parameters (a capital letter, then letters and digits)", code="bad_parameter_name")
-    if not RequestValidator(auth_token).validate(signed_url(request, public_base_url), params, signature):
+    if not RequestValidator(auth_token).validate(url, params, signature):
         raise Forbidden("X-Twilio-Signature does not match this request", code="bad_signature")
     # Genuine, but NUL characters cannot be stored (PostgreSQL text): drop them, keep the message.
     return {key.replace("\x00", ""): value.replace("\x00", "") for key, value in params.items()}

@@ -1,18 +1,24 @@
-"""Status callbacks: stored once per (MessageSid, status), then applied monotonically.
+"""Status callbacks: stored many at a time (group commit), then applied set-based by the applier.
 
-Unknown SIDs are stored and otherwise ignored (a test send, or another system on the account).
+Twilio posts two or more callbacks per message, so a full-speed send brings thousands a second.
+Each is stored once per (MessageSid, status) with its message (found by SID, or by our ``?m=`` for
+a message whose SID was never recorded) and a row in ``status_callback_pending``, many callbacks in
+one multi-row INSERT, committed before any of them is answered (``app.webhooks.ingest``).
 
-Three statements on the common path, none a read-then-write: store the callback (its message found
-by a subquery), move the message with one conditional UPDATE (only from a state the report
-advances, so concurrent or out-of-order callbacks can never move it back), count a final state on
-the campaign.
+The applier (``apply_pending``, a loop of the worker) takes a batch of pending callbacks, deleting
+their pending rows in the transaction that applies them, so each is applied exactly once whatever
+crashes: messages move forward only (``states.forward_moves``: a conditional UPDATE per target
+state, never back, whatever order or how often the callbacks came), and each campaign's counters move
+once per batch. Unknown SIDs are stored and otherwise ignored (a test send, or another system).
 """
 
 from __future__ import annotations
 
+from collections import Counter, defaultdict
+from dataclasses import dataclass
 from functools import cache
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.alerts import guard
@@ -21,7 +27,7 @@ from app.db.base import utcnow
 from app.db.upsert import insert_for
 from app.dispatch import states
 from app.dispatch.reconcile import ATTACHABLE, attach_sid
-from app.models import Campaign, Message, StatusCallback
+from app.models import Campaign, Message, StatusCallback, StatusCallbackPending
 from app.providers.registration import SENDER_NOT_REGISTERED_CODES
 from app.senders import service as senders
 from app.vocab.message import MessageState
@@ -34,30 +40,65 @@ def _int(value: str | None) -> int | None:
         return None
 
 
-_messages, _callbacks = Message.__table__, StatusCallback.__table__
+def parse(params: dict[str, str], message_id: str | None) -> dict | None:
+    """The row to store for a (genuine) callback's parameters, or None when it reports nothing."""
+    sid = params.get("MessageSid") or params.get("SmsSid") or ""
+    status = (params.get("MessageStatus") or params.get("SmsStatus") or "").lower()
+    if not sid or not status:
+        return None
+    return {"p_sid": sid[:64], "p_status": status[:20], "p_code": _int(params.get("ErrorCode")),
+            "p_message_id": int(message_id) if message_id and message_id.isdigit() else None}
+
+
+_messages, _callbacks, _pending = Message.__table__, StatusCallback.__table__, StatusCallbackPending.__table__
 _by_sid = select(_messages.c.id).where(_messages.c.provider_sid == bindparam("p_sid")).scalar_subquery()
+_found = func.coalesce(_by_sid, select(_messages.c.id).where(
+    _messages.c.id == bindparam("p_message_id"), _messages.c.provider_sid.is_(None),
+    _messages.c.state.in_(ATTACHABLE)).scalar_subquery())
 
 
 @cache
-def _store_statement(dialect: str, with_message_id: bool):
-    """Store the callback once per (sid, status), with its message: found by SID, or (our ``?m=``) a
-    message whose SID was never recorded. Returns the message and whether its SID must be attached."""
-    found = _by_sid
-    if with_message_id:
-        found = func.coalesce(_by_sid, select(_messages.c.id).where(
-            _messages.c.id == bindparam("p_message_id"), _messages.c.provider_sid.is_(None),
-            _messages.c.state.in_(ATTACHABLE)).scalar_subquery())
+def _store_statement(dialect: str):
+    """One row per callback, unless (sid, status) is stored; executed with many rows, SQLAlchemy's
+    "insertmanyvalues" sends one multi-row INSERT … RETURNING (the new rows' ids)."""
     return insert_for(dialect, _callbacks).values(
         message_sid=bindparam("p_sid"), status=bindparam("p_status"), error_code=bindparam("p_code"),
-        received_at=bindparam("p_now"), message_id=found, known=found.is_not(None),
-    ).on_conflict_do_nothing(index_elements=["message_sid", "status"]).returning(
-        _callbacks.c.message_id, _by_sid.is_(None))
+        received_at=bindparam("p_now"), message_id=_found, known=_found.is_not(None),
+    ).on_conflict_do_nothing(index_elements=["message_sid", "status"]).returning(_callbacks.c.id)
 
 
+_ENQUEUE = insert(_pending)
+
+
+async def store(session: AsyncSession, rows: list[dict]) -> int:
+    """Store callbacks (rows from ``parse``) and queue the new ones for the applier. Returns how many
+    were new; replays of a stored (sid, status) change nothing. The caller commits."""
+    if not rows:
+        return 0
+    connection = await session.connection()
+    now = utcnow()
+    stored = (await connection.execute(_store_statement(connection.dialect.name),
+                                       [{**row, "p_now": now} for row in rows])).scalars().all()
+    if stored:
+        await connection.execute(_ENQUEUE, [{"callback_id": callback_id} for callback_id in stored])
+    return len(stored)
+
+
+# -- the applier -------------------------------------------------------------------------------
+
+_CLAIM = (delete(_pending).where(_pending.c.callback_id.in_(
+    select(_pending.c.callback_id).order_by(_pending.c.callback_id).limit(bindparam("p_limit"))
+    .with_for_update(skip_locked=True))).returning(_pending.c.callback_id))
+_LOAD = (
+    select(_callbacks.c.id, _callbacks.c.message_sid, _callbacks.c.status, _callbacks.c.error_code,
+           _callbacks.c.message_id, _messages.c.provider_sid)
+    .select_from(_callbacks.outerjoin(_messages, _messages.c.id == _callbacks.c.message_id))
+    .where(_callbacks.c.id.in_(bindparam("p_ids", expanding=True))).order_by(_callbacks.c.id)
+)
 # Forward only: from a state the report advances (states.forward_moves), never back.
 _MOVE = (
     update(_messages)
-    .where(_messages.c.id == bindparam("p_id"), _messages.c.provider_sid == bindparam("p_sid"),
+    .where(_messages.c.id.in_(bindparam("p_ids", expanding=True)),
            _messages.c.state.in_(bindparam("p_sources", expanding=True)))
     .values(state=bindparam("p_state"), updated_at=bindparam("p_now"),
             delivered_at=func.coalesce(bindparam("p_delivered_at", type_=_messages.c.delivered_at.type),
@@ -66,39 +107,68 @@ _MOVE = (
                                      _messages.c.error_code))
     .returning(_messages.c.campaign_id)
 )
+_FAILED = (MessageState.UNDELIVERED, MessageState.FAILED)
 
 
-async def handle(session: AsyncSession, params: dict[str, str], *, settings: Settings,
-                 message_id: str | None = None) -> str:
-    sid = params.get("MessageSid") or params.get("SmsSid") or ""
-    status = (params.get("MessageStatus") or params.get("SmsStatus") or "").lower()
-    if not sid or not status:
-        return "ignored"
-    code = _int(params.get("ErrorCode"))
+@dataclass
+class _Report:
+    """What a message's callbacks of one batch say together: the state they move it to (``advance``
+    folded over them in arrival order) and the error code that came with that state."""
+
+    target: str = MessageState.QUEUED
+    code: int | None = None
+
+
+async def apply_pending(session: AsyncSession, *, settings: Settings, limit: int = 1000) -> int:
+    """Apply up to ``limit`` stored callbacks, oldest first; returns how many. The caller commits:
+    their pending rows go in the same transaction, so a crash leaves them pending, never half-applied."""
+    connection = await session.connection()
+    ids = (await connection.execute(_CLAIM, {"p_limit": limit})).scalars().all()
+    if not ids:
+        return 0
+    reports: dict[int, _Report] = defaultdict(_Report)
+    attached: dict[int, str | None] = {}
+    for _id, sid, status, code, message_pk, provider_sid in (await connection.execute(_LOAD, {"p_ids": ids})).all():
+        if message_pk is None:
+            continue  # unknown SID: stored, nothing to apply
+        if provider_sid is None:  # the callback proves a send whose SID was never recorded (rare)
+            if message_pk not in attached:
+                attached[message_pk] = sid if await attach_sid(session, message_pk, sid) is not None else None
+            provider_sid = attached[message_pk]
+        if provider_sid != sid:
+            continue
+        report = reports[message_pk]
+        moved = states.advance(report.target, status)
+        if moved != report.target:
+            report.target = moved
+            report.code = code if moved in _FAILED else None
+    groups: dict[tuple[str, int | None], list[int]] = defaultdict(list)
+    for message_pk, report in reports.items():
+        if report.target != MessageState.QUEUED:
+            groups[(report.target, report.code)].append(message_pk)
     now = utcnow()
-    with_message_id = bool(message_id and message_id.isdigit())
-    values = {"p_sid": sid, "p_status": status[:20], "p_code": code, "p_now": now}
-    if with_message_id:
-        values["p_message_id"] = int(message_id)
-    connection = await session.connection()  # Core only, but for the rare attach_sid below
-    stored = (await connection.execute(_store_statement(connection.dialect.name, with_message_id), values)).first()
-    if stored is None:
-        return "duplicate"
-    message_pk, needs_sid = stored
-    if message_pk is None:
-        return "unknown"
-    if needs_sid:
-        await attach_sid(session, message_pk, sid)
-    target, sources = states.forward_moves(status)
-    if target is None:
-        return "applied"
-    campaign_id = await connection.scalar(_MOVE, {
-        "p_id": message_pk, "p_sid": sid, "p_sources": list(sources), "p_state": target, "p_now": now,
-        "p_delivered_at": now if target == MessageState.DELIVERED else None,
-        "p_error_code": code if target in (MessageState.UNDELIVERED, MessageState.FAILED) else None})
-    if campaign_id is not None:
-        await guard.record_delivery(session, campaign_id, target, settings=settings, error_code=code)
-        if code in SENDER_NOT_REGISTERED_CODES:  # rare: the carriers refuse the sender itself
+    delivered: Counter[str] = Counter()
+    failed: Counter[str] = Counter()
+    codes: dict[str, int] = {}  # campaign -> the last error code of its failures
+    refused: dict[str, int] = {}  # campaign -> a carrier code that says its sender is not registered
+    for (target, code), message_pks in sorted(groups.items(), key=lambda g: (states.RANK[g[0][0]], g[0][0])):
+        _, sources = states.forward_moves(target)
+        moved = (await connection.execute(_MOVE, {
+            "p_ids": sorted(message_pks), "p_sources": list(sources), "p_state": target, "p_now": now,
+            "p_delivered_at": now if target == MessageState.DELIVERED else None,
+            "p_error_code": code})).scalars().all()
+        if target == MessageState.DELIVERED:
+            delivered.update(moved)
+        elif target in _FAILED:
+            failed.update(moved)
+            if code is not None:
+                codes.update(dict.fromkeys(moved, code))
+            if code in SENDER_NOT_REGISTERED_CODES:
+                refused.update(dict.fromkeys(moved, code))
+    for campaign_id in sorted(delivered.keys() | failed.keys()):  # one lock order for every applier
+        await guard.record_deliveries(session, campaign_id, delivered=delivered[campaign_id],
+                                      failed=failed[campaign_id], settings=settings, error_code=codes.get(campaign_id))
+        if campaign_id in refused:  # rare: the carriers refuse the sender itself
             sender_id = await connection.scalar(select(Campaign.sender_id).where(Campaign.id == campaign_id))
-            await senders.suspend_for_carrier_error(session, sender_id, code)
-    return "applied"
+            await senders.suspend_for_carrier_error(session, sender_id, refused[campaign_id])
+    return len(ids)
