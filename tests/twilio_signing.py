@@ -8,7 +8,7 @@ PUBLIC = "https://fineline.test"
 
 
 def signed_post(client, path: str, params: dict[str, str], *, token: str = "test-auth-token", signature: str | None = None):
-    sig = signature if signature is not None else RequestValidator(token).compute_signature(PUBLIC + path, params)
+    sig = signature if signature is not None else sign(PUBLIC + path, params, token)
     headers = {"X-Twilio-Signature": sig} if sig else {}
     return client.post(path, data=params, headers=headers)
 
@@ -31,3 +31,7 @@ async def apply_callbacks(db, settings) -> int:
         if not applied:
             return total
         total += applied
+
+
+def sign(url: str, params: dict[str, str], token: str = "test-auth-token") -> str:
+    return RequestValidator(token).compute_signature(url, params)

@@ -1,6 +1,6 @@
 """status callbacks waiting to be applied: the applier's queue beside the append-only record
 
-Revision ID: 2026_12_03_status_callback_pending
+Revision ID: 0010_status_callback_pending
 Revises: 0009_sender_registration
 Create Date: 2026-12-03 09:10:00
 """
@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = '2026_12_03_status_callback_pending'
+revision: str = '0010_status_callback_pending'
 down_revision: str | None = '0009_sender_registration'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

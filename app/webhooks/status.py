@@ -18,7 +18,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from functools import cache
 
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.alerts import guard
@@ -54,7 +54,7 @@ _messages, _callbacks, _pending = Message.__table__, StatusCallback.__table__, S
 _by_sid = select(_messages.c.id).where(_messages.c.provider_sid == bindparam("p_sid")).scalar_subquery()
 _found = func.coalesce(_by_sid, select(_messages.c.id).where(
     _messages.c.id == bindparam("p_message_id"), _messages.c.provider_sid.is_(None),
-    _messages.c.state.in_(ATTACHABLE)).scalar_subquery())
+    _messages.c.state.in_([literal(state) for state in ATTACHABLE])).scalar_subquery())  # executemany: no expanding IN
 
 
 @cache

@@ -1,0 +1,119 @@
+"""Group-committed status callbacks are never answered before they are durable (issue 15).
+
+A real ``fineline serve`` process on the run's database takes a flood of signed status callbacks on
+many connections and is SIGKILLed in the middle of it, batches in flight. Every callback it answered
+2xx must be in the database afterwards (a callback may be stored without its answer, never the
+reverse), and each stored one is queued for the applier exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from app.db import Database, migrations
+from tests import crash_support as cs
+from tests.twilio_signing import sign
+
+pytestmark = [pytest.mark.httpx_mock(should_mock=lambda request: request.url.host != "127.0.0.1")]
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _listening(port: int, process: subprocess.Popen, log_path: Path) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        assert process.poll() is None, log_path.read_text()[-3000:]
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError(f"the API did not start: {log_path.read_text()[-3000:]}")
+
+
+@pytest.fixture
+def api(scratch_database_url, tmp_path):
+    """``fineline serve`` on a migrated scratch database of the run's kind, no worker."""
+    migrations.upgrade(scratch_database_url)
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {**cs.worker_env(scratch_database_url, "http://127.0.0.1:9"), "FINELINE_PUBLIC_BASE_URL": base}
+    log_path = tmp_path / "api.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--no-migrate"],
+                                   env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        _listening(port, process, log_path)
+        yield process, base
+    finally:
+        if process.poll() is None:
+            os.kill(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+
+
+async def test_sigkilled_api_loses_no_callback_it_answered(api, scratch_database_url):
+    api, base = api
+    answered: list[str] = []
+    failed = 0
+    path = "/webhooks/twilio/status"
+    stop = asyncio.Event()
+
+    async def post(http: httpx.AsyncClient, lane: int) -> None:
+        nonlocal failed
+        n = 0
+        while not stop.is_set():
+            sid = f"SM{lane:04d}{n:028d}"
+            n += 1
+            params = {"MessageSid": sid, "MessageStatus": "delivered", "AccountSid": cs.ACCOUNT_SID}
+            try:
+                response = await http.post(base + path, data=params,
+                                           headers={"X-Twilio-Signature": sign(base + path, params,
+                                                                               cs.AUTH_TOKEN)})
+            except httpx.HTTPError:
+                failed += 1
+                return  # the server is gone
+            if 200 <= response.status_code < 300:
+                answered.append(sid)
+
+    async with httpx.AsyncClient(timeout=10, limits=httpx.Limits(max_connections=64)) as http:
+        lanes = [asyncio.create_task(post(http, lane)) for lane in range(48)]
+        await cs.wait_for(lambda: _value(len(answered) >= 400), within=60, what="400 callbacks answered")
+        os.kill(api.pid, signal.SIGKILL)  # mid-flood: batches gathering and committing
+        api.wait(timeout=10)
+        stop.set()
+        await asyncio.gather(*lanes)
+    assert failed > 0, "no request was in flight when the API died"
+    db = Database.from_url(scratch_database_url)
+    try:
+        async with db.session() as session:
+            stored = set((await session.scalars(text("SELECT message_sid FROM status_callback"))).all())
+            queued = (await session.execute(text(
+                "SELECT count(*), count(DISTINCT callback_id) FROM status_callback_pending"))).one()
+            in_queue = (await session.scalar(text(
+                "SELECT count(*) FROM status_callback s JOIN status_callback_pending p ON p.callback_id = s.id")))
+    finally:
+        await db.dispose()
+    lost = set(answered) - stored
+    assert not lost, f"{len(lost)} of {len(answered)} callbacks answered 2xx are not in the database"
+    assert len(answered) == len(set(answered))
+    assert queued == (len(stored), len(stored)) and in_queue == len(stored)  # each one waits for the applier once
+
+
+async def _value(value):
+    return value
