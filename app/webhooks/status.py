@@ -2,8 +2,9 @@
 
 Twilio posts two or more callbacks per message, so a full-speed send brings thousands a second.
 Each is stored once per (MessageSid, status) with its message (found by SID, or by our ``?m=`` for
-a message whose SID was never recorded) and a row in ``status_callback_pending``, many callbacks in
-one multi-row INSERT, committed before any of them is answered (``app.webhooks.ingest``).
+a message whose SID was never recorded) and a row in ``status_callback_pending``: on PostgreSQL the
+whole batch in one INSERT … SELECT over arrays, committed before any of them is answered
+(``app.webhooks.ingest``).
 
 The applier (``apply_pending``, a loop of the worker) takes a batch of pending callbacks, deleting
 their pending rows in the transaction that applies them, so each is applied exactly once whatever
@@ -18,7 +19,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from functools import cache
 
-from sqlalchemy import bindparam, delete, func, insert, literal, select, update
+from sqlalchemy import bindparam, delete, func, insert, literal, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.alerts import guard
@@ -58,15 +59,29 @@ _found = func.coalesce(_by_sid, select(_messages.c.id).where(
 
 
 @cache
-def _store_statement(dialect: str):
-    """One row per callback, unless (sid, status) is stored; executed with many rows, SQLAlchemy's
-    "insertmanyvalues" sends one multi-row INSERT … RETURNING (the new rows' ids)."""
-    return insert_for(dialect, _callbacks).values(
+def _store_one():
+    """One callback, unless (sid, status) is stored (SQLite: one statement per row, in the batch's
+    one transaction)."""
+    return insert_for("sqlite", _callbacks).values(
         message_sid=bindparam("p_sid"), status=bindparam("p_status"), error_code=bindparam("p_code"),
-        received_at=bindparam("p_now"), message_id=_found, known=_found.is_not(None),
+        received_at=bindparam("p_now", type_=_callbacks.c.received_at.type), message_id=_found,
+        known=_found.is_not(None),
     ).on_conflict_do_nothing(index_elements=["message_sid", "status"]).returning(_callbacks.c.id)
 
 
+# PostgreSQL: the whole batch in one INSERT … SELECT over unnest()ed arrays — one prepared statement
+# whatever the batch size, each row's message found by SID or (our ?m=) by id as above.
+_STORE_MANY = text(f"""
+    INSERT INTO status_callback (message_sid, status, error_code, message_id, known, received_at)
+    SELECT v.sid, v.status, v.code, f.id, f.id IS NOT NULL, :p_now
+    FROM unnest(CAST(:p_sids AS varchar[]), CAST(:p_statuses AS varchar[]), CAST(:p_codes AS integer[]),
+                CAST(:p_message_ids AS bigint[])) AS v(sid, status, code, message_id)
+    LEFT JOIN LATERAL (SELECT coalesce(
+        (SELECT m.id FROM message m WHERE m.provider_sid = v.sid),
+        (SELECT m.id FROM message m WHERE m.id = v.message_id AND m.provider_sid IS NULL
+            AND m.state IN ({", ".join(f"'{state}'" for state in ATTACHABLE)}))) AS id) AS f ON true
+    ON CONFLICT (message_sid, status) DO NOTHING
+    RETURNING id""").bindparams(bindparam("p_now", type_=_callbacks.c.received_at.type))
 _ENQUEUE = insert(_pending)
 
 
@@ -77,8 +92,14 @@ async def store(session: AsyncSession, rows: list[dict]) -> int:
         return 0
     connection = await session.connection()
     now = utcnow()
-    stored = (await connection.execute(_store_statement(connection.dialect.name),
-                                       [{**row, "p_now": now} for row in rows])).scalars().all()
+    if connection.dialect.name == "postgresql":
+        stored = (await connection.execute(_STORE_MANY, {
+            "p_now": now, "p_sids": [row["p_sid"] for row in rows], "p_statuses": [row["p_status"] for row in rows],
+            "p_codes": [row["p_code"] for row in rows], "p_message_ids": [row["p_message_id"] for row in rows],
+        })).scalars().all()
+    else:
+        stored = [callback_id for row in rows
+                  if (callback_id := await connection.scalar(_store_one(), {**row, "p_now": now})) is not None]
     if stored:
         await connection.execute(_ENQUEUE, [{"callback_id": callback_id} for callback_id in stored])
     return len(stored)
