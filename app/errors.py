@@ -76,6 +76,18 @@ class TooManyRequests(AppError):
     code = "too_many_requests"
 
 
+class MethodNotAllowed(AppError):
+    status = 405
+    code = "method_not_allowed"
+
+
+class Unavailable(AppError):
+    """Not done now, nothing stored: retry shortly (sent with Retry-After)."""
+
+    status = 503
+    code = "busy"
+
+
 class PayloadTooLarge(AppError):
     status = 413
     code = "payload_too_large"

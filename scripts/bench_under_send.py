@@ -35,7 +35,6 @@ import asyncio
 import json
 import os
 import shlex
-import signal
 import socket
 import subprocess
 import sys
@@ -56,6 +55,7 @@ from app.db import Database, migrations
 from app.db.admin import on_server
 from app.dispatch.audience import materialise
 from app.models import Campaign
+from scripts.bench_dispatch import free_port, proc_cpu, stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
 FINELINE = str(ROOT / ".venv" / "bin" / "fineline")
@@ -73,23 +73,9 @@ def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def pct(values: list[float], q: float) -> float | None:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else None
-
-
-def proc_cpu(pid: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return float("nan")
 
 
 def wait_port(proc: subprocess.Popen, port: int, logfile: Path, seconds: float = 30.0) -> None:
@@ -103,17 +89,6 @@ def wait_port(proc: subprocess.Popen, port: int, logfile: Path, seconds: float =
         except OSError:
             time.sleep(0.05)
     raise RuntimeError(f"nothing listens on {port}: {logfile}")
-
-
-def stop_process(proc: subprocess.Popen, timeout: float = 10.0) -> None:
-    if proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 def phone(g: int) -> str:

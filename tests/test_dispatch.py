@@ -127,3 +127,15 @@ async def test_forged_status_callback_is_403_and_stores_nothing(client, session)
 )
 def test_advance_is_monotonic(current, reported, expected):
     assert states.advance(current, reported) == expected
+
+
+async def test_queue_depth_gauge_counts_the_claimable_messages(client, marketer, world, db, session):
+    from app.dispatch.runner import queue_depth
+    from app.ops.metrics import QUEUE_DEPTH
+
+    await client.post(f"/v1/campaigns/{world['campaign']['id']}/launch", headers=marketer.headers)
+    assert await queue_depth(db) == 2 and QUEUE_DEPTH._value.get() == 2
+    first = (await session.scalars(select(Message).order_by(Message.id))).first()
+    await session.execute(update(Message).where(Message.id == first.id).values(held=True))  # a canary's rest
+    await session.commit()
+    assert await queue_depth(db) == 1

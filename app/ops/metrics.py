@@ -56,5 +56,7 @@ PROVIDER_LATENCY = Histogram(
 )
 SENDER_SENDS = Counter("fineline_sender_sends_total", "Messages accepted by the provider, per sender", ["sender_id"],
                        registry=REGISTRY)
-QUEUE_DEPTH = Gauge("fineline_queue_depth", "Campaign messages waiting (queued) at the last worker pass",
+QUEUE_DEPTH = Gauge("fineline_queue_depth",
+                    "Campaign messages waiting to be claimed (queued, not held) at the last worker pass, "
+                    "counted up to 100,000",
                     registry=REGISTRY)

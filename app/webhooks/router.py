@@ -21,7 +21,7 @@ import time
 
 from twilio.twiml.messaging_response import MessagingResponse
 
-from app.errors import AppError, PayloadTooLarge, error_body
+from app.errors import AppError, MethodNotAllowed, PayloadTooLarge, Unavailable, error_body
 from app.ops.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from app.webhooks import inbound, status
 from app.webhooks.ingest import GroupCommit, Overloaded
@@ -54,16 +54,6 @@ async def _error(send, exc: AppError, headers: tuple[tuple[bytes, bytes], ...] =
     return exc.status
 
 
-class _Unavailable(AppError):
-    status = 503
-    code = "busy"
-
-
-class _NotAllowed(AppError):
-    status = 405
-    code = "method_not_allowed"
-
-
 async def _read_body(scope, receive, limit: int) -> bytes:
     for name, value in scope.get("headers", ()):
         if name == b"content-length" and value.isdigit() and int(value) > limit:
@@ -72,7 +62,7 @@ async def _read_body(scope, receive, limit: int) -> bytes:
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            raise _Unavailable("the client went away")
+            raise Unavailable("the client went away")
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
@@ -103,12 +93,12 @@ class TwilioWebhooks:
 
     async def _handle(self, scope, receive, send) -> int:
         if scope["method"] != "POST":
-            return await _error(send, _NotAllowed(f"{scope['method']} is not allowed on {scope['path']}"),
+            return await _error(send, MethodNotAllowed(f"{scope['method']} is not allowed on {scope['path']}"),
                                 ((b"allow", b"POST"),))
         settings, path = self.settings, scope["path"]
         if path == STATUS and self.ingest is not None and self.ingest.waiting >= self.ingest.max_waiting:
             # Shed load before reading or checking anything: nothing is stored, Twilio retries.
-            return await _error(send, _Unavailable("too many status callbacks at once; retry shortly"),
+            return await _error(send, Unavailable("too many status callbacks at once; retry shortly"),
                                 ((b"retry-after", b"1"),))
         headers = dict(scope.get("headers", ()))
         try:
@@ -128,7 +118,7 @@ class TwilioWebhooks:
             return await _error(send, exc)
         except Exception:  # not committed: Twilio retries the message
             log.exception("an inbound message could not be stored")
-            return await _error(send, _Unavailable("the message could not be stored; retry shortly"),
+            return await _error(send, Unavailable("the message could not be stored; retry shortly"),
                                 ((b"retry-after", b"1"),))
         await _answer(send, 200, twiml(result.reply), b"application/xml")
         return 200
@@ -141,10 +131,10 @@ class TwilioWebhooks:
             try:
                 await self.ingest.store(row)
             except Overloaded as exc:
-                return await _error(send, _Unavailable(str(exc)), ((b"retry-after", b"1"),))
+                return await _error(send, Unavailable(str(exc)), ((b"retry-after", b"1"),))
             except Exception:  # not committed: not acknowledged; Twilio retries it
                 log.exception("a status callback could not be stored")
-                return await _error(send, _Unavailable("the callback could not be stored; retry shortly"),
+                return await _error(send, Unavailable("the callback could not be stored; retry shortly"),
                                     ((b"retry-after", b"1"),))
         await _answer(send, 204)
         return 204
