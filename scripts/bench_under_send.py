@@ -45,6 +45,7 @@ import uuid
 from pathlib import Path
 
 from aiohttp import ClientSession, ClientTimeout, TCPConnector
+from app.dispatch.audience import materialise
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -53,7 +54,6 @@ from twilio.request_validator import RequestValidator
 
 from app.db import Database, migrations
 from app.db.admin import on_server
-from app.dispatch.audience import materialise
 from app.models import Campaign
 from scripts.bench_dispatch import free_port, proc_cpu, stop_process
 
