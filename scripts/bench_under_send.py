@@ -45,13 +45,13 @@ import uuid
 from pathlib import Path
 
 from aiohttp import ClientSession, ClientTimeout, TCPConnector
-from app.dispatch.audience import materialise
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 from twilio.request_validator import RequestValidator
 
+from app.campaigns.audience import materialise
 from app.db import Database, migrations
 from app.db.admin import on_server
 from app.models import Campaign
