@@ -110,13 +110,17 @@ async def test_a_callback_replayed_onto_a_shorter_message_id_is_refused(client, 
     assert sneaky.status_code == 400 and "'from'" in sneaky.json()["error"]["message"]
 
 
-async def test_a_status_callback_never_marks_a_queued_message_sent(client, admin, marketer, reviewer, session):
+async def test_a_status_callback_never_marks_a_queued_message_sent(client, admin, marketer, reviewer, db, settings,
+                                                                   session):
+    from tests.twilio_signing import apply_callbacks
+
     world = await build(client, admin, marketer, reviewer, phones=["+14155552671"])
     [queued] = (await session.scalars(select(Message).where(Message.campaign_id == world["campaign"]["id"]))).all()
     assert queued.state == "queued"
     response = await signed_post(client, f"/webhooks/twilio/status?m={queued.id}",
                                  {"MessageSid": "SM" + "d" * 32, "MessageStatus": "sent"})
     assert response.status_code == 204  # genuine, stored, but proves nothing about this queued message
+    assert await apply_callbacks(db, settings) == 1  # applied as the worker would: it moves nothing
     await session.refresh(queued)
     assert (queued.state, queued.provider_sid) == ("queued", None)
 
