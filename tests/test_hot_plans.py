@@ -206,7 +206,8 @@ def _literal(value) -> str:
     if isinstance(value, datetime):
         return _literal(value.isoformat())
     if isinstance(value, list | tuple):
-        return _literal("{" + ",".join('"' + str(item).replace('"', '\\"') + '"' for item in value) + "}")
+        return _literal("{" + ",".join("NULL" if item is None else '"' + str(item).replace('"', '\\"') + '"'
+                                       for item in value) + "}")
     return "'" + str(value).replace("'", "''") + "'"
 
 
@@ -291,14 +292,15 @@ async def test_a_status_callback_touches_its_message_only(never_analysed):
     url, world = never_analysed
     settings = Settings(database_url=url, _env_file=None)
     async with _database(url) as (db, connection):
-        with captured(connection, "") as seen:
+        with captured(connection, "") as seen:  # stored (group commit) and applied (the worker), one of each
             async with db.unit_of_work() as session:
-                applied = await status.handle(session, {"MessageSid": f"SM{1000000 + 77}", "MessageStatus": "delivered"},
-                                              settings=settings, message_id="77")
-        assert applied == "applied"
+                row = status.parse({"MessageSid": f"SM{1000000 + 77}", "MessageStatus": "delivered"}, "77")
+                assert await status.store(session, [row]) == 1
+                assert await status.apply_pending(session, settings=settings) == 1
         await assert_each_touches_only(connection, seen, 1, "a status callback",
                                        {"message ": ("(rowid=?)", "(provider_sid=?)"), "campaign ": "(id=?)",
-                                        "status_callback ": "(message_sid=? AND status=?)"})
+                                        "status_callback ": ("(message_sid=? AND status=?)", "(rowid=?)"),
+                                        "status_callback_pending ": ("(rowid=?)", "(callback_id=?)")})
 
 
 async def test_a_stop_and_its_attribution_touch_that_number_only(never_analysed):
