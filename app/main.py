@@ -15,6 +15,7 @@ from app.config import Settings
 from app.db import Database
 from app.errors import install_error_handlers
 from app.flows.router import router as flows_router
+from app.inbox.router import router as inbox_router
 from app.ops.idempotency import IdempotencyMiddleware
 from app.ops.limits import BodySizeLimit
 from app.ops.metrics import MetricsMiddleware
@@ -67,7 +68,7 @@ def create_app(
     app.add_middleware(MetricsMiddleware)
     # The Twilio webhooks first: routes are matched in order, one by one, and a STOP flood should not
     # be tried against every other route before its own (about 6% of a webhook's CPU).
-    for router in (webhooks_router, ops_router, users_router, flows_router, senders_router, audience_router, campaigns_router,
-                   alerts_router, audit_router, ops_page_router):
+    for router in (webhooks_router, ops_router, users_router, flows_router, senders_router, audience_router,
+                   campaigns_router, alerts_router, inbox_router, audit_router, ops_page_router):
         app.include_router(router)
     return app

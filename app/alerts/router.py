@@ -1,8 +1,5 @@
 from __future__ import annotations
 
-import asyncio
-import json
-import time
 from datetime import datetime
 from typing import Annotated
 
@@ -15,6 +12,7 @@ from app.campaigns import service as campaigns
 from app.deps import OpsDep, SessionDep, SettingsDep
 from app.models import Alert
 from app.pagination import Page, PageDep, page_of
+from app.streams import event_stream, frame
 from app.vocab.alert import AlertState
 
 router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
@@ -43,32 +41,23 @@ async def stream_alerts(request: Request, _: OpsDep,
     except ValueError:
         since = None
 
-    async def events():
+    async def fetch() -> list[str]:
         nonlocal since
-        quiet = 0.0
-        ends = time.monotonic() + duration if duration else None
-        yield "retry: 2000\n\n"
-        while not await request.is_disconnected() and (ends is None or time.monotonic() < ends):
-            async with db.session() as session:
-                if since is None:
-                    alerts = [a for a in await service.list_alerts(session, state=None, limit=200, cursor=None)
-                              if a.state != AlertState.RESOLVED]
-                else:
-                    alerts = await service.list_alerts(session, state=None, limit=500, cursor=None, changed_since=since)
-            for alert in sorted(alerts, key=lambda a: a.updated_at):
-                payload = AlertOut.of(alert).model_dump(mode="json")
-                yield f"id: {alert.updated_at.isoformat()}\nevent: alert\ndata: {json.dumps(payload)}\n\n"
-                since = alert.updated_at if since is None or alert.updated_at > since else since
+        async with db.session() as session:
             if since is None:
-                since = datetime.fromisoformat("1970-01-01T00:00:00+00:00")
-            quiet += poll
-            if quiet >= 15:
-                quiet = 0.0
-                yield ": keep-alive\n\n"
-            await asyncio.sleep(poll)
+                alerts = [a for a in await service.list_alerts(session, state=None, limit=200, cursor=None)
+                          if a.state != AlertState.RESOLVED]
+            else:
+                alerts = await service.list_alerts(session, state=None, limit=500, cursor=None, changed_since=since)
+        frames = []
+        for alert in sorted(alerts, key=lambda a: a.updated_at):
+            frames.append(frame(alert.updated_at.isoformat(), "alert", AlertOut.of(alert).model_dump(mode="json")))
+            since = alert.updated_at if since is None or alert.updated_at > since else since
+        if since is None:
+            since = datetime.fromisoformat("1970-01-01T00:00:00+00:00")
+        return frames
 
-    return StreamingResponse(events(), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return event_stream(request, fetch, poll=poll, duration=duration)
 
 
 @router.get("/guard/{campaign_id}")

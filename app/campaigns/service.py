@@ -152,7 +152,8 @@ def content_hash(*, full_body: str, sender_id: str, list_ids: list[str], rollout
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-async def _company_numbers(session: AsyncSession) -> frozenset[str]:
+async def company_numbers(session: AsyncSession) -> frozenset[str]:
+    """Every number a verified company sender texts from (a body may mention these)."""
     numbers: set[str] = set()
     for address, pool in (await session.execute(select(Sender.address, Sender.pool).where(Sender.is_verified))):
         numbers.add(address)
@@ -184,7 +185,7 @@ async def evaluate(session: AsyncSession, campaign: Campaign, settings: Settings
     """Findings, the body as it will be sent, and the hash an approval binds to."""
     list_ids = await list_ids_of(session, campaign)
     sender = await session.get(Sender, campaign.sender_id)
-    ctx = content_context(settings, sender=sender, company_numbers=await _company_numbers(session),
+    ctx = content_context(settings, sender=sender, company_numbers=await company_numbers(session),
                           sendable_counts=await sendable_counts(session, list_ids))
     findings = content.check_content(campaign.body, ctx)
     if campaign.scheduled_at is not None:

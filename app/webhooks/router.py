@@ -29,5 +29,6 @@ async def inbound_sms(request: Request, session: SessionDep, settings: SettingsD
 async def status_callback(request: Request, session: SessionDep, settings: SettingsDep):
     """A message status callback: signature checked, stored once, applied monotonically."""
     params = await verified_form(request, settings.public_base_url, settings.auth_token)
-    await status.handle(session, params, settings=settings, message_id=request.query_params.get("m"))
+    await status.handle(session, params, settings=settings, message_id=request.query_params.get("m"),
+                        reply_id=request.query_params.get("r"))
     return Response(status_code=204)

@@ -21,6 +21,7 @@ from app.db.base import utcnow
 from app.db.upsert import insert_for
 from app.dispatch import states
 from app.dispatch.reconcile import ATTACHABLE, attach_sid
+from app.inbox import delivery
 from app.models import Campaign, Message, StatusCallback
 from app.providers.registration import SENDER_NOT_REGISTERED_CODES
 from app.senders import service as senders
@@ -69,7 +70,7 @@ _MOVE = (
 
 
 async def handle(session: AsyncSession, params: dict[str, str], *, settings: Settings,
-                 message_id: str | None = None) -> str:
+                 message_id: str | None = None, reply_id: str | None = None) -> str:
     sid = params.get("MessageSid") or params.get("SmsSid") or ""
     status = (params.get("MessageStatus") or params.get("SmsStatus") or "").lower()
     if not sid or not status:
@@ -85,8 +86,9 @@ async def handle(session: AsyncSession, params: dict[str, str], *, settings: Set
     if stored is None:
         return "duplicate"
     message_pk, needs_sid = stored
-    if message_pk is None:
-        return "unknown"
+    if message_pk is None:  # not a campaign message: perhaps a reply from the company inbox
+        found = await delivery.record_status(session, sid, status, code, reply_id=reply_id, now=now)
+        return "applied" if found else "unknown"
     if needs_sid:
         await attach_sid(session, message_pk, sid)
     target, sources = states.forward_moves(status)
