@@ -496,3 +496,22 @@ async def test_inbox_stats(client, sender, agent, agent2):
     stats = (await client.get("/v1/inbox/stats", headers=agent2.headers)).json()
     assert stats["open"] == 1 and stats["unassigned"] == 1 and stats["oldest_waiting_seconds"] >= 0
     assert stats["median_first_response_seconds"] >= 0 and stats["median_resolution_seconds"] >= 0
+
+
+async def test_the_thread_shows_the_campaign_messages_the_customer_got(client, admin, marketer, reviewer, agent,
+                                                                       session):
+    from app.models import Message
+    from tests import dispatch_world
+
+    world = await dispatch_world.build(client, admin, marketer, reviewer, phones=[CUSTOMER])
+    await session.execute(update(Message).values(state="delivered", sent_at=datetime.now(UTC) - timedelta(hours=1),
+                                                 provider_sid="SM" + "c" * 32))
+    await session.commit()
+    await available(client, agent)
+    await customer_says(client, "do you have it in blue?")
+    conversation = await the_conversation(client, agent)
+    assert conversation["sender_id"] == world["sender"]["id"]
+    thread = (await client.get(f"/v1/conversations/{conversation['id']}", headers=agent.headers)).json()["messages"]
+    assert [m["kind"] for m in thread] == ["campaign", "inbound"]
+    assert thread[0]["body"] == "Fineline Demo Co: Hi Ana, fall sale today. Reply STOP to opt out."
+    assert thread[0]["campaign_id"] == world["campaign"]["id"] and thread[0]["state"] == "delivered"
