@@ -89,6 +89,13 @@ def _time(reply: Reply, conversation: Conversation, settings: Settings, now: dat
     reply.not_before, reply.updated_at = when, now
 
 
+async def _personal_findings(session: AsyncSession, conversation: Conversation, body: str,
+                             settings: Settings) -> list[content.Finding]:
+    sender = await session.get(Sender, conversation.sender_id)
+    ctx = content_context(settings, sender=sender, company_numbers=await company_numbers(session))
+    return content.personal_findings(body, ctx)
+
+
 def _refuse(refusal: policy.Refusal) -> Conflict:
     return Conflict(refusal.message, code=refusal.rule, details={"rule": refusal.rule})
 
@@ -103,9 +110,8 @@ async def write(session: AsyncSession, conversation: Conversation, *, author: Us
                                     starting=purpose == Purpose.START)
     if refusal:
         raise _refuse(refusal)
-    sender = await session.get(Sender, conversation.sender_id)
-    ctx = content_context(settings, sender=sender, company_numbers=await company_numbers(session))
-    findings = content.personal_findings(body, ctx) if purpose != Purpose.AUTO_REPLY else []
+    findings = (await _personal_findings(session, conversation, body, settings)
+                if purpose != Purpose.AUTO_REPLY else [])
     reply = Reply(conversation_id=conversation.id, purpose=purpose, author_id=author.id if author else None,
                   body=body, findings=[finding_out(f) for f in findings], attempts=0, created_at=now, updated_at=now)
     if findings:
@@ -125,6 +131,20 @@ async def write(session: AsyncSession, conversation: Conversation, *, author: Us
     service.emit(session, conversation, "reply", reply_id=reply.id, state=reply.state)
     await session.flush()
     return reply
+
+
+async def check_draft(session: AsyncSession, conversation: Conversation, *, body: str, settings: Settings,
+                      now: datetime | None = None) -> dict:
+    """What would happen to this reply, without writing it: the content findings (a reply with any is
+    held for review), the consent rule that would refuse it, and when it would land."""
+    now = now or utcnow()
+    check_body(body)
+    sender = await session.get(Sender, conversation.sender_id)
+    findings = await _personal_findings(session, conversation, body, settings)
+    refusal = await consent_refusal(session, conversation, settings=settings, now=now, starting=False)
+    return {"findings": [finding_out(f) for f in findings], "held": bool(findings),
+            "refused": {"rule": refusal.rule, "message": refusal.message} if refusal else None,
+            "sender_verified": sender.state == "verified", "send_at": send_at(conversation, settings, now)}
 
 
 async def reply(session: AsyncSession, conversation: Conversation, *, author: User, body: str, settings: Settings,

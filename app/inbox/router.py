@@ -19,6 +19,7 @@ from app.inbox.schemas import (
     ConversationIn,
     ConversationOut,
     DecisionIn,
+    DraftCheckOut,
     ReplyIn,
     ReplyOut,
     SnoozeIn,
@@ -128,6 +129,13 @@ async def post_reply(body: ReplyIn, conversation: ConversationDep, request: Requ
     return await _answer(request, session, provider, settings, reply, response)
 
 
+@router.post("/conversations/{conversation_id}/check", response_model=DraftCheckOut)
+async def check_reply(body: ReplyIn, conversation: ConversationDep, session: SessionDep, _: WorkerDep,
+                      settings: SettingsDep):
+    """The checks a reply would meet, before it is sent: findings, consent, timing. Nothing is stored."""
+    return await replies.check_draft(session, conversation, body=body.body, settings=settings)
+
+
 @router.post("/conversations/{conversation_id}/assign", response_model=ConversationOut)
 async def assign(body: AssignIn, conversation: ConversationDep, session: SessionDep, user: WorkerDep):
     target = await users.get_user(session, body.user_id) if body.user_id else None
@@ -179,6 +187,11 @@ async def inbox_stats(session: SessionDep, _: ReaderDep,
     """Open and unassigned conversations, the oldest waiting, and median first-response and
     resolution times over the window."""
     return await service.stats(session, now=utcnow(), window=timedelta(hours=window_hours))
+
+
+@router.get("/me/availability", response_model=AvailabilityOut)
+async def get_availability(session: SessionDep, agent: AgentDep):
+    return await service.availability(session, agent)
 
 
 @router.put("/me/availability", response_model=AvailabilityOut)

@@ -124,6 +124,14 @@ class StartedOut(BaseModel):
     reply: ReplyOut
 
 
+class DraftCheckOut(BaseModel):
+    findings: list[FindingOut]
+    held: bool = Field(description="true when the reply would wait for a reviewer")
+    refused: dict | None = Field(description="the consent rule that would refuse it: {rule, message}")
+    sender_verified: bool
+    send_at: datetime = Field(description="when it would land (later than now inside the customer's quiet hours)")
+
+
 class StatsOut(BaseModel):
     open: int
     unassigned: int

@@ -172,6 +172,11 @@ async def assign(session: AsyncSession, conversation: Conversation, *, target: U
     return conversation
 
 
+async def availability(session: AsyncSession, user: User) -> AgentStatus:
+    """The agent's availability (not available until they say so)."""
+    return await session.get(AgentStatus, user.id) or AgentStatus(user_id=user.id, available=False)
+
+
 async def set_availability(session: AsyncSession, user: User, *, available: bool, now: datetime) -> AgentStatus:
     if policy.AGENT not in user.roles:
         raise Forbidden("only agents set their availability for the inbox")

@@ -1,0 +1,115 @@
+"""The inbox page in a real browser: headless Chromium (Debian's package) driven by Playwright.
+
+An agent signs in and becomes available; a customer's text arrives and appears live; the agent answers
+from the company number; a personal reply shows its findings before sending and is held; a reviewer
+sees it held and approves it; a new text arrives live in the open thread.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+from twilio.request_validator import RequestValidator
+
+from tests.test_ops_page import ARTIFACTS, CHROMIUM, _cli, _free_port
+
+TOKEN = "inbox-page-token"
+CUSTOMER = "+14155552671"
+
+
+@pytest.mark.httpx_mock(should_mock=lambda request: request.url.host != "127.0.0.1")
+def test_inbox_page_answers_a_customer_holds_a_personal_reply_and_shows_new_texts_live(tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FINELINE_", "TEST_DATABASE_URL"))}
+    env.update(FINELINE_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'inbox.db'}", FINELINE_WORKER="inline",
+               FINELINE_PROVIDER="sandbox", FINELINE_QUIET_HOURS="off", FINELINE_PUBLIC_BASE_URL=base,
+               FINELINE_TWILIO_AUTH_TOKEN=TOKEN, FINELINE_SANDBOX_OWNED_NUMBERS="+15005550006",
+               FINELINE_SANDBOX_CALLBACK_DELAY="0.2", FINELINE_SANDBOX_FAILURE_SHARE="0")
+    _cli(["migrate"], env)
+    admin_key = _cli(["create-admin", "admin@example.com"], env).strip().splitlines()[-1]
+    server = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--no-migrate"],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        with httpx.Client(base_url=base, timeout=30) as http:
+            for _ in range(100):
+                try:
+                    if http.get("/readyz").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.2)
+            _run(http, base, admin_key, sync_playwright)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def _run(http, base, admin_key, sync_playwright):
+    def post(path, key, **kwargs):
+        response = http.post(path, headers={"Authorization": f"Bearer {key}"}, **kwargs)
+        assert response.status_code < 300, response.text
+        return response.json()
+
+    def customer_says(sid, body):
+        params = {"MessageSid": sid, "AccountSid": "AC" + "0" * 32, "From": CUSTOMER, "To": "+15005550006",
+                  "Body": body, "NumMedia": "0"}
+        signature = RequestValidator(TOKEN).compute_signature(f"{base}/webhooks/twilio/inbound", params)
+        assert http.post("/webhooks/twilio/inbound", data=params,
+                         headers={"X-Twilio-Signature": signature}).status_code == 200
+
+    keys = {role: post("/v1/users", admin_key, json={"email": f"{role}@example.com", "name": role.title(),
+                                                     "roles": [role]})["api_key"]
+            for role in ("agent", "reviewer")}
+    sender = post("/v1/senders", admin_key, json={"kind": "long_code", "address": "+15005550006", "label": "Main"})
+    post(f"/v1/senders/{sender['id']}/verify", admin_key)
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            agent = browser.new_page()
+            agent.goto(f"{base}/inbox")
+            agent.fill("#api-key", keys["agent"])
+            agent.click("#login-form button")
+            agent.wait_for_selector("#stream-state.live")
+            agent.check("#availability")
+            agent.wait_for_timeout(300)
+
+            customer_says("SM" + "1" * 32, "Do you have the jacket in blue?")
+            agent.wait_for_selector("#conversations li[data-conversation-id]", timeout=5000)  # live, routed to her
+            agent.click("#conversations li[data-conversation-id]")
+            agent.wait_for_selector("#thread li.inbound >> text=Do you have the jacket in blue?")
+
+            agent.fill("#reply-body", "Yes, in every size. Shall we hold one for you?")
+            agent.wait_for_selector("#checks .ok")
+            agent.click("#reply-form button")
+            agent.wait_for_selector("#thread li.reply[data-state=sent], #thread li.reply[data-state=delivered]")
+
+            agent.fill("#reply-body", "Text me on my cell 415-555-0199, it's easier")
+            agent.wait_for_selector("#checks .finding >> text=wait for a reviewer")  # shown before sending
+            agent.click("#reply-form button")
+            agent.wait_for_selector("#thread li.reply[data-state=held]")
+
+            customer_says("SM" + "2" * 32, "Great, I'll come by at 5")
+            agent.wait_for_selector("#thread li.inbound >> text=I'll come by at 5", timeout=5000)  # live
+
+            reviewer = browser.new_page()
+            reviewer.goto(f"{base}/inbox")
+            reviewer.fill("#api-key", keys["reviewer"])
+            reviewer.click("#login-form button")
+            reviewer.wait_for_selector("#held li[data-reply-id] >> text=Text me on my cell")
+            reviewer.click("#held li[data-reply-id] button.primary")
+            reviewer.wait_for_selector("#held li.empty")
+            agent.wait_for_selector("#thread li.reply[data-state=sent], #thread li.reply[data-state=delivered]"
+                                    " >> text=Text me on my cell", timeout=5000)
+            ARTIFACTS.mkdir(exist_ok=True)
+            agent.screenshot(path=str(ARTIFACTS / "inbox-page.png"), full_page=True)
+        finally:
+            browser.close()
