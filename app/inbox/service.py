@@ -10,7 +10,7 @@ from __future__ import annotations
 import statistics
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import Row, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.service import record
@@ -262,7 +262,7 @@ async def on_inbound(session: AsyncSession, *, sid: str, phone: str, body: str, 
 
 # --- reading --------------------------------------------------------------------------------------
 
-def _cursor_of(conversation: Conversation) -> str:
+def _cursor_of(conversation: Conversation | Row) -> str:
     micros = int(conversation.last_activity_at.timestamp() * 1_000_000)
     return f"{micros}_{conversation.id}"
 
@@ -275,10 +275,12 @@ def _parse_cursor(cursor: str) -> tuple[datetime, str]:
 
 
 async def list_conversations(session: AsyncSession, *, state: str | None, assignee: str | None, me: User,
-                             limit: int, cursor: str | None) -> tuple[list[Conversation], str | None]:
+                             limit: int, cursor: str | None) -> tuple[list[Row], str | None]:
     """Newest activity first, keyset pages on (last_activity_at, id) — served by the two
     (state | assignee, state), last_activity_at, id indexes."""
-    query = select(Conversation).order_by(Conversation.last_activity_at.desc(), Conversation.id.desc())
+    # Plain rows, not ORM entities: a page is read, never changed, and skipping the identity map
+    # is most of what the listing costs beyond the query's 0.1 ms.
+    query = select(*Conversation.__table__.c).order_by(Conversation.last_activity_at.desc(), Conversation.id.desc())
     if state:
         query = query.where(Conversation.state == state)
     if assignee == "none":
@@ -289,7 +291,7 @@ async def list_conversations(session: AsyncSession, *, state: str | None, assign
         at, conversation_id = _parse_cursor(cursor)
         query = query.where(or_(Conversation.last_activity_at < at,
                                 and_(Conversation.last_activity_at == at, Conversation.id < conversation_id)))
-    rows = list((await session.scalars(query.limit(limit + 1))).all())
+    rows = list((await session.execute(query.limit(limit + 1))).all())
     return rows[:limit], (_cursor_of(rows[limit - 1]) if len(rows) > limit else None)
 
 
