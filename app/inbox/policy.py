@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from app.dispatch import quiet_hours
@@ -137,9 +137,6 @@ class Agent:
     last_assigned_at: datetime | None
 
 
-_NEVER = datetime.min.replace(tzinfo=None)
-
-
 def choose_assignee(last_assignee: Agent | None, agents: Sequence[Agent]) -> str | None:
     """The last assignee if still active; else round-robin among available agents (the one who got a
     conversation longest ago); else nobody (the unassigned queue)."""
@@ -148,8 +145,8 @@ def choose_assignee(last_assignee: Agent | None, agents: Sequence[Agent]) -> str
     candidates = [a for a in agents if a.active and a.available]
     if not candidates:
         return None
-    return min(candidates, key=lambda a: (a.last_assigned_at.replace(tzinfo=None) if a.last_assigned_at
-                                          else _NEVER, a.id)).id
+    never = datetime.min.replace(tzinfo=UTC)
+    return min(candidates, key=lambda a: (a.last_assigned_at or never, a.id)).id
 
 
 def may_work(roles: Sequence[str]) -> bool:

@@ -228,8 +228,8 @@ async def open_conversation(session: AsyncSession, sender: Sender, phone: str, *
         "id": new_id("cnv"), "sender_id": sender.id, "phone": phone, "state": OPEN, "opened_at": now,
         "last_activity_at": now, "created_at": now, "updated_at": now}, conflict=["sender_id", "phone"])
     conversation = await session.scalar(select(Conversation).where(
-        Conversation.sender_id == sender.id, Conversation.phone == phone).with_for_update())
-    await session.refresh(conversation)
+        Conversation.sender_id == sender.id, Conversation.phone == phone).with_for_update()
+        .execution_options(populate_existing=True))
     if created:
         record(session, "conversation.opened", actor=actor, target_type="conversation", target_id=conversation.id,
                sender_id=sender.id, phone=phone, **details)
