@@ -515,3 +515,28 @@ async def test_the_thread_shows_the_campaign_messages_the_customer_got(client, a
     assert [m["kind"] for m in thread] == ["campaign", "inbound"]
     assert thread[0]["body"] == "Fineline Demo Co: Hi Ana, fall sale today. Reply STOP to opt out."
     assert thread[0]["campaign_id"] == world["campaign"]["id"] and thread[0]["state"] == "delivered"
+
+
+async def test_replies_keep_the_senders_rate_shared_with_campaigns(client, sender, agent, session, settings, db,
+                                                                   provider):
+    import time
+
+    from app.dispatch import throttle
+
+    reply = await _queued_reply(client, agent, session, settings)
+    conversation = await session.get(Conversation, reply.conversation_id)
+    second = await inbox_replies.reply(session, conversation, author=agent.user, body="And more!", settings=settings)
+    await session.commit()
+    began = time.monotonic()
+    assert await delivery.send(db, provider, settings, reply.id) == "sent"
+    assert await delivery.send(db, provider, settings, second.id) == "sent"
+    assert time.monotonic() - began >= throttle.interval(sender["mps"]) * 0.9  # one slot apart at 1 MPS
+
+    async with db.unit_of_work() as s:  # a campaign batch holds the sender's next ten slots
+        await throttle.reserve(s, sender["id"], sender["mps"], 10)
+    third = await inbox_replies.reply(session, conversation, author=agent.user, body="One more.", settings=settings)
+    await session.commit()
+    assert await delivery.send(db, provider, settings, third.id) is None  # waits in the queue, not in a request
+    await session.refresh(third)
+    assert third.state == "queued" and third.not_before > datetime.now(UTC) + timedelta(seconds=5)
+    assert len(provider.sent) == 2

@@ -78,6 +78,7 @@ def upgrade() -> None:
     sa.Column('error_code', sa.Integer(), nullable=True),
     sa.Column('error', sa.String(length=500), nullable=True),
     sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('slot_at', app.db.base.UTCDateTime(), nullable=True),
     sa.Column('claimed_at', app.db.base.UTCDateTime(), nullable=True),
     sa.Column('created_at', app.db.base.UTCDateTime(), nullable=False),
     sa.Column('updated_at', app.db.base.UTCDateTime(), nullable=False),

@@ -10,12 +10,15 @@ opt-out like any other.
 
 Right before the call, the reply is checked again: the sender still verified (invariant 1), the
 customer not opted out and the consent rules still met (2, 3), and the moment inside their window
-unless they are texting (7).
+unless they are texting (7); and it takes a send slot on the sender's timeline, shared with the
+campaigns (6) — a slot further off than a few seconds is waited for in the queue.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import asyncio
+import time
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,7 +27,7 @@ from app.audience import consent
 from app.config import Settings
 from app.db import Database
 from app.db.base import utcnow
-from app.dispatch import states
+from app.dispatch import states, throttle
 from app.dispatch.reconcile import CLOCK_SKEW
 from app.dispatch.send import backoff
 from app.inbox import replies, service
@@ -35,6 +38,8 @@ from app.providers.errors import ProviderError, ProviderUnknownOutcome, Recipien
 
 #: A reply claimed this long ago and still ``sending`` lost its process: it is reconciled.
 STALE_CLAIM = timedelta(minutes=2)
+#: A reply whose send slot is further off than this waits in the queue for it, not in a request.
+MAX_SLOT_WAIT = 3.0
 
 
 def status_callback_url(settings: Settings, reply_id: str) -> str:
@@ -68,6 +73,13 @@ async def _claim(session: AsyncSession, reply_id: str, settings: Settings, now: 
     if when > now:  # the customer's quiet hours began meanwhile: wait for their window
         reply.state, reply.not_before, reply.updated_at = ReplyState.SCHEDULED, when, now
         return None
+    # The sender's rate holds for replies too: a slot on its timeline, shared with every campaign.
+    if reply.slot_at is None or time.time() - reply.slot_at.timestamp() > throttle.LATE:
+        first, offset = await throttle.reserve(session, sender.id, sender.mps, 1)
+        reply.slot_at = datetime.fromtimestamp(first - offset, UTC)
+    if reply.slot_at.timestamp() - time.time() > MAX_SLOT_WAIT:  # a campaign holds the next slots: queue behind
+        reply.not_before, reply.updated_at = reply.slot_at, now
+        return None
     reply.state, reply.claimed_at, reply.attempts, reply.updated_at = ReplyState.SENDING, now, reply.attempts + 1, now
     return reply, conversation, sender
 
@@ -88,8 +100,10 @@ async def send(db: Database, provider: Provider, settings: Settings, reply_id: s
         if claimed is None:
             return None
         reply, conversation, sender = claimed
-        to, body, attempts = conversation.phone, reply.body, reply.attempts
-    # Committed: the reply is ``sending`` before the provider hears of it.
+        to, body, attempts, slot = conversation.phone, reply.body, reply.attempts, reply.slot_at.timestamp()
+    # Committed: the reply is ``sending`` before the provider hears of it. It leaves in its slot.
+    if slot - time.time() > 0:
+        await asyncio.sleep(slot - time.time())
     values: dict = {}
     opted_out = False
     try:

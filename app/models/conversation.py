@@ -70,6 +70,7 @@ class Reply(Base):
     error_code: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(String(500))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    slot_at: Mapped[datetime | None]  # its send slot on the sender's timeline (rate limits, invariant 6)
     claimed_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = created_at_column()
