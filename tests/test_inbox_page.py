@@ -7,16 +7,12 @@ sees it held and approves it; a new text arrives live in the open thread.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
-
 import httpx
 import pytest
 from twilio.request_validator import RequestValidator
 
-from tests.test_ops_page import ARTIFACTS, CHROMIUM, _cli, _free_port
+from tests.live_server import cli, environment, free_port, serving
+from tests.test_ops_page import ARTIFACTS, CHROMIUM
 
 TOKEN = "inbox-page-token"
 CUSTOMER = "+14155552671"
@@ -26,30 +22,16 @@ CUSTOMER = "+14155552671"
 def test_inbox_page_answers_a_customer_holds_a_personal_reply_and_shows_new_texts_live(tmp_path):
     from playwright.sync_api import sync_playwright
 
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("FINELINE_", "TEST_DATABASE_URL"))}
-    env.update(FINELINE_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'inbox.db'}", FINELINE_WORKER="inline",
-               FINELINE_PROVIDER="sandbox", FINELINE_QUIET_HOURS="off", FINELINE_PUBLIC_BASE_URL=base,
-               FINELINE_TWILIO_AUTH_TOKEN=TOKEN, FINELINE_SANDBOX_OWNED_NUMBERS="+15005550006",
-               FINELINE_SANDBOX_CALLBACK_DELAY="0.2", FINELINE_SANDBOX_FAILURE_SHARE="0")
-    _cli(["migrate"], env)
-    admin_key = _cli(["create-admin", "admin@example.com"], env).strip().splitlines()[-1]
-    server = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--no-migrate"],
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        with httpx.Client(base_url=base, timeout=30) as http:
-            for _ in range(100):
-                try:
-                    if http.get("/readyz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                time.sleep(0.2)
-            _run(http, base, admin_key, sync_playwright)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    env = environment(FINELINE_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'inbox.db'}", FINELINE_WORKER="inline",
+                      FINELINE_PROVIDER="sandbox", FINELINE_QUIET_HOURS="off", FINELINE_PUBLIC_BASE_URL=base,
+                      FINELINE_TWILIO_AUTH_TOKEN=TOKEN, FINELINE_SANDBOX_OWNED_NUMBERS="+15005550006",
+                      FINELINE_SANDBOX_CALLBACK_DELAY="0.2", FINELINE_SANDBOX_FAILURE_SHARE="0")
+    cli(["migrate"], env)
+    admin_key = cli(["create-admin", "admin@example.com"], env).strip().splitlines()[-1]
+    with serving(env, port), httpx.Client(base_url=base, timeout=30) as http:
+        _run(http, base, admin_key, sync_playwright)
 
 
 def _run(http, base, admin_key, sync_playwright):

@@ -5,10 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import socket
-import subprocess
-import sys
 import time
 
 import httpx
@@ -18,6 +14,7 @@ from twilio.request_validator import RequestValidator
 
 from app.db import migrations
 from app.models import ConversationEvent
+from tests.live_server import cli, environment, free_port, serving
 from tests.test_inbox import agent, available, customer_says, sender  # noqa: F401  (fixtures)
 
 TOKEN = "inbox-stream-token"
@@ -51,48 +48,22 @@ async def test_the_stream_catches_up_from_last_event_id(client, sender, agent, s
     assert forbidden.status_code == 401
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _cli(args, env) -> str:
-    result = subprocess.run([sys.executable, "-m", "app.cli", *args], env=env, capture_output=True, text=True,
-                            timeout=120)
-    assert result.returncode == 0, result.stderr
-    return result.stdout
-
-
 @pytest.mark.httpx_mock(should_mock=lambda request: request.url.host != "127.0.0.1")
 def test_an_inbound_text_is_in_the_stream_within_a_second_of_the_webhook(scratch_database_url):
     migrations.upgrade(scratch_database_url)
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("FINELINE_", "TEST_DATABASE_URL"))}
-    env.update(FINELINE_DATABASE_URL=scratch_database_url, FINELINE_WORKER="off", FINELINE_PROVIDER="sandbox",
-               FINELINE_PUBLIC_BASE_URL=base, FINELINE_TWILIO_AUTH_TOKEN=TOKEN,
-               FINELINE_SANDBOX_OWNED_NUMBERS="+15005550006")
-    admin_key = _cli(["create-admin", "admin@example.com"], env).strip().splitlines()[-1]
-    server = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--no-migrate"],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
+    env = environment(FINELINE_DATABASE_URL=scratch_database_url, FINELINE_WORKER="off", FINELINE_PROVIDER="sandbox",
+                      FINELINE_PUBLIC_BASE_URL=base, FINELINE_TWILIO_AUTH_TOKEN=TOKEN,
+                      FINELINE_SANDBOX_OWNED_NUMBERS="+15005550006")
+    admin_key = cli(["create-admin", "admin@example.com"], env).strip().splitlines()[-1]
+    with serving(env, port):
         latencies = asyncio.run(_measure(base, admin_key))
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
     assert len(latencies) == 3 and max(latencies) <= 1.0, latencies
 
 
 async def _measure(base: str, admin_key: str) -> list[float]:
     async with httpx.AsyncClient(base_url=base, timeout=30) as http:
-        for _ in range(150):
-            try:
-                if (await http.get("/readyz")).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.2)
         admin = {"Authorization": f"Bearer {admin_key}"}
         agent = (await http.post("/v1/users", json={"email": "ana@example.com", "name": "Ana", "roles": ["agent"]},
                                  headers=admin)).json()["api_key"]

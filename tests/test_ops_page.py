@@ -8,11 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import shutil
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -20,52 +16,27 @@ import httpx
 import pytest
 from twilio.request_validator import RequestValidator
 
+from tests.live_server import cli, environment, free_port, serving
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 TOKEN = "ops-page-token"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "build"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _cli(args, env):
-    result = subprocess.run([sys.executable, "-m", "app.cli", *args], env=env, capture_output=True, text=True,
-                            timeout=120)
-    assert result.returncode == 0, result.stderr
-    return result.stdout
 
 
 @pytest.mark.httpx_mock(should_mock=lambda request: request.url.host != "127.0.0.1")
 def test_ops_page_shows_the_alert_and_the_pause_live(tmp_path):
     from playwright.sync_api import sync_playwright
 
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("FINELINE_", "TEST_DATABASE_URL"))}
-    env.update(FINELINE_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'ops.db'}", FINELINE_WORKER="inline",
-               FINELINE_PROVIDER="sandbox", FINELINE_QUIET_HOURS="off", FINELINE_PUBLIC_BASE_URL=base,
-               FINELINE_TWILIO_AUTH_TOKEN=TOKEN, FINELINE_SANDBOX_OWNED_NUMBERS="+15005550006,24680",
-               FINELINE_SANDBOX_CALLBACK_DELAY="0.2", FINELINE_SANDBOX_FAILURE_SHARE="0")
-    _cli(["migrate"], env)
-    admin_key = _cli(["create-admin", "admin@example.com"], env).strip().splitlines()[-1]
-    server = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--no-migrate"],
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        with httpx.Client(base_url=base, timeout=30) as http:
-            for _ in range(100):
-                try:
-                    if http.get("/readyz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                time.sleep(0.2)
-            _run(http, base, admin_key, sync_playwright)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    env = environment(FINELINE_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'ops.db'}", FINELINE_WORKER="inline",
+                      FINELINE_PROVIDER="sandbox", FINELINE_QUIET_HOURS="off", FINELINE_PUBLIC_BASE_URL=base,
+                      FINELINE_TWILIO_AUTH_TOKEN=TOKEN, FINELINE_SANDBOX_OWNED_NUMBERS="+15005550006,24680",
+                      FINELINE_SANDBOX_CALLBACK_DELAY="0.2", FINELINE_SANDBOX_FAILURE_SHARE="0")
+    cli(["migrate"], env)
+    admin_key = cli(["create-admin", "admin@example.com"], env).strip().splitlines()[-1]
+    with serving(env, port), httpx.Client(base_url=base, timeout=30) as http:
+        _run(http, base, admin_key, sync_playwright)
 
 
 def _run(http, base, admin_key, sync_playwright):

@@ -1,33 +1,16 @@
 // Fineline inbox page. The API key lives in this tab's sessionStorage and travels only in the
 // Authorization header. New texts, replies, assignments and state changes arrive through the inbox
-// stream (read with fetch, since EventSource cannot send headers), reconnecting with Last-Event-ID.
+// stream (common.js's followStream, reconnecting with Last-Event-ID).
 "use strict";
 
 const state = { key: sessionStorage.getItem("fineline.inbox.key"), me: null, view: "mine", current: null,
-                lastEventId: null, streamAbort: null, checkTimer: null };
+                lastEventId: null, streamAbort: null, checkTimer: null, signOut: (message) => signOut(message) };
 
-const $ = (sel) => document.querySelector(sel);
-const el = (tag, attrs = {}, ...children) => {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k === "class") node.className = v; else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
-    else node.setAttribute(k, v);
-  }
-  for (const child of children) node.append(child instanceof Node ? child : document.createTextNode(String(child)));
-  return node;
-};
 const has = (...roles) => state.me && roles.some((r) => state.me.roles.includes(r));
 const works = () => has("agent", "ops", "admin");
 const when = (iso) => (iso ? new Date(iso).toLocaleString() : "");
 
-async function api(method, path, body) {
-  const response = await fetch(path, { method, headers: { "Authorization": `Bearer ${state.key}`,
-    ...(body ? { "Content-Type": "application/json" } : {}) }, body: body ? JSON.stringify(body) : undefined });
-  if (response.status === 401) { signOut("Your key is no longer valid."); throw new Error("unauthorized"); }
-  const data = response.status === 204 ? null : await response.json();
-  if (!response.ok) throw new Error((data && data.error && data.error.message) || response.statusText);
-  return data;
-}
+const api = (method, path, body) => apiCall(state, method, path, body);
 
 // ---- sign in / out ---------------------------------------------------------------------------
 async function signIn(key) {
@@ -60,44 +43,10 @@ function signOut(message) {
 function showLogin() { $("#inbox").hidden = true; $("#login").hidden = false; $("#who").textContent = ""; }
 
 // ---- the stream ------------------------------------------------------------------------------
-async function startStream() {
-  if (!state.key) return;
-  const controller = new AbortController();
-  state.streamAbort = controller;
-  const headers = { "Authorization": `Bearer ${state.key}` };
-  if (state.lastEventId) headers["Last-Event-ID"] = state.lastEventId;
-  try {
-    const response = await fetch("/v1/conversations/stream?poll=0.25", { headers, signal: controller.signal });
-    if (!response.ok) throw new Error(`stream answered ${response.status}`);
-    setStream("live");
-    const reader = response.body.getReader();
-    const decoder = new TextDecoder();
-    let buffer = "";
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      buffer += decoder.decode(value, { stream: true });
-      let cut;
-      while ((cut = buffer.indexOf("\n\n")) >= 0) { handleEvent(buffer.slice(0, cut)); buffer = buffer.slice(cut + 2); }
-    }
-  } catch (err) { if (controller.signal.aborted) return; }
-  if (!state.key) return;
-  setStream("retrying");  // dropped: reconnect and catch up from the last event seen
-  setTimeout(startStream, 1500);
+function startStream() {
+  followStream(state, "/v1/conversations/stream?poll=0.25",
+               (id, event) => refresh(event.conversation && event.conversation.id === state.current));
 }
-
-function handleEvent(block) {
-  let id = null, data = "";
-  for (const line of block.split("\n")) {
-    if (line.startsWith("id: ")) id = line.slice(4); else if (line.startsWith("data: ")) data += line.slice(6);
-  }
-  if (!data) return;
-  if (id) state.lastEventId = id;
-  const event = JSON.parse(data);
-  refresh(event.conversation && event.conversation.id === state.current);
-}
-
-function setStream(label) { const pill = $("#stream-state"); pill.textContent = label; pill.className = `pill ${label}`; }
 
 // ---- lists -----------------------------------------------------------------------------------
 const VIEWS = { mine: "state=open&assignee=me", queue: "state=open&assignee=none", all: "state=open" };
