@@ -11,7 +11,7 @@ import httpx
 import pytest
 from twilio.request_validator import RequestValidator
 
-from tests.live_server import cli, environment, free_port, serving
+from tests.live_server import first_admin, free_port, sandbox_environment, serving
 from tests.test_ops_page import ARTIFACTS, CHROMIUM
 
 TOKEN = "inbox-page-token"
@@ -24,12 +24,8 @@ def test_inbox_page_answers_a_customer_holds_a_personal_reply_and_shows_new_text
 
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = environment(FINELINE_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'inbox.db'}", FINELINE_WORKER="inline",
-                      FINELINE_PROVIDER="sandbox", FINELINE_QUIET_HOURS="off", FINELINE_PUBLIC_BASE_URL=base,
-                      FINELINE_TWILIO_AUTH_TOKEN=TOKEN, FINELINE_SANDBOX_OWNED_NUMBERS="+15005550006",
-                      FINELINE_SANDBOX_CALLBACK_DELAY="0.2", FINELINE_SANDBOX_FAILURE_SHARE="0")
-    cli(["migrate"], env)
-    admin_key = cli(["create-admin", "admin@example.com"], env).strip().splitlines()[-1]
+    env = sandbox_environment(f"sqlite+aiosqlite:///{tmp_path / 'inbox.db'}", base, TOKEN, "+15005550006")
+    admin_key = first_admin(env)
     with serving(env, port), httpx.Client(base_url=base, timeout=30) as http:
         _run(http, base, admin_key, sync_playwright)
 

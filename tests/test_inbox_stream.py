@@ -14,7 +14,7 @@ from twilio.request_validator import RequestValidator
 
 from app.db import migrations
 from app.models import ConversationEvent
-from tests.live_server import cli, environment, free_port, serving
+from tests.live_server import environment, first_admin, free_port, serving
 from tests.test_inbox import agent, available, customer_says, sender  # noqa: F401  (fixtures)
 
 TOKEN = "inbox-stream-token"
@@ -56,7 +56,7 @@ def test_an_inbound_text_is_in_the_stream_within_a_second_of_the_webhook(scratch
     env = environment(FINELINE_DATABASE_URL=scratch_database_url, FINELINE_WORKER="off", FINELINE_PROVIDER="sandbox",
                       FINELINE_PUBLIC_BASE_URL=base, FINELINE_TWILIO_AUTH_TOKEN=TOKEN,
                       FINELINE_SANDBOX_OWNED_NUMBERS="+15005550006")
-    admin_key = cli(["create-admin", "admin@example.com"], env).strip().splitlines()[-1]
+    admin_key = first_admin(env, migrate=False)
     with serving(env, port):
         latencies = asyncio.run(_measure(base, admin_key))
     assert len(latencies) == 3 and max(latencies) <= 1.0, latencies
