@@ -31,10 +31,12 @@ from app.dispatch import states, throttle
 from app.dispatch.reconcile import CLOCK_SKEW
 from app.dispatch.send import backoff
 from app.inbox import replies, service
-from app.inbox.lifecycle import DUE, Purpose, ReplyState
+from app.inbox.lifecycle import DUE
 from app.models import Conversation, Reply, Sender
 from app.providers.base import Provider, SenderRefused, ensure_sendable
 from app.providers.errors import ProviderError, ProviderUnknownOutcome, RecipientOptedOut
+from app.vocab.conversation import ReplyPurpose, ReplyState
+from app.vocab.message import MessageState
 
 #: A reply claimed this long ago and still ``sending`` lost its process: it is reconciled.
 STALE_CLAIM = timedelta(minutes=2)
@@ -65,7 +67,7 @@ async def _claim(session: AsyncSession, reply_id: str, settings: Settings, now: 
         _finish(session, reply, conversation, now, state=ReplyState.SKIPPED, error=refused.message)
         return None
     refusal = await replies.consent_refusal(session, conversation, settings=settings, now=now,
-                                            starting=reply.purpose == Purpose.START)
+                                            starting=reply.purpose == ReplyPurpose.START)
     if refusal is not None:
         _finish(session, reply, conversation, now, state=ReplyState.SKIPPED, error=refusal.message)
         return None
@@ -214,9 +216,9 @@ async def record_status(session: AsyncSession, sid: str, status: str, error_code
     if target is None:
         return False
     values = {"state": target, "updated_at": now}
-    if target == states.DELIVERED:
+    if target == MessageState.DELIVERED:
         values["delivered_at"] = now
-    if target in (states.UNDELIVERED, states.FAILED):
+    if target in (MessageState.UNDELIVERED, MessageState.FAILED):
         values["error_code"] = error_code
     moved = (await session.execute(update(Reply).where(Reply.provider_sid == sid, Reply.state.in_(sources))
                                    .values(**values).returning(Reply.id, Reply.conversation_id))).first()

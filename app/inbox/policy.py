@@ -22,13 +22,13 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from app.dispatch import quiet_hours
+from app.vocab.roles import Role
 
-AGENT, OPS, ADMIN, REVIEWER, MARKETER = "agent", "ops", "admin", "reviewer", "marketer"
 #: Who sees the inbox and works in it; who may only read it.
-WORKERS = (AGENT, OPS, ADMIN)
-READERS = (*WORKERS, MARKETER, REVIEWER)
+WORKERS = (Role.AGENT, Role.OPS, Role.ADMIN)
+READERS = (*WORKERS, Role.MARKETER, Role.REVIEWER)
 #: Who may move a conversation that is someone else's.
-SUPERVISORS = (OPS, ADMIN)
+SUPERVISORS = (Role.OPS, Role.ADMIN)
 
 
 # --- consent --------------------------------------------------------------------------------------
@@ -157,7 +157,7 @@ def act_refusal(*, roles: Sequence[str], actor_id: str, assignee_id: str | None)
     """May this employee act on (reply in, snooze, resolve) the conversation? None, or why not."""
     if any(role in SUPERVISORS for role in roles):
         return None
-    if AGENT not in roles:
+    if Role.AGENT not in roles:
         return "only agents, ops and admins work in the inbox; your role may read it"
     if assignee_id is not None and assignee_id != actor_id:
         return "this conversation is another agent's; ops or an admin can reassign it"

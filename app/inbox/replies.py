@@ -25,9 +25,11 @@ from app.db.base import utcnow
 from app.dispatch.send import recipient_window
 from app.errors import Conflict, Forbidden, Invalid, NotFound
 from app.inbox import policy, service
-from app.inbox.lifecycle import Purpose, ReplyState
 from app.models import Conversation, Reply, Sender, User
 from app.providers.base import ensure_sendable
+from app.vocab.conversation import ReplyPurpose, ReplyState
+from app.vocab.roles import Role
+from app.vocab.sender import SenderState
 
 #: Twilio's limit for one message body, and the most segments a reply may cost (as for campaigns).
 MAX_BODY_CHARS, MAX_SEGMENTS = 1600, 10
@@ -107,11 +109,11 @@ async def write(session: AsyncSession, conversation: Conversation, *, author: Us
     check_body(body)
     ensure_sendable(await session.get(Sender, conversation.sender_id))
     refusal = await consent_refusal(session, conversation, settings=settings, now=now,
-                                    starting=purpose == Purpose.START)
+                                    starting=purpose == ReplyPurpose.START)
     if refusal:
         raise _refuse(refusal)
     findings = (await _personal_findings(session, conversation, body, settings)
-                if purpose != Purpose.AUTO_REPLY else [])
+                if purpose != ReplyPurpose.AUTO_REPLY else [])
     reply = Reply(conversation_id=conversation.id, purpose=purpose, author_id=author.id if author else None,
                   body=body, findings=[finding_out(f) for f in findings], attempts=0, created_at=now, updated_at=now)
     if findings:
@@ -120,7 +122,7 @@ async def write(session: AsyncSession, conversation: Conversation, *, author: Us
         _time(reply, conversation, settings, now)
     session.add(reply)
     await session.flush()
-    if purpose != Purpose.AUTO_REPLY:  # a person answered: the customer is no longer waiting
+    if purpose != ReplyPurpose.AUTO_REPLY:  # a person answered: the customer is no longer waiting
         conversation.waiting_since = None
         conversation.first_response_at = conversation.first_response_at or now
         conversation.last_reply_at = now
@@ -144,7 +146,7 @@ async def check_draft(session: AsyncSession, conversation: Conversation, *, body
     refusal = await consent_refusal(session, conversation, settings=settings, now=now, starting=False)
     return {"findings": [finding_out(f) for f in findings], "held": bool(findings),
             "refused": {"rule": refusal.rule, "message": refusal.message} if refusal else None,
-            "sender_verified": sender.state == "verified", "send_at": send_at(conversation, settings, now)}
+            "sender_verified": sender.state == SenderState.VERIFIED, "send_at": send_at(conversation, settings, now)}
 
 
 async def reply(session: AsyncSession, conversation: Conversation, *, author: User, body: str, settings: Settings,
@@ -152,9 +154,9 @@ async def reply(session: AsyncSession, conversation: Conversation, *, author: Us
     """An employee answers in a conversation. An agent answering an unassigned one takes it."""
     now = now or utcnow()
     service.require_worker(conversation, author)
-    written = await write(session, conversation, author=author, body=body, purpose=Purpose.REPLY,
+    written = await write(session, conversation, author=author, body=body, purpose=ReplyPurpose.REPLY,
                           settings=settings, now=now)
-    if conversation.assignee_id is None and policy.AGENT in author.roles:
+    if conversation.assignee_id is None and Role.AGENT in author.roles:
         await service.assign(session, conversation, target=author, actor=author, now=now)
     return written
 
@@ -172,11 +174,11 @@ async def start(session: AsyncSession, *, sender_id: str, phone: str, body: str,
     check_body(body)
     conversation, _ = await service.open_conversation(session, sender, phone, actor=author, now=now)
     service.require_worker(conversation, author)
-    written = await write(session, conversation, author=author, body=body, purpose=Purpose.START,
+    written = await write(session, conversation, author=author, body=body, purpose=ReplyPurpose.START,
                           settings=settings, now=now)
     if conversation.state != service.OPEN:
         service.move(session, conversation, service.OPEN, actor=author, reason="the company wrote", now=now)
-    if conversation.assignee_id is None and policy.AGENT in author.roles:
+    if conversation.assignee_id is None and Role.AGENT in author.roles:
         await service.assign(session, conversation, target=author, actor=author, now=now)
     return conversation, written
 
@@ -188,12 +190,12 @@ async def queue_auto_reply(session: AsyncSession, conversation: Conversation, *,
     if not policy.auto_reply_due(hours, now=now, last_auto_reply_at=conversation.last_auto_reply_at):
         return None
     sender = await session.get(Sender, conversation.sender_id)
-    if sender.state != "verified" or await consent_refusal(session, conversation, settings=settings, now=now,
+    if sender.state != SenderState.VERIFIED or await consent_refusal(session, conversation, settings=settings, now=now,
                                                            starting=False):
         return None
     conversation.last_auto_reply_at = now
     return await write(session, conversation, author=None, body=f"{settings.brand_name}: {settings.auto_reply_text}",
-                       purpose=Purpose.AUTO_REPLY, settings=settings, now=now)
+                       purpose=ReplyPurpose.AUTO_REPLY, settings=settings, now=now)
 
 
 async def handover(session: AsyncSession, conversations: list[Conversation], *, body: str, author: User,
@@ -206,7 +208,7 @@ async def handover(session: AsyncSession, conversations: list[Conversation], *, 
         if conversation.state == service.RESOLVED:
             continue
         try:
-            written = await write(session, conversation, author=author, body=body, purpose=Purpose.HANDOVER,
+            written = await write(session, conversation, author=author, body=body, purpose=ReplyPurpose.HANDOVER,
                                   settings=settings, now=now)
         except Conflict as refused:
             results.append({"conversation_id": conversation.id, "reply_id": None, "state": None,
@@ -223,7 +225,7 @@ async def approve(session: AsyncSession, held: Reply, *, reviewer: User, comment
     _check_reviewable(held, reviewer)
     conversation = await service.get_conversation(session, held.conversation_id, lock=True)
     refusal = await consent_refusal(session, conversation, settings=settings, now=now,
-                                    starting=held.purpose == Purpose.START)
+                                    starting=held.purpose == ReplyPurpose.START)
     if refusal:
         raise _refuse(refusal)
     _decide(held, reviewer, comment, now)

@@ -10,7 +10,6 @@ from app.audience import consent
 from app.db.base import utcnow
 from app.deps import ReviewerDep, SessionDep, SettingsDep, require
 from app.inbox import delivery, policy, replies, service
-from app.inbox.lifecycle import ConversationState, ReplyState
 from app.inbox.schemas import (
     AssignIn,
     AvailabilityIn,
@@ -31,11 +30,13 @@ from app.pagination import Page, PageDep
 from app.senders.router import ProviderDep
 from app.streams import event_stream, frame
 from app.users import service as users
+from app.vocab.conversation import ConversationState, ReplyState
+from app.vocab.roles import Role
 
 router = APIRouter(prefix="/v1", tags=["inbox"])
 ReaderDep = Annotated[User, require(*policy.READERS)]
 WorkerDep = Annotated[User, require(*policy.WORKERS)]
-AgentDep = Annotated[User, require(policy.AGENT)]
+AgentDep = Annotated[User, require(Role.AGENT)]
 STATES = "^(" + "|".join(ConversationState) + ")$"
 
 

@@ -6,6 +6,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.campaigns.schemas import FindingOut
 from app.types import Timestamp
+from app.vocab.conversation import ReplyState
 
 
 class ReplyIn(BaseModel):
@@ -78,7 +79,7 @@ class ReplyOut(BaseModel):
     @classmethod
     def of(cls, reply) -> ReplyOut:
         out = cls.model_validate(reply)
-        out.scheduled_for = reply.not_before if reply.state == "scheduled" else None
+        out.scheduled_for = reply.not_before if reply.state == ReplyState.SCHEDULED else None
         return out
 
 

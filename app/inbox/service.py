@@ -21,7 +21,6 @@ from app.db.base import new_id, utcnow
 from app.db.upsert import insert_ignore
 from app.errors import Conflict, Forbidden, Invalid, NotFound
 from app.inbox import lifecycle, policy
-from app.inbox.lifecycle import ConversationState
 from app.models import (
     AgentStatus,
     Campaign,
@@ -34,6 +33,8 @@ from app.models import (
     Subscriber,
     User,
 )
+from app.vocab.conversation import ConversationState
+from app.vocab.roles import Role
 
 OPEN, SNOOZED, RESOLVED = ConversationState.OPEN, ConversationState.SNOOZED, ConversationState.RESOLVED
 
@@ -142,11 +143,11 @@ async def route(session: AsyncSession, conversation: Conversation, *, now: datet
     last = None
     if conversation.assignee_id is not None:
         user = await session.get(User, conversation.assignee_id)
-        last = policy.Agent(user.id, user.active and policy.AGENT in user.roles, False, None)
+        last = policy.Agent(user.id, user.active and Role.AGENT in user.roles, False, None)
     rows = (await session.execute(
         select(User, AgentStatus).join(AgentStatus, AgentStatus.user_id == User.id)
         .where(AgentStatus.available, User.offboarded_at.is_(None)))).all()
-    agents = [policy.Agent(user.id, policy.AGENT in user.roles, status.available, status.last_assigned_at)
+    agents = [policy.Agent(user.id, Role.AGENT in user.roles, status.available, status.last_assigned_at)
               for user, status in rows]
     chosen = policy.choose_assignee(last, agents)
     if chosen != conversation.assignee_id:
@@ -162,7 +163,7 @@ async def assign(session: AsyncSession, conversation: Conversation, *, target: U
                                     target_id=target.id if target else None)
     if refusal:
         raise Forbidden(refusal)
-    if target is not None and not (target.active and policy.AGENT in target.roles):
+    if target is not None and not (target.active and Role.AGENT in target.roles):
         raise Invalid(f"user {target.id} is not an active agent; conversations go only to agents", field="user_id")
     if conversation.assignee_id != (target.id if target else None):
         _set_assignee(session, conversation, target.id if target else None, actor=actor, now=now,
@@ -178,7 +179,7 @@ async def availability(session: AsyncSession, user: User) -> AgentStatus:
 
 
 async def set_availability(session: AsyncSession, user: User, *, available: bool, now: datetime) -> AgentStatus:
-    if policy.AGENT not in user.roles:
+    if Role.AGENT not in user.roles:
         raise Forbidden("only agents set their availability for the inbox")
     status = await session.get(AgentStatus, user.id)
     if status is None:
@@ -194,7 +195,7 @@ async def hand_over(session: AsyncSession, user: User, *, successor: User | None
                     now: datetime) -> list[Conversation]:
     """Offboarding: every conversation of ``user`` goes to ``successor`` (an active agent) or the queue.
     Nothing else changes: the whole history stays with the company."""
-    if successor is not None and not (successor.active and policy.AGENT in successor.roles):
+    if successor is not None and not (successor.active and Role.AGENT in successor.roles):
         raise Invalid(f"user {successor.id} is not an active agent and cannot take over conversations",
                       field="successor_id")
     if successor is not None and successor.id == user.id:
