@@ -464,23 +464,25 @@ async def test_offboarding_hands_conversations_to_a_successor_with_a_handover_te
 async def test_outside_business_hours_one_auto_reply_a_day(client, sender, agent, session, settings, db, provider):
     from app.inbox import service
 
+    async def text(sid, body, now):  # as the inbound webhook does
+        conversation = await service.on_inbound(session, sid=sid, phone=CUSTOMER, body=body, params=params,
+                                                settings=settings, now=now)
+        await inbox_replies.queue_auto_reply(session, conversation, settings=settings, now=now)
+        return conversation
+
     settings.business_hours, settings.business_time_zone = "09:00-17:00", "America/Los_Angeles"
     night = datetime(2026, 12, 4, 7, 0, tzinfo=UTC)  # Thursday 23:00 in Los Angeles
     params = {"To": OWNED[0]}
-    first = await service.on_inbound(session, sid="SMx1", phone=CUSTOMER, body="hello?", params=params,
-                                     settings=settings, now=night)
-    await service.on_inbound(session, sid="SMx2", phone=CUSTOMER, body="anyone?", params=params, settings=settings,
-                             now=night + timedelta(minutes=5))
+    first = await text("SMx1", "hello?", night)
+    await text("SMx2", "anyone?", night + timedelta(minutes=5))
     await session.commit()
     autos = (await session.scalars(select(Reply).where(Reply.conversation_id == first.id))).all()
     assert [(r.purpose, r.author_id) for r in autos] == [("auto_reply", None)]
     assert await delivery.send(db, provider, settings, autos[0].id, now=night + timedelta(minutes=6)) == "sent"
     next_night = night + timedelta(days=1)
-    await service.on_inbound(session, sid="SMx3", phone=CUSTOMER, body="still there?", params=params,
-                             settings=settings, now=next_night)
+    await text("SMx3", "still there?", next_night)
     day = datetime(2026, 12, 4, 18, 0, tzinfo=UTC)  # 10:00 in Los Angeles
-    await service.on_inbound(session, sid="SMx4", phone=CUSTOMER, body="good morning", params=params,
-                             settings=settings, now=day)
+    await text("SMx4", "good morning", day)
     autos = (await session.scalars(select(Reply).where(Reply.conversation_id == first.id))).all()
     assert len(autos) == 2
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from app.dispatch import quiet_hours
+from app.audience import quiet_hours
 from app.vocab.roles import Role
 
 #: Who sees the inbox and works in it; who may only read it.

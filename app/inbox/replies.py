@@ -184,8 +184,9 @@ async def start(session: AsyncSession, *, sender_id: str, phone: str, body: str,
 
 
 async def queue_auto_reply(session: AsyncSession, conversation: Conversation, *, settings: Settings,
-                           now: datetime) -> Reply | None:
+                           now: datetime | None = None) -> Reply | None:
     """Outside business hours, one automatic answer per conversation per day, from the company sender."""
+    now = now or utcnow()
     hours = policy.parse_business_hours(settings.business_hours, settings.business_time_zone, settings.business_days)
     if not policy.auto_reply_due(hours, now=now, last_auto_reply_at=conversation.last_auto_reply_at):
         return None

@@ -8,7 +8,7 @@ from fastapi.responses import StreamingResponse
 
 from app.audience import consent
 from app.db.base import utcnow
-from app.deps import ReviewerDep, SessionDep, SettingsDep, require
+from app.deps import ProviderDep, ReviewerDep, SessionDep, SettingsDep, require
 from app.inbox import delivery, policy, replies, service
 from app.inbox.schemas import (
     AssignIn,
@@ -27,7 +27,6 @@ from app.inbox.schemas import (
 )
 from app.models import Conversation, Reply, User
 from app.pagination import Page, PageDep
-from app.senders.router import ProviderDep
 from app.streams import event_stream, frame
 from app.users import service as users
 from app.vocab.conversation import ConversationState, ReplyState

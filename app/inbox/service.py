@@ -240,9 +240,7 @@ async def open_conversation(session: AsyncSession, sender: Sender, phone: str, *
 async def on_inbound(session: AsyncSession, *, sid: str, phone: str, body: str, params: dict[str, str],
                      settings: Settings, now: datetime | None = None) -> Conversation | None:
     """A customer's text that is not a keyword: opens (or reopens, or wakes) the conversation with the
-    sender it was written to, routes it, and queues the out-of-hours auto-reply when one is due."""
-    from app.inbox import replies
-
+    sender it was written to and routes it (the caller then queues any out-of-hours auto-reply)."""
     now = now or utcnow()
     sender = await sender_for_inbound(session, params.get("To") or "", params.get("MessagingServiceSid"))
     if sender is None:
@@ -256,7 +254,6 @@ async def on_inbound(session: AsyncSession, *, sid: str, phone: str, body: str, 
     emit(session, conversation, "inbound", sid=sid, body=body, media=policy.media_of(params))
     if created or reopened or conversation.assignee_id is None:
         await route(session, conversation, now=now)
-    await replies.queue_auto_reply(session, conversation, settings=settings, now=now)
     await session.flush()
     return conversation
 

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from app.audience.quiet_hours import Window
 from app.campaigns import content
-from app.dispatch.quiet_hours import Window
 from app.inbox import lifecycle, policy
 
 NOW = datetime(2026, 12, 4, 18, 0, tzinfo=UTC)  # 10:00 in San Francisco
