@@ -2,7 +2,8 @@
 
 The same at-most-once rules as dispatch (DESIGN.md invariant 5): a reply is claimed (``sending``) in
 its own committed transaction before the provider call, which runs outside any transaction; the
-outcome is recorded in another. The provider layer's errors say what is known: a throttled or
+outcome is recorded in another. The answer is read as every sending path reads it
+(``app.providers.outcomes``): a throttled or
 never-connected send (``safe_to_retry``) is queued again after a back-off; an unknown outcome (a 5xx,
 a timeout after the request left) becomes ``unknown`` and is reconciled with the provider before
 anything is resent; any other refusal is shown on the reply with its code. Twilio's 21610 is an
@@ -33,8 +34,10 @@ from app.dispatch.send import backoff
 from app.inbox import replies, service
 from app.inbox.lifecycle import DUE
 from app.models import Conversation, Reply, Sender
+from app.providers import outcomes
 from app.providers.base import Provider, SenderRefused, ensure_sendable
-from app.providers.errors import ProviderError, ProviderUnknownOutcome, RecipientOptedOut
+from app.providers.errors import ProviderError
+from app.providers.outcomes import SendResult
 from app.vocab.conversation import ReplyPurpose, ReplyState
 from app.vocab.message import MessageState
 
@@ -106,24 +109,21 @@ async def send(db: Database, provider: Provider, settings: Settings, reply_id: s
     # Committed: the reply is ``sending`` before the provider hears of it. It leaves in its slot.
     if slot - time.time() > 0:
         await asyncio.sleep(slot - time.time())
-    values: dict = {}
-    opted_out = False
-    try:
-        sent = await provider.send(sender, to=to, body=body, status_callback=status_callback_url(settings, reply_id))
-    except SenderRefused as refused:
-        values = {"state": ReplyState.SKIPPED, "error": refused.message[:500]}
-    except RecipientOptedOut as exc:
-        values, opted_out = {"state": ReplyState.FAILED, "error_code": exc.code or 21610, "error": str(exc)[:500]}, True
-    except ProviderError as exc:
-        if exc.safe_to_retry:  # throttled, or never connected: nothing was accepted
-            values = {"state": ReplyState.QUEUED, "not_before": now + timedelta(seconds=backoff(attempts)),
-                      "error": f"not sent yet, retrying: {exc}"[:500], "error_code": exc.code}
-        elif isinstance(exc, ProviderUnknownOutcome):  # it may have gone out: reconcile, never resend blindly
-            values = {"state": ReplyState.UNKNOWN, "error": f"outcome unknown, checking with the provider: {exc}"[:500]}
-        else:
-            values = {"state": ReplyState.FAILED, "error_code": exc.code, "error": str(exc)[:500]}
-    else:
-        values = {"state": ReplyState.SENT, "provider_sid": sent.sid, "sent_at": utcnow(), "error": None}
+    answer = await outcomes.attempt(provider, sender, to=to, body=body,
+                                    status_callback=status_callback_url(settings, reply_id))
+    opted_out = answer.result == SendResult.OPTED_OUT
+    if answer.result == SendResult.SENT:
+        values = {"state": ReplyState.SENT, "provider_sid": answer.sent.sid, "sent_at": utcnow(), "error": None}
+    elif answer.result == SendResult.SENDER_REFUSED:
+        values = {"state": ReplyState.SKIPPED, "error": answer.reason[:500]}
+    elif answer.result == SendResult.RETRY:  # throttled, or never connected: nothing was accepted
+        values = {"state": ReplyState.QUEUED, "not_before": now + timedelta(seconds=backoff(attempts)),
+                  "error": f"not sent yet, retrying: {answer.reason}"[:500], "error_code": answer.error_code}
+    elif answer.result == SendResult.UNKNOWN:  # it may have gone out: reconcile, never resend blindly
+        values = {"state": ReplyState.UNKNOWN, "error": f"outcome unknown, checking with the provider: {answer.reason}"[:500]}
+    else:  # opted out at the provider (21610), an invalid number, any other definite refusal
+        values = {"state": ReplyState.FAILED, "error_code": answer.error_code or (21610 if opted_out else None),
+                  "error": answer.reason[:500]}
     async with db.unit_of_work() as session:
         reply = await session.get(Reply, reply_id, populate_existing=True)
         conversation = await session.get(Conversation, reply.conversation_id)

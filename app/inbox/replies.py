@@ -29,7 +29,6 @@ from app.models import Conversation, Reply, Sender, User
 from app.providers.base import ensure_sendable
 from app.vocab.conversation import ReplyPurpose, ReplyState
 from app.vocab.roles import Role
-from app.vocab.sender import SenderState
 
 #: Twilio's limit for one message body, and the most segments a reply may cost (as for campaigns).
 MAX_BODY_CHARS, MAX_SEGMENTS = 1600, 10
@@ -146,7 +145,7 @@ async def check_draft(session: AsyncSession, conversation: Conversation, *, body
     refusal = await consent_refusal(session, conversation, settings=settings, now=now, starting=False)
     return {"findings": [finding_out(f) for f in findings], "held": bool(findings),
             "refused": {"rule": refusal.rule, "message": refusal.message} if refusal else None,
-            "sender_verified": sender.state == SenderState.VERIFIED, "send_at": send_at(conversation, settings, now)}
+            "sender_verified": sender.is_verified, "send_at": send_at(conversation, settings, now)}
 
 
 async def reply(session: AsyncSession, conversation: Conversation, *, author: User, body: str, settings: Settings,
@@ -191,7 +190,7 @@ async def queue_auto_reply(session: AsyncSession, conversation: Conversation, *,
     if not policy.auto_reply_due(hours, now=now, last_auto_reply_at=conversation.last_auto_reply_at):
         return None
     sender = await session.get(Sender, conversation.sender_id)
-    if sender.state != SenderState.VERIFIED or await consent_refusal(session, conversation, settings=settings, now=now,
+    if not sender.is_verified or await consent_refusal(session, conversation, settings=settings, now=now,
                                                            starting=False):
         return None
     conversation.last_auto_reply_at = now
