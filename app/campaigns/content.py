@@ -338,7 +338,7 @@ def personal_findings(body: str, ctx: ContentContext) -> list[Finding]:
     """What makes a reply in the company inbox look personal: a private number or address, a personal
     app or handle ("text me on my cell", WhatsApp, Instagram), or the oops detector. Such a reply waits
     for a second person before it leaves."""
-    return _check_oops(body, ctx) + _check_contacts(body, ctx) + _check_private_channels(body, ctx)
+    return _check_oops(body, ctx, reply=True) + _check_contacts(body, ctx) + _check_private_channels(body, ctx)
 
 
 def check_content(body: str, ctx: ContentContext) -> list[Finding]:

@@ -117,5 +117,5 @@ def test_the_conversation_lifecycle():
 def test_personal_findings_of_a_reply(body, codes):
     ctx = content.ContentContext(brand_name="Northwind", company_emails=frozenset({"@northwind"}))
     assert {f.code for f in content.personal_findings(body, ctx)} >= codes
-    if not codes:
-        assert content.personal_findings(body, ctx) == []
+    if not codes:  # (the oops detector's own verdicts are pinned by its tests)
+        assert not {f.code for f in content.personal_findings(body, ctx)} & {"personal_channel", "personal_contact"}
