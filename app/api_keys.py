@@ -19,7 +19,8 @@ from app.models import ApiKey, User
 KEY_PREFIX = "fl_"
 
 
-def _hash(key: str) -> str:
+def digest(key: str) -> str:
+    """What is stored of a key (SHA-256): also how a live stream is counted against its key."""
     return hashlib.sha256(key.encode()).hexdigest()
 
 
@@ -27,7 +28,7 @@ def mint(user: User) -> tuple[ApiKey, str]:
     """A new key for ``user``: the record to store and the plaintext to show exactly once."""
     visible = secrets.token_hex(4)
     plaintext = f"{KEY_PREFIX}{visible}_{secrets.token_urlsafe(32)}"
-    return ApiKey(user_id=user.id, prefix=f"{KEY_PREFIX}{visible}", key_hash=_hash(plaintext)), plaintext
+    return ApiKey(user_id=user.id, prefix=f"{KEY_PREFIX}{visible}", key_hash=digest(plaintext)), plaintext
 
 
 async def authenticate(session: AsyncSession, plaintext: str) -> User | None:
@@ -35,15 +36,15 @@ async def authenticate(session: AsyncSession, plaintext: str) -> User | None:
     so a revoked key or an offboarded user fails on the very next request."""
     if not plaintext.startswith(KEY_PREFIX) or len(plaintext) > 200:
         return None
-    digest = _hash(plaintext)
+    hashed = digest(plaintext)
     row = (
         await session.execute(
             select(ApiKey, User)
             .join(User, User.id == ApiKey.user_id)
-            .where(ApiKey.key_hash == digest, ApiKey.revoked_at.is_(None), User.offboarded_at.is_(None))
+            .where(ApiKey.key_hash == hashed, ApiKey.revoked_at.is_(None), User.offboarded_at.is_(None))
         )
     ).first()
-    if row is None or not hmac.compare_digest(row.ApiKey.key_hash, digest):
+    if row is None or not hmac.compare_digest(row.ApiKey.key_hash, hashed):
         return None
     return row.User
 

@@ -22,6 +22,16 @@ def _settings() -> Settings:
         raise typer.Exit(2) from exc
 
 
+def _startable_settings() -> Settings:
+    """The settings for a long-running service (serve, worker): refused when unsafe to start with."""
+    settings = _settings()
+    problem = settings.startup_problem()
+    if problem:
+        typer.echo(f"configuration error: {problem}", err=True)
+        raise typer.Exit(2)
+    return settings
+
+
 @app.command()
 def migrate(revision: str = typer.Argument("head", help="the revision to upgrade to")) -> None:
     """Bring the database schema to the latest migration (or REVISION)."""
@@ -46,7 +56,7 @@ def serve(
     from app.db import migrations
     from app.ops.runtime import tune_gc
 
-    settings = _settings()
+    settings = _startable_settings()
     if migrate_first if migrate_first is not None else settings.is_sqlite:
         migrations.upgrade(settings.database_url)
     logging.basicConfig(level=settings.log_level)
@@ -61,7 +71,7 @@ def worker() -> None:
     from app.ops.runtime import tune_gc
     from app.worker import run_worker
 
-    settings = _settings()
+    settings = _startable_settings()
     logging.basicConfig(level=settings.log_level)
     tune_gc()
     try:  # uvloop carries more requests in flight per core (docs/transport.md)

@@ -1,14 +1,16 @@
 """One Settings object, read from the environment (prefix ``FINELINE_``).
 
-The names follow the "Configuration" table of API.md. Local defaults are safe: an SQLite file in the
+The names follow the "Configuration" table of docs/api.md. Local defaults are safe: an SQLite file in the
 working directory, the sandbox provider, the worker inside the API process.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import secrets
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -17,6 +19,18 @@ from app.vocab.opt_out import DEFAULT_OPT_OUT_TEXT
 
 _PROCESS_TOKEN = secrets.token_urlsafe(32)
 _QUIET_HOURS = re.compile(r"^(off|([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d)$")
+
+
+def is_loopback_host(host: str | None) -> bool:
+    """``localhost``, 127.0.0.0/8, ::1 or an unspecified address (0.0.0.0, ::): this machine only."""
+    host = (host or "").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_unspecified
 
 
 class Settings(BaseSettings):
@@ -32,9 +46,11 @@ class Settings(BaseSettings):
     worker: Literal["inline", "off"] | None = None
     quiet_hours: str = "08:00-21:00"
 
-    # Beyond the API.md table: operational knobs with sensible defaults.
+    # Beyond the docs/api.md table: operational knobs with sensible defaults.
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     max_import_bytes: int = Field(default=200 * 1_048_576, ge=1024)
+    metrics_token: SecretStr | None = None  # bearer token for /metrics; unset: loopback clients only
+    idempotency_ttl_hours: float = Field(default=24, gt=0)  # stored answers older than this are not replayed
     default_region: str = "US"
     brand_name: str = "Fineline Demo Co"
     help_contact: str = "support@example.com"
@@ -45,6 +61,11 @@ class Settings(BaseSettings):
     require_brand: bool = False
     shaft_blocks: bool = False
     company_contacts: str = ""  # comma-separated emails, domains and numbers a body may mention
+    # Test sends (app/campaigns/testsend.py): proven numbers, a cap per employee, a rate per hour.
+    test_numbers_per_user: int = Field(default=5, ge=1)
+    test_code_ttl_seconds: int = Field(default=600, ge=30)
+    test_code_attempts: int = Field(default=5, ge=1)
+    test_sends_per_hour: int = Field(default=20, ge=1)
     sender_recheck_seconds: int = Field(default=3600, ge=1)
     log_level: str = "INFO"
     # The unsubscribe-spike guard and alerts.
@@ -60,6 +81,9 @@ class Settings(BaseSettings):
     failure_multiple: float = Field(default=3.0, gt=1)
     failure_ceiling: float = Field(default=0.15, gt=0, lt=1)
     ops_webhook_url: str | None = None
+    alert_stream_recheck_seconds: float = Field(default=5.0, gt=0, le=60)  # the key is checked again this often
+    alert_stream_max_seconds: float = Field(default=3600.0, gt=0)  # then the client reconnects (and re-authenticates)
+    alert_streams_per_key: int = Field(default=3, ge=1)  # open streams one key may hold, per API process
     canary_default_percent: float = Field(default=10.0, gt=0, lt=100)
     canary_default_minutes: int = Field(default=30, ge=1)
     # Dispatch.
@@ -78,6 +102,16 @@ class Settings(BaseSettings):
     business_time_zone: str = "America/New_York"
     business_days: str = "mon,tue,wed,thu,fri"
     auto_reply_text: str = "Thanks for your message. We're closed right now and will answer when we open."
+
+    @field_validator("provider", "worker", "twilio_account_sid", "twilio_auth_token", "ops_webhook_url",
+                     "metrics_token", mode="before")
+    @classmethod
+    def _empty_is_missing(cls, value):
+        """docker-compose passes "" for a variable that is unset: "" is no value, never a key ("")."""
+        raw = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if isinstance(raw, str) and not raw.strip():
+            return None
+        return value
 
     @field_validator("quiet_hours", "business_hours")
     @classmethod
@@ -112,6 +146,32 @@ class Settings(BaseSettings):
         if self.provider == "twilio" and not (self.twilio_account_sid and self.twilio_auth_token):
             raise ValueError("FINELINE_PROVIDER=twilio needs FINELINE_TWILIO_ACCOUNT_SID and FINELINE_TWILIO_AUTH_TOKEN")
         return self
+
+    @property
+    def public_url_is_loopback(self) -> bool:
+        return is_loopback_host(urlsplit(self.public_base_url).hostname)
+
+    def startup_problem(self) -> str | None:
+        """Why ``fineline serve`` or ``fineline worker`` must not start with these settings, or None.
+
+        The embedded default (SQLite and the sandbox) starts with nothing set. Anything else names its
+        provider and its webhook token explicitly: a service that fell back to the sandbox, or signed
+        webhooks with a per-process or well-known token, would drop real texts or accept forged
+        START/YES and status callbacks. Twilio must reach a public URL: on a loopback one every real
+        STOP would be refused (its signature is checked against that URL). A local Twilio-compatible
+        server (FINELINE_TWILIO_API_BASE on loopback, as the benchmarks run) may call back locally."""
+        if not (self.is_sqlite and self.provider_name == "sandbox"):
+            if self.provider is None:
+                return ("FINELINE_PROVIDER is not set: outside the embedded default (SQLite and the sandbox) name "
+                        "the provider explicitly (twilio, or sandbox for a trial)")
+            if self.twilio_auth_token is None:
+                return ("FINELINE_TWILIO_AUTH_TOKEN is not set (or empty): outside the embedded default every "
+                        "process needs the same explicit token to sign and check webhooks")
+        talks_to_twilio = not is_loopback_host(urlsplit(self.twilio_api_base).hostname)  # not a local stand-in
+        if self.provider_name == "twilio" and self.public_url_is_loopback and talks_to_twilio:
+            return (f"FINELINE_PUBLIC_BASE_URL is {self.public_base_url}, a loopback address Twilio cannot reach: "
+                    "set the public URL Twilio posts webhooks to (signatures are checked against it)")
+        return None
 
     @property
     def auth_token(self) -> str:

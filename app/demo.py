@@ -41,6 +41,29 @@ def _bar(done: int, total: int, width: int = 30) -> str:
     return "[" + "#" * filled + "." * (width - filled) + f"] {done}/{total}"
 
 
+class Progress:
+    """The sending progress line: redrawn in place with a carriage return on a terminal; anywhere
+    else (a pipe, a log file) one plain line per change, so a log holds no carriage returns."""
+
+    def __init__(self, stream=None) -> None:
+        self.stream = stream or sys.stdout
+        self.live = self.stream.isatty()
+        self.last: str | None = None
+
+    def show(self, text: str) -> None:
+        if self.live:
+            self.stream.write(f"\r{text}   ")
+        elif text != self.last:
+            self.stream.write(f"{text}\n")
+        self.last = text
+        self.stream.flush()
+
+    def end(self) -> None:
+        if self.live and self.last is not None:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -78,7 +101,7 @@ async def _story(base: str, admin_key: str, audience: int, wave: int) -> int:
         refused = await http.post(f"/v1/senders/{personal['id']}/verify", headers=auth(admin_key))
         _say(f"   Mia's personal mobile: refused ({refused.status_code}) — {refused.json()['error']['message']}")
         sender = await call("POST", "/v1/senders", admin_key,
-                            json={"kind": "short_code", "address": SHORT_CODE, "label": "Northwind short code", "mps": 40})
+                            json={"kind": "short_code", "address": SHORT_CODE, "label": "Northwind short code", "mps": 20})
         sender = await call("POST", f"/v1/senders/{sender['id']}/verify", admin_key)
         _say(f"   short code {SHORT_CODE}: {sender['state']} by the provider, {sender['mps']} messages/second")
 
@@ -127,20 +150,21 @@ async def _story(base: str, admin_key: str, audience: int, wave: int) -> int:
         stopped = 0
         started = time.monotonic()
         paused_at = None
+        progress = Progress()
         while time.monotonic() - started < 120:
             state = await call("GET", f"/v1/campaigns/{campaign['id']}", keys["ops"])
             counts = state["counts"]
-            sys.stdout.write(f"\r   sent {_bar(counts['sent'], counts['audience'])}  delivered {counts['delivered']}"
-                             f"  opt-outs {counts['opt_outs']}  [{state['state']}]   ")
-            sys.stdout.flush()
+            progress.show(f"   sent {_bar(counts['sent'], counts['audience'])}  delivered {counts['delivered']}"
+                          f"  opt-outs {counts['opt_outs']}  [{state['state']}]")
             if state["state"] == "paused":
                 paused_at = state
                 break
             if state["state"] == "completed":
                 break
             if counts["delivered"] >= audience // 5 and stopped < wave:
-                # 6. The oops: customers start replying STOP.
-                for phone in phones[stopped:stopped + 3]:
+                # 6. The oops: a wave of customers replies STOP, all at once (spread over the ticks
+                # of this loop, a slow machine could finish sending before the guard had seen enough).
+                for phone in phones[stopped:wave]:
                     url = f"{base}/webhooks/twilio/inbound"
                     params = {"MessageSid": f"SMdemo{stopped:026d}", "From": phone, "To": SHORT_CODE,
                               "Body": "STOP", "AccountSid": "AC" + "0" * 32}
@@ -148,7 +172,7 @@ async def _story(base: str, admin_key: str, audience: int, wave: int) -> int:
                     await http.post("/webhooks/twilio/inbound", data=params, headers={"X-Twilio-Signature": signature})
                     stopped += 1
             await asyncio.sleep(0.25)
-        _say("")
+        progress.end()
         _say(f"\n6. {stopped} customers replied STOP")
         alerts = (await call("GET", "/v1/alerts", keys["ops"], params={"state": "open"}))["items"]
         if alerts:

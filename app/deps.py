@@ -41,7 +41,8 @@ def get_provider(request: Request) -> Provider:
 ProviderDep = Annotated[Provider, Depends(get_provider)]
 
 
-def _bearer(request: Request) -> str:
+def bearer_token(request: Request) -> str:
+    """The API key of the request's one Authorization header (401 when missing or malformed)."""
     header = request.headers.get("authorization")
     if not header:
         raise Unauthorized("missing Authorization header; send 'Authorization: Bearer <api key>'")
@@ -52,7 +53,7 @@ def _bearer(request: Request) -> str:
 
 
 async def current_user(request: Request, session: SessionDep) -> User:
-    user = await authenticate(session, _bearer(request))
+    user = await authenticate(session, bearer_token(request))
     if user is None:
         raise Unauthorized("the API key is not valid (unknown, revoked, or its user was offboarded)")
     request.state.user_id = user.id

@@ -1,7 +1,7 @@
 """Typed errors that carry their HTTP status, and the one place that renders every error.
 
 Domain code raises these; it never builds HTTP responses. Every answer that is not a success has
-the shape ``{"error": {"code", "message", "details"}}`` (API.md, Conventions).
+the shape ``{"error": {"code", "message", "details"}}`` (docs/api.md, Conventions).
 """
 
 from __future__ import annotations
@@ -62,6 +62,18 @@ class Invalid(AppError):
         if details is None and field is not None:
             details = [{"field": field, "message": message}]
         super().__init__(message, code=code, details=details)
+
+
+class ProviderFailed(AppError):
+    """The SMS provider could not be asked, or did not accept the request."""
+
+    status = 502
+    code = "provider_error"
+
+
+class TooManyRequests(AppError):
+    status = 429
+    code = "too_many_requests"
 
 
 class PayloadTooLarge(AppError):

@@ -16,6 +16,8 @@ from app.db import Database
 from app.errors import install_error_handlers
 from app.flows.router import router as flows_router
 from app.inbox.router import router as inbox_router
+from app.ops.docs import router as docs_router
+from app.ops.headers import SingleAuthorization
 from app.ops.idempotency import IdempotencyMiddleware
 from app.ops.limits import BodySizeLimit
 from app.ops.metrics import MetricsMiddleware
@@ -55,7 +57,8 @@ def create_app(
             if database is None:
                 await db.dispose()
 
-    app = FastAPI(title="Fineline", version="0.1.0", lifespan=lifespan)
+    # /docs and /redoc come from app/ops/docs.py: assets served here, never from a CDN.
+    app = FastAPI(title="Fineline", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.settings = settings
     if database is not None:
         app.state.db = database
@@ -65,10 +68,11 @@ def create_app(
     app.add_middleware(InputSanity)
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes, large_limit=settings.max_import_bytes)
+    app.add_middleware(SingleAuthorization)  # before anything reads the key
     app.add_middleware(MetricsMiddleware)
     # The Twilio webhooks first: routes are matched in order, one by one, and a STOP flood should not
     # be tried against every other route before its own (about 6% of a webhook's CPU).
     for router in (webhooks_router, ops_router, users_router, flows_router, senders_router, audience_router,
-                   campaigns_router, alerts_router, inbox_router, audit_router, ops_page_router):
+                   campaigns_router, alerts_router, inbox_router, audit_router, ops_page_router, docs_router):
         app.include_router(router)
     return app

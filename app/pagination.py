@@ -1,4 +1,4 @@
-"""``?limit=&cursor=`` in, ``{"items": [...], "next_cursor": ...}`` out (API.md, Conventions)."""
+"""``?limit=&cursor=`` in, ``{"items": [...], "next_cursor": ...}`` out (docs/api.md, Conventions)."""
 
 from __future__ import annotations
 

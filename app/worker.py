@@ -2,7 +2,7 @@
 
 Jobs: the dispatch pump (claim, send, complete), scheduled launches, reconciliation of sends in
 doubt, sender re-verification, double opt-in confirmation texts, canary judgement, the ops notifier,
-queue-depth metric, the inbox (due replies, snoozes ending, replies in doubt).
+queue-depth metric, expired idempotency records, the inbox (due replies, snoozes ending, replies in doubt).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from app.db import Database
 from app.db.base import utcnow
 from app.dispatch import canary, reconcile, runner
 from app.inbox import delivery as inbox
+from app.ops import idempotency
 from app.providers import Provider, build_provider
 from app.senders import service as senders
 
@@ -58,6 +59,12 @@ async def send_outbound_texts(db: Database, provider: Provider) -> dict[str, int
     return await outbound.send_queued(db, provider)
 
 
+async def purge_idempotency_records(db: Database, settings: Settings) -> int:
+    async with db.unit_of_work() as session:
+        return await idempotency.purge_expired(
+            session, before=utcnow() - timedelta(hours=settings.idempotency_ttl_hours))
+
+
 async def reconcile_in_doubt(db: Database, provider: Provider, settings: Settings) -> dict[str, int]:
     async with db.unit_of_work() as session:
         return await reconcile.reconcile(session, provider, settings)
@@ -91,6 +98,7 @@ async def run_worker(
         Periodic("reconcile", 5.0, lambda: reconcile_in_doubt(db, provider, settings)),
         Periodic("queue_depth", 5.0, lambda: runner.queue_depth(db)),
         Periodic("inbox", 1.0, lambda: inbox.send_due(db, provider, settings)),
+        Periodic("purge_idempotency_records", 300.0, lambda: purge_idempotency_records(db, settings)),
     ]
     concurrent = db.dialect != "sqlite"  # SQLite has one writer: one batch at a time
     pump = asyncio.create_task(runner.run_pump(db, provider, settings, stop, concurrent=concurrent))

@@ -35,3 +35,17 @@ async def build(client, admin, marketer, reviewer, *, phones=PHONES, mps=500, la
         launched = await client.post(f"/v1/campaigns/{campaign['id']}/launch", headers=marketer.headers)
         assert launched.json()["state"] == "sending", launched.text
     return {"sender": sender, "list": lst, "campaign": campaign, "subscribers": subscribers}
+
+
+async def drain(db, provider, settings, *, now=DAYTIME, rounds: int = 10) -> int:
+    """Dispatch until nothing is claimed: on a loaded machine a send that misses its rate slot goes
+    back to the queue and leaves with a later claim. Returns how many were sent."""
+    from app.dispatch import runner
+
+    sent = 0
+    for _ in range(rounds):
+        result = await runner.dispatch_once(db, provider, settings, now=now)
+        sent += result.counts["sent"]
+        if not result.counts["claimed"]:
+            break
+    return sent

@@ -1,14 +1,14 @@
-"""A real Fineline server process for browser and end-to-end tests: a free port, the CLI, readiness."""
+"""`fineline` as real processes for tests that need a real server: a free port, a CLI call, readiness."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 
 import httpx
 
@@ -20,6 +20,7 @@ def free_port() -> int:
 
 
 def cli(args, env) -> str:
+    """Run ``fineline ARGS`` to completion; its stdout (the test fails on a non-zero exit)."""
     result = subprocess.run([sys.executable, "-m", "app.cli", *args], env=env, capture_output=True, text=True,
                             timeout=120)
     assert result.returncode == 0, result.stderr
@@ -49,21 +50,29 @@ def first_admin(env: dict[str, str], *, migrate: bool = True) -> str:
     return cli(["create-admin", "admin@example.com"], env).strip().splitlines()[-1]
 
 
-@contextmanager
-def serving(env: dict[str, str], port: int) -> Iterator[None]:
-    """``fineline serve`` on ``port`` until the block ends; returns once /readyz answers 200."""
-    server = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--no-migrate"],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def wait_ready(http: httpx.Client, *, seconds: float = 30) -> httpx.Response | None:
+    """Poll ``/readyz`` until it answers 200 (or ``seconds`` pass); the last answer."""
+    deadline, ready = time.monotonic() + seconds, None
+    while time.monotonic() < deadline:
+        try:
+            ready = http.get("/readyz")
+            if ready.status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    return ready
+
+
+@contextlib.contextmanager
+def serving(env: dict[str, str], port: int, *args: str) -> Iterator[subprocess.Popen]:
+    """``fineline serve`` on ``port`` (no migration unless ``args`` ask), ready when entered, stopped on exit."""
+    server = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port), *(args or ("--no-migrate",))],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5) as http:
-            for _ in range(150):
-                try:
-                    if http.get("/readyz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                time.sleep(0.2)
-        yield
+        with httpx.Client(transport=httpx.HTTPTransport(), base_url=f"http://127.0.0.1:{port}") as http:
+            wait_ready(http)
+        yield server
     finally:
         server.terminate()
         server.wait(timeout=30)

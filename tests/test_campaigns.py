@@ -98,7 +98,7 @@ async def test_full_path_to_sending_and_pause_resume_cancel(client, marketer, re
     assert launched.json()["state"] == "sending"
     paused = await client.post(f"/v1/campaigns/{campaign['id']}/pause", json={"comment": "checking"}, headers=ops.headers)
     assert paused.json()["state"] == "paused"
-    resumed = await client.post(f"/v1/campaigns/{campaign['id']}/resume", headers=ops.headers)
+    resumed = await client.post(f"/v1/campaigns/{campaign['id']}/resume", headers=marketer.headers)
     assert resumed.json()["state"] == "sending"
     cancelled = await client.post(f"/v1/campaigns/{campaign['id']}/cancel", headers=marketer.headers)
     assert cancelled.json()["state"] == "cancelled"
@@ -164,12 +164,15 @@ async def test_test_send_only_to_own_numbers_and_counted_apart(client, marketer,
                                 headers=marketer.headers)
     assert refused.status_code == 422 and refused.json()["error"]["code"] == "not_a_test_number"
     assert provider.sent == []
-    await client.post("/v1/me/test-numbers", json={"phone": "+14155550199"}, headers=marketer.headers)
+    from tests.factories import verified_test_number
+
+    await verified_test_number(client, marketer, "+14155550199", provider)
     sent = await client.post(f"/v1/campaigns/{campaign['id']}/test-send", json={"to": ["(415) 555-0199"]},
                              headers=marketer.headers)
     assert sent.status_code == 200, sent.text
     assert sent.json()["body"].startswith("[TEST] Fineline Demo Co: Hi there")
-    assert [m.to for m in provider.sent] == ["+14155550199"]
+    assert [m.to for m in provider.sent] == ["+14155550199"] * 2  # the one-time code, then the test
+    assert provider.sent[-1].body == sent.json()["body"]
     fetched = (await client.get(f"/v1/campaigns/{campaign['id']}", headers=marketer.headers)).json()
     assert fetched["test_sends"] == 1 and fetched["state"] == "draft"
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 
 import httpx
 import pytest
+
+from tests.live_server import free_port, wait_ready
 
 FINELINE = [sys.executable, "-m", "app.cli"]
 
@@ -17,13 +17,9 @@ FINELINE = [sys.executable, "-m", "app.cli"]
 def _env(url: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FINELINE_")}
     env.update(FINELINE_DATABASE_URL=url, FINELINE_QUIET_HOURS="off")
+    if not url.startswith("sqlite"):  # outside the embedded default the provider and token are explicit
+        env.update(FINELINE_PROVIDER="sandbox", FINELINE_TWILIO_AUTH_TOKEN="cli-test-token")
     return env
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_migrate_then_create_admin_prints_key_last(scratch_database_url):
@@ -45,21 +41,12 @@ def test_migrate_then_create_admin_prints_key_last(scratch_database_url):
 @pytest.mark.httpx_mock(should_mock=lambda request: request.url.host != "127.0.0.1")
 def test_serve_starts_migrates_and_answers(scratch_database_url):
     env = _env(scratch_database_url)
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen([*FINELINE, "serve", "--port", str(port), "--migrate"], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        deadline = time.monotonic() + 60
-        ready = None
         with httpx.Client(transport=httpx.HTTPTransport(), base_url=f"http://127.0.0.1:{port}") as http:
-            while time.monotonic() < deadline:
-                try:
-                    ready = http.get("/readyz")
-                    if ready.status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                time.sleep(0.2)
+            ready = wait_ready(http, seconds=60)
             assert ready is not None and ready.status_code == 200
             created = subprocess.run([*FINELINE, "create-admin", "boss@example.com"], env=env,
                                      capture_output=True, text=True, timeout=120)

@@ -1,4 +1,4 @@
-"""Crashes with real processes (DESIGN.md invariants 5 and 8): a worker SIGKILLed mid-campaign, its
+"""Crashes with real processes (docs/design.md, invariants 5 and 8): a worker SIGKILLed mid-campaign, its
 database connections cut mid-batch, the provider answering 500s. Every time, each subscriber ends
 with exactly one message at the provider, nothing is lost and nothing stays in doubt.
 

@@ -68,10 +68,10 @@ async def test_paused_and_resumed_campaign_sends_each_message_once(client, admin
     await process_batch(db, provider, settings, batch, now=DAYTIME)
     assert provider.sent == []
     assert {m.state for m in await messages(session, cid)} == {"queued"}
-    await client.post(f"/v1/campaigns/{cid}/resume", headers=ops.headers)
+    await client.post(f"/v1/campaigns/{cid}/resume", headers=marketer.headers)  # ops pause; the owner resumes
     await runner.dispatch_once(db, provider, settings, now=DAYTIME)
     await client.post(f"/v1/campaigns/{cid}/pause", headers=ops.headers)
-    await client.post(f"/v1/campaigns/{cid}/resume", headers=ops.headers)
+    await client.post(f"/v1/campaigns/{cid}/resume", headers=marketer.headers)  # ops pause; the owner resumes
     await runner.dispatch_once(db, provider, settings, now=DAYTIME)
     assert sorted(m.to for m in provider.sent) == sorted(world["subscribers"])
 

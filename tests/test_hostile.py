@@ -1,4 +1,4 @@
-"""Hostile input (DESIGN.md invariant 9, and "no 500s, ever"): the whole API fuzzed from its OpenAPI
+"""Hostile input (docs/design.md, invariant 9, and "no 500s, ever"): the whole API fuzzed from its OpenAPI
 document, thousands of forged webhooks, poisoned CSV imports, and every role knocking on every other
 role's doors."""
 
@@ -14,6 +14,7 @@ import random
 import re
 from collections import Counter
 
+import httpx
 import pytest
 import schemathesis
 from fastapi.routing import APIRoute
@@ -44,7 +45,7 @@ from app.providers.sandbox import SandboxProvider
 from app.vocab.roles import Role
 from tests.conftest import OWNED
 from tests.dispatch_world import CONSENT, build
-from tests.factories import make_user
+from tests.factories import CountedBody, make_user
 from tests.twilio_signing import PUBLIC
 
 ROLES = tuple(Role)
@@ -429,3 +430,131 @@ async def test_each_role_is_refused_on_every_other_roles_routes(app, client, adm
     assert probed >= 50
     async with db.session() as s:  # and nothing happened on the way
         assert await s.scalar(select(func.count()).select_from(Message)) == message_count
+
+
+# --------------------------------------------------------------------------------------------------
+# 5. Oversized bodies on every route of the OpenAPI document
+# --------------------------------------------------------------------------------------------------
+
+
+async def test_oversized_bodies_get_413_at_once_on_every_route_with_and_without_a_key(settings, db, provider):
+    """Every operation of the OpenAPI document, with no key and with a key holding every role: a body
+    declared one byte over the route's limit is refused with 413 before a byte is read; one streamed
+    without a length is never read past the limit. Only ``POST /v1/lists/{list_id}/imports`` has the
+    large limit, and only a good key with the marketer role gets the body read at all."""
+    small, large = 1024, 8192
+    app = create_app(settings.model_copy(update={"max_body_bytes": small, "max_import_bytes": large}),
+                     database=db, provider=provider)
+    async with db.unit_of_work() as session:
+        key = (await make_user(session, roles=list(ROLES), email="everyone@example.com")).key
+    operations = [(method.upper(), path) for path, item in app.openapi()["paths"].items() for method in item
+                  if method in ("get", "post", "put", "patch", "delete")]
+    assert len(operations) >= 30
+    transport = httpx.ASGITransport(app=app)
+    probed = 0
+    async with httpx.AsyncClient(transport=transport, base_url="http://fineline.test") as client:
+        for method, template in operations:
+            path = re.sub(r"{\w+}", "imports", template)  # the id an attacker picks: "/v1/campaigns/imports"
+            is_import = (method, template) == ("POST", "/v1/lists/{list_id}/imports")
+            limit = large if is_import else small
+            for auth in ({}, {"Authorization": f"Bearer {key}"}):
+                for content_type in ("application/json", "text/csv", "application/x-www-form-urlencoded"):
+                    body = CountedBody(limit + 1, chunk=512, fill=b"[")
+                    response = await client.request(method, path, content=body, headers={
+                        **auth, "content-type": content_type, "content-length": str(limit + 1)})
+                    assert response.status_code == 413, (method, template, auth, response.text)
+                    assert response.json()["error"]["code"] == "payload_too_large"
+                    assert body.pulled == 0, (method, template)
+                    probed += 1
+                    if method == "GET":  # a GET's body is never read: nothing more to stream at it
+                        continue
+                    body = CountedBody(limit * 4, chunk=512, fill=b"[")
+                    response = await client.request(method, path, content=body,
+                                                    headers={**auth, "content-type": content_type})
+                    assert 400 <= response.status_code < 500, (method, template, auth, response.text)
+                    assert body.pulled * body.chunk <= limit + body.chunk, (method, template, body.pulled)
+                    if body.pulled * body.chunk > limit:
+                        assert response.status_code == 413, (method, template, response.text)
+            if is_import:  # a key without the marketer role (or none) never gets the body read at all
+                for auth in ({}, {"Authorization": "Bearer fl_forged"}):
+                    body = CountedBody(large, chunk=512)
+                    response = await client.post(path, content=body, headers={**auth, "content-type": "text/csv"})
+                    assert response.status_code == 401 and body.pulled == 0, response.text
+    assert probed >= 180
+
+
+# --------------------------------------------------------------------------------------------------
+# 6. Attribute injection: text nobody reviewed, through placeholders
+# --------------------------------------------------------------------------------------------------
+
+INJECTIONS = [
+    "Claim at bit.ly/x", "bit\u200b.ly/x", "Call me on 415 555 0199", "ana.smith@gmail.com", "Free beer tonight",
+    "love you babe xx", "a\n" * 40, "\u202egnp.exe", " " * 1_000_000, "x" * 5000, "\x1b[31mred", "ok\x00nul",
+    "{first_name}", "{{attributes.offer}}", "20% off today.\rSTOP", "=HYPERLINK(\"http://evil.example\")",
+    "\ue000\ue001", "WINTER-8", "Free shipping.",
+]
+
+
+async def test_attribute_injection_never_reaches_a_recipient_unreviewed(client, admin, marketer, reviewer, db,
+                                                                         provider, settings, session):
+    """A campaign approved over benign values; then every hostile value is pushed into the audience
+    through the API, a CSV import and an NDJSON import. Each is refused at the door, or stored and
+    then held back at send time: every text that leaves is one the reviewer saw."""
+    from app.campaigns.template import render
+    from tests.dispatch_world import drain
+
+    sender = (await client.post("/v1/senders", json={"kind": "long_code", "address": OWNED[0], "label": "Main",
+                                                     "mps": 500}, headers=admin.headers)).json()
+    await client.post(f"/v1/senders/{sender['id']}/verify", headers=admin.headers)
+    list_id = (await client.post("/v1/lists", json={"name": "L", "opt_in": "single", "sender_id": sender["id"]},
+                                 headers=marketer.headers)).json()["id"]
+    body = "Fineline Demo Co: Hi {first_name|there}! {attributes.offer|New arrivals.} Reply STOP to opt out."
+    for i, offer in enumerate(["20% off today.", "Free shipping."]):
+        added = await client.post(f"/v1/lists/{list_id}/subscribers", json={
+            "phone": f"+1415555{2100 + i:04d}", "first_name": "Ana", "attributes": {"offer": offer},
+            "consent": CONSENT}, headers=marketer.headers)
+        assert added.status_code == 201, added.text
+    cid = (await client.post("/v1/campaigns", json={"name": "Fall", "sender_id": sender["id"], "list_ids": [list_id],
+                                                    "body": body}, headers=marketer.headers)).json()["id"]
+    check = (await client.post(f"/v1/campaigns/{cid}/check", headers=reviewer.headers)).json()
+    shown = {variant["text"] for variant in check["variants"]}
+    assert {f"Fineline Demo Co: Hi Ana! {offer} Reply STOP to opt out." for offer in
+            ("20% off today.", "Free shipping.")} <= shown
+    # What the reviewer approves: those values, or the body's own fallbacks where a value is missing.
+    reviewed = {render(body, first_name=name, attributes={"offer": offer}) for name in ("Ana", None)
+                for offer in ("20% off today.", "Free shipping.", None)}
+    assert (await client.post(f"/v1/campaigns/{cid}/submit", headers=marketer.headers)).status_code == 200
+    approved = await client.post(f"/v1/campaigns/{cid}/review", json={"decision": "approve", "comment": "ok"},
+                                 headers=reviewer.headers)
+    assert approved.status_code == 200, approved.text
+
+    stored = refused = 0
+    phone = iter(range(2200, 2900))
+    for value in INJECTIONS:
+        for field in ("offer", "first_name"):
+            fields = {"attributes": {"offer": value}} if field == "offer" else {"first_name": value}
+            response = await client.post(f"/v1/lists/{list_id}/subscribers", json={
+                "phone": f"+1415555{next(phone):04d}", "consent": CONSENT, **fields}, headers=marketer.headers)
+            assert response.status_code in (201, 413, 422), (value[:40], response.status_code, response.text[:300])
+            stored, refused = stored + (response.status_code == 201), refused + (response.status_code != 201)
+        if len(value) < 10_000:
+            rows = [[f"+1415555{next(phone):04d}", "Ana", "web_form", "x", WHEN, value],
+                    [f"+1415555{next(phone):04d}", value, "web_form", "x", WHEN, "Free shipping."]]
+            buffer = io.StringIO()
+            csv.writer(buffer).writerows([[*HEADER.strip().split(","), "offer"], *rows])
+            report = await _import(client, marketer, list_id, buffer.getvalue())
+            assert report.status_code == 200, report.text
+            ndjson = json.dumps({"phone": f"+1415555{next(phone):04d}", "attributes": {"offer": value},
+                                 "consent": CONSENT})
+            report = await _import(client, marketer, list_id, ndjson, "application/x-ndjson")
+            assert report.status_code == 200, report.text
+    assert stored and refused  # both doors were tried: some values are refused, some stored and held back
+
+    assert (await client.post(f"/v1/campaigns/{cid}/launch", headers=marketer.headers)).status_code == 200
+    await drain(db, provider, settings)
+    bodies = [message.body for message in provider.sent]
+    assert bodies and set(bodies) <= reviewed, sorted(set(bodies) - reviewed)
+    session.expire_all()
+    skipped = (await session.scalars(select(Message.skip_reason).where(Message.campaign_id == cid,
+                                                                       Message.state == "skipped"))).all()
+    assert skipped and all("was not reviewed" in reason for reason in skipped)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import shutil
 import time
 from pathlib import Path
@@ -26,6 +27,11 @@ ARTIFACTS = Path(__file__).resolve().parents[1] / "build"
 @pytest.mark.httpx_mock(should_mock=lambda request: request.url.host != "127.0.0.1")
 def test_ops_page_shows_the_alert_and_the_pause_live(tmp_path):
     from playwright.sync_api import sync_playwright
+
+    # A missing browser fails this test, never skips it: scripts/test installs Debian's chromium.
+    assert os.access(CHROMIUM, os.X_OK), (
+        f"no chromium at {CHROMIUM}: run the tests with scripts/test, which installs it, or as root: "
+        "apt-get install chromium")
 
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -112,7 +118,68 @@ def _run(http, base, admin_key, sync_playwright):
         assert "paused" in alert.inner_text()
         page.wait_for_selector(f"[data-campaign-id='{campaign['id']}'][data-state='paused']", timeout=15000)
         page.wait_for_selector("button:has-text('Resume campaign')", timeout=10000)
+        _figures_agree(page, http, keys["ops"], campaign["id"], alert)
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "ops-page.png"), full_page=True)
         browser.close()
     assert console_errors == []
+
+
+def _number(text: str) -> float:
+    return float(text.strip().lstrip("≥ ").rstrip("%"))
+
+
+def _figures_agree(page, http, ops_key, campaign_id, alert):
+    """The alert's figures are labelled as the guard's decision, the card's as now; each is the
+    API's own number, and they agree with each other (later opt-outs only add to the count)."""
+    headers = {"Authorization": f"Bearer {ops_key}"}
+    [api_alert] = http.get("/v1/alerts", params={"state": "open"}, headers=headers).json()["items"]
+    decision = api_alert["metrics"]
+    card = f"[data-campaign-id='{campaign_id}']"
+    now_opt_outs = f"{card} [data-when='now'] [data-metric='opt_outs']"
+    # Delivery callbacks still in flight move the counts after the pause: wait until the page
+    # (polled every 1.5 s) shows what the API says now.
+    deadline = time.monotonic() + 20
+    while True:
+        counts = http.get(f"/v1/campaigns/{campaign_id}", headers=headers).json()["counts"]
+        guard = http.get(f"/v1/alerts/guard/{campaign_id}", headers=headers).json()
+        judged = max(counts["delivered"], counts["opt_outs"])
+        now_text = page.inner_text(now_opt_outs)
+        caption = page.inner_text(f"{card} figcaption [data-metric='threshold']")
+        if (now_text.startswith(f"opt-outs {counts['opt_outs']} of {judged} delivered (")
+                and caption.endswith(f" of {guard['delivered']} delivered")) or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+
+    at_decision = alert.query_selector("[data-when='decision']")
+    assert "at the decision" in at_decision.inner_text()
+    shown = {name: at_decision.query_selector(f"[data-metric='{name}']").inner_text()
+             for name in ("opt_outs", "rate", "baseline_rate", "rate_bar", "threshold")}
+    assert shown["opt_outs"] == f"opt-outs {decision['opt_outs']} of {decision['delivered']} delivered"
+    assert shown["threshold"] == f"fires at ≥ {decision['threshold']} opt-outs"
+    values = {name: _number(at_decision.query_selector(f"[data-metric='{name}'] b").inner_text())
+              for name in shown}
+    assert values["rate"] == pytest.approx(100 * decision["opt_outs"] / decision["delivered"], abs=0.006)
+    assert values["threshold"] <= decision["opt_outs"]  # it fired, so it reached the count that fires
+
+    now = page.query_selector(f"{card} [data-when='now']")
+    assert now.inner_text().startswith("now:")
+    assert now_text.startswith(f"opt-outs {counts['opt_outs']} of {judged} delivered (")
+    assert _number(now_text.split("(")[1].rstrip(")")) == pytest.approx(100 * counts["opt_out_rate"], abs=0.006)
+    assert counts["opt_out_rate"] == pytest.approx(counts["opt_outs"] / judged)
+    # Consistent: the counts now include the decision's, and the STOPs after it.
+    assert decision["opt_outs"] <= counts["opt_outs"] and decision["delivered"] <= judged
+
+    # The rate bar is one number (a rate) in the alert and on the chart; "fires at" is a count.
+    caption = page.query_selector(f"{card} figcaption")
+    assert caption.query_selector("[data-metric='rate_bar'] b").inner_text() == \
+        at_decision.query_selector("[data-metric='rate_bar'] b").inner_text()
+    assert _number(caption.query_selector("[data-metric='rate_bar'] b").inner_text()) == \
+        pytest.approx(100 * guard["rate_bar"], abs=0.006)
+    assert caption.query_selector("[data-metric='threshold']").inner_text() == \
+        f"fires at ≥ {guard['threshold']} opt-outs of {guard['delivered']} delivered"
+    # The pause reason carries the decision's numbers too, said once and as the guard's.
+    reason = page.inner_text(f"{card} .reason")
+    assert reason.startswith("why paused: the unsubscribe-spike guard fired at "
+                             f"{decision['opt_outs']} opt-outs of {decision['delivered']} delivered"), reason
+    assert "spike: spike:" not in page.inner_text("body")

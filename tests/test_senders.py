@@ -1,4 +1,4 @@
-"""Verified company senders (DESIGN.md invariant 1) through the API, on the sandbox account."""
+"""Verified company senders (docs/design.md, invariant 1) through the API, on the sandbox account."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """the company inbox: conversations, replies, agents' availability, the inbox event log
 
 Revision ID: 2026_12_03_inbox
-Revises: 2026_12_03_hot_statement_indexes
+Revises: 20261203_secb_verify
 Create Date: 2026-12-03 07:58:18.793113
 """
 from collections.abc import Sequence
@@ -13,7 +13,7 @@ import app.db.base
 from app.db import append_only
 
 revision: str = '2026_12_03_inbox'
-down_revision: str | None = '2026_12_03_hot_statement_indexes'
+down_revision: str | None = '20261203_secb_verify'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

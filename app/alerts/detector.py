@@ -10,7 +10,8 @@ messages: with the default 20,000, a company with no history starts at ``prior``
 with 200,000 delivered messages is 91% its own rate.
 
 **Denominator.** Opt-outs can arrive before the delivery callbacks of the same messages, so a
-campaign is judged on ``n = max(delivered, opt_outs)``: at least every person who opted out was
+campaign is judged on ``n = max(delivered, opt_outs)`` (``app.campaigns.rates``, also used by the
+campaign's counts): at least every person who opted out was
 reached. A lagging delivered count still inflates the rate; pass the best count available.
 
 **The rule.** A campaign with ``k`` opt-outs out of ``n`` fires when all three hold:
@@ -52,6 +53,8 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from app.campaigns import rates
+
 MIN_BASELINE = 1e-6  # a rate of zero would make every opt-out infinitely surprising
 
 
@@ -84,10 +87,21 @@ class SpikePolicy:
 @dataclass(frozen=True)
 class Verdict:
     fires: bool
-    reason: str
+    reason: str  # the numbers and why they fire or not, without a "spike"/"normal" label (see ``fires``)
     rate: float  # opt_outs / max(delivered, opt_outs)
     threshold: int  # the fewest opt-outs that would fire at this delivered count
     p_value: float  # P[X >= opt_outs], X ~ Binomial(max(delivered, opt_outs), baseline); 0.0 if < 1e-308
+    opt_outs: int
+    delivered: int  # the count judged: max(delivered, opt_outs)
+    baseline: float  # the baseline judged against (clamped as the rule uses it)
+    rate_bar: float  # the rate that counts as large (``SpikePolicy.rate_bar``)
+
+    def metrics(self) -> dict:
+        """The numbers of this decision, as an alert keeps them: one source for every figure shown
+        beside the alert (the counts, the rate, the baseline, the rate bar, the count that fires)."""
+        return {"opt_outs": self.opt_outs, "delivered": self.delivered, "rate": round(self.rate, 6),
+                "baseline_rate": round(self.baseline, 6), "rate_bar": round(self.rate_bar, 6),
+                "threshold": self.threshold, "p_value": self.p_value}
 
 
 def baseline_rate(
@@ -165,8 +179,7 @@ def _clear(k: int, n: int, p: float, level: float) -> bool:
     return _upper_tail(k, n, p, stop_above=level) < level
 
 
-def _denominator(opt_outs: int, delivered: int) -> int:
-    return max(delivered, opt_outs)
+_denominator = rates.judged_delivered
 
 
 def would_fire(opt_outs: int, delivered: int, baseline: float, policy: SpikePolicy) -> bool:
@@ -213,7 +226,7 @@ def evaluate(opt_outs: int, delivered: int, baseline: float, policy: SpikePolicy
         raise ValueError(f"counts cannot be negative: opt_outs={opt_outs}, delivered={delivered}")
     p = min(max(baseline, MIN_BASELINE), 0.5)
     n = _denominator(opt_outs, delivered)
-    rate = opt_outs / n if n else 0.0
+    rate = rates.opt_out_rate(opt_outs, delivered)
     p_value = binomial_sf(opt_outs, n, p) if n else 1.0
     fires = would_fire(opt_outs, delivered, p, policy)
     bar = policy.rate_bar(p)
@@ -225,17 +238,21 @@ def evaluate(opt_outs: int, delivered: int, baseline: float, policy: SpikePolicy
             large.append(f"{rate / p:.1f}× the baseline")
         if rate >= policy.ceiling:
             large.append(f"above the {policy.ceiling:.2%} ceiling")
-        reason = f"spike: {numbers}; {' and '.join(large)}; p = {p_value:.2g} < {level:.2g}"
+        reason = f"{numbers}; {' and '.join(large)}; p = {p_value:.2g} < {level:.2g}"
     elif opt_outs < policy.min_opt_outs:
-        reason = f"normal: {numbers}; fewer than {policy.min_opt_outs} opt-outs"
+        reason = f"{numbers}; fewer than {policy.min_opt_outs} opt-outs"
     elif rate < bar:
-        reason = f"normal: {numbers}; below the {bar:.2%} rate that counts as a spike"
+        reason = f"{numbers}; below the {bar:.2%} rate that counts as a spike"
     else:
-        reason = f"normal: {numbers}; not statistically clear (p = {p_value:.2g} ≥ {level:.2g})"
+        reason = f"{numbers}; not statistically clear (p = {p_value:.2g} ≥ {level:.2g})"
     return Verdict(
         fires=fires,
         reason=reason,
         rate=rate,
         threshold=threshold(delivered, p, policy),
         p_value=p_value,
+        opt_outs=opt_outs,
+        delivered=n,
+        baseline=p,
+        rate_bar=bar,
     )

@@ -88,18 +88,16 @@ async def judge(session: AsyncSession, campaign_id: str, *, settings: Settings) 
     if not verdict.fires:
         return None
     pausing = campaign.spike_policy == "pause" and campaign.state in (CampaignState.SENDING, CampaignState.SCHEDULED)
-    metrics = {"opt_outs": campaign.opt_out_count, "delivered": campaign.delivered_count,
-               "rate": round(verdict.rate, 6), "baseline_rate": round(baseline, 6), "threshold": verdict.threshold,
-               "p_value": verdict.p_value}
+    # The alert's numbers, its message and the pause reason all come from the one verdict: the
+    # counts at the decision (the campaign's own counts move on as later opt-outs arrive).
     alert = await open_alert(
-        session, SPIKE, campaign_id=campaign.id, metrics=metrics,
+        session, SPIKE, campaign_id=campaign.id, metrics=verdict.metrics(),
         action="paused" if pausing else "alert_only",
-        message=(f"Campaign '{campaign.name}': {campaign.opt_out_count} opt-outs of {campaign.delivered_count} "
-                 f"delivered ({verdict.rate:.1%}, normal {baseline:.2%}). {verdict.reason}"),
+        message=f"Campaign '{campaign.name}': {verdict.reason}",
     )
     if alert is not None and pausing:
-        await campaigns.pause(session, campaign, actor=None, reason=f"unsubscribe spike: {verdict.reason}",
-                              by_guard=True)
+        await campaigns.pause(session, campaign, actor=None,
+                              reason=f"the unsubscribe-spike guard fired at {verdict.reason}", by_guard=True)
     return alert
 
 

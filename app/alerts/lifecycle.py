@@ -1,4 +1,4 @@
-"""The alert lifecycle, as a table (DESIGN.md "Lifecycles"). Pure: no I/O.
+"""The alert lifecycle, as a table (docs/design.md, "Lifecycles"). Pure: no I/O.
 
     open → acknowledged → resolved;  open → resolved
 

@@ -9,11 +9,12 @@ from fastapi.responses import StreamingResponse
 from app.alerts import policy, service
 from app.alerts.schemas import AlertOut, CommentIn
 from app.campaigns import service as campaigns
-from app.deps import OpsDep, SessionDep, SettingsDep
+from app.deps import OpsDep, SessionDep, SettingsDep, bearer_token
 from app.models import Alert
 from app.pagination import Page, PageDep, page_of
 from app.streams import event_stream, frame
 from app.vocab.alert import AlertState
+from app.vocab.roles import Role
 
 router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
 
@@ -27,13 +28,18 @@ async def list_alerts(session: SessionDep, _: OpsDep, page: PageDep,
 
 
 @router.get("/stream", response_class=StreamingResponse)
-async def stream_alerts(request: Request, _: OpsDep,
+async def stream_alerts(request: Request, _: OpsDep, settings: SettingsDep,
                         poll: Annotated[float, Query(ge=0.1, le=10, description="seconds between checks")] = 1.0,
                         duration: Annotated[float | None, Query(gt=0, le=86400,
                                                                 description="close after this many seconds")] = None):
     """Server-sent events: every unresolved alert first, then each alert as it opens or changes.
     The event id is the alert's ``updated_at``; a reconnecting client sends it back as
-    ``Last-Event-ID`` and receives what changed since (nothing is missed across a drop)."""
+    ``Last-Event-ID`` and receives what changed since (nothing is missed across a drop).
+
+    The key is checked again every ``alert_stream_recheck_seconds``: revoked, offboarded or no longer
+    ops, the stream ends with a ``closed`` event. A stream lasts at most ``alert_stream_max_seconds``
+    (the client reconnects, authenticating again), and one key holds at most ``alert_streams_per_key``
+    streams at once (429 beyond): ``app/streams.py``."""
     db = request.app.state.db
     last_seen = request.headers.get("last-event-id")
     try:
@@ -42,6 +48,7 @@ async def stream_alerts(request: Request, _: OpsDep,
         since = None
 
     async def fetch() -> list[str]:
+        """Every alert that changed since the last event (every unresolved one on a fresh connect)."""
         nonlocal since
         async with db.session() as session:
             if since is None:
@@ -57,7 +64,8 @@ async def stream_alerts(request: Request, _: OpsDep,
             since = datetime.fromisoformat("1970-01-01T00:00:00+00:00")
         return frames
 
-    return event_stream(request, fetch, poll=poll, duration=duration)
+    return event_stream(request, fetch, settings=settings, token=bearer_token(request), roles=(Role.OPS,),
+                        poll=poll, duration=duration)
 
 
 @router.get("/guard/{campaign_id}")

@@ -1,4 +1,4 @@
-"""Bulk import of consenting subscribers: CSV or JSON, streamed, in constant memory.
+"""Bulk import of consenting subscribers: CSV or JSON, streamed, in bounded memory.
 
 The upload is spooled to a temporary file (memory up to 1 MiB, then disk) and read row by row in
 batches of ``BATCH`` — each batch costs a handful of set-based queries, never a query per row.
@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -25,7 +26,9 @@ from datetime import UTC, date, datetime
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.audience import attributes as attribute_rules
 from app.audience import phones, texts
+from app.audience.service import require_reviewed_confirmation
 from app.audit.service import record
 from app.config import Settings
 from app.db import statistics
@@ -40,6 +43,7 @@ COMMIT_EVERY = 5  # batches
 MAX_REJECTIONS_LISTED = 1000
 MAX_FIELD = 10_000
 _SOURCES = tuple(ConsentSource)
+MAX_ROW_CHARS = 1 << 20  # one row (a CSV or NDJSON line, an array element) held in memory at most
 REQUIRED = ("phone", "consent_source", "consent_evidence", "consented_at")
 KNOWN = {*REQUIRED, "first_name", "time_zone", "consent_ip"}
 
@@ -143,20 +147,48 @@ def judge(number: int, raw: dict, settings: Settings, now: datetime) -> Row:
     attributes = raw.get("attributes") if isinstance(raw.get("attributes"), dict) else {}
     attributes = {**attributes, **{k: v for k, v in raw.items() if k not in KNOWN and k != "attributes" and v not in (None, "")}}
     first_name = (str(raw.get("first_name") or "").strip() or None)
+    if first_name is not None:
+        attribute_rules.check_text("first_name", first_name)
+    attribute_rules.check_attributes(attributes)
     return Row(number=number, phone=phone, first_name=first_name, attributes=attributes,
                time_zone=(str(raw.get("time_zone") or "").strip() or None), source=source,
                evidence=str(raw["consent_evidence"]).strip(), consented_at=consented_at,
                ip=(str(raw.get("consent_ip") or "").strip() or None))
 
 
+def bounded_lines(text) -> Iterator[tuple[str, bool]]:
+    """(line, too long) for each physical line of ``text``; a line over MAX_ROW_CHARS is never held
+    whole: it is read past in pieces and stands for one bad row."""
+    while True:
+        line = text.readline(MAX_ROW_CHARS + 1)
+        if not line:
+            return
+        if len(line) <= MAX_ROW_CHARS or line.endswith("\n"):
+            yield line, False
+            continue
+        while line and not line.endswith("\n"):
+            line = text.readline(MAX_ROW_CHARS)
+        yield "\n", True
+
+
 def csv_rows(spooled) -> Iterator[tuple[int, dict | None, str | None]]:
     """(row number, fields or None, error) for each data row; row 1 is the header."""
     text = io.TextIOWrapper(spooled, encoding="utf-8-sig", errors="replace", newline="")
-    reader = csv.reader(text)
+    overlong = False
+
+    def lines() -> Iterator[str]:
+        nonlocal overlong
+        for line, too_long in bounded_lines(text):
+            overlong = overlong or too_long
+            yield line
+
+    reader = csv.reader(lines())
     try:
         header = next(reader)
     except (StopIteration, csv.Error) as exc:
         raise Invalid("the CSV file has no header row", field="file") from exc
+    if overlong:
+        raise Invalid(f"the CSV header is longer than {MAX_ROW_CHARS} characters", field="file")
     header = [name.strip().lower() for name in header]
     missing = [name for name in REQUIRED if name not in header]
     if missing:
@@ -170,7 +202,12 @@ def csv_rows(spooled) -> Iterator[tuple[int, dict | None, str | None]]:
         except StopIteration:
             return
         except csv.Error as exc:
+            overlong = False
             yield number, None, f"unreadable CSV row: {exc}"
+            continue
+        if overlong:
+            overlong = False
+            yield number, None, f"the row is longer than {MAX_ROW_CHARS} characters"
             continue
         if not any(value.strip() for value in values):
             continue
@@ -181,18 +218,20 @@ def csv_rows(spooled) -> Iterator[tuple[int, dict | None, str | None]]:
 
 
 def json_rows(spooled) -> Iterator[tuple[int, dict | None, str | None]]:
-    """A JSON array of objects, or one object per line (NDJSON); each object a row, numbered from 1."""
+    """A JSON array of objects, or one object per line (NDJSON); each object a row, numbered from 1.
+
+    Both are read incrementally: memory holds one row (at most MAX_ROW_CHARS) and a read buffer,
+    never the whole body."""
     head = spooled.read(64).lstrip()
     spooled.seek(0)
+    text = io.TextIOWrapper(spooled, encoding="utf-8", errors="replace")
     if head.startswith(b"["):
-        try:
-            items = json.load(io.TextIOWrapper(spooled, encoding="utf-8"), parse_constant=_no_constants)
-        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-            raise Invalid(f"the body is not valid JSON: {exc}", field="body") from exc
-        for number, item in enumerate(items, start=1):
-            yield (number, _flatten(item), None) if isinstance(item, dict) else (number, None, "not a JSON object")
+        yield from _array_rows(text)
         return
-    for number, line in enumerate(io.TextIOWrapper(spooled, encoding="utf-8", errors="replace"), start=1):
+    for number, (line, too_long) in enumerate(bounded_lines(text), start=1):
+        if too_long:
+            yield number, None, f"the line is longer than {MAX_ROW_CHARS} characters"
+            continue
         if not line.strip():
             continue
         try:
@@ -201,6 +240,69 @@ def json_rows(spooled) -> Iterator[tuple[int, dict | None, str | None]]:
             yield number, None, "not valid JSON (or nested too deeply, or NaN/Infinity)"
             continue
         yield (number, _flatten(item), None) if isinstance(item, dict) else (number, None, "not a JSON object")
+
+
+_WHITESPACE = re.compile(r"[ \t\n\r]*")
+_CHUNK = 1 << 16
+
+
+def _array_rows(text) -> Iterator[tuple[int, dict | None, str | None]]:
+    """The elements of a top-level JSON array, decoded one at a time from a sliding buffer.
+
+    A syntax error, or an element longer than MAX_ROW_CHARS, is reported as that row; the array
+    cannot be read past it, so reading stops there (the rows before it stand)."""
+    decoder = json.JSONDecoder(parse_constant=_no_constants)
+    buffer, position, eof = "", 0, False
+
+    def more() -> bool:
+        nonlocal buffer, position, eof
+        if eof:
+            return False
+        chunk = text.read(_CHUNK)
+        if not chunk:
+            eof = True
+            return False
+        buffer, position = buffer[position:] + chunk, 0
+        return True
+
+    def skip_whitespace() -> str:
+        nonlocal position
+        while True:
+            position = _WHITESPACE.match(buffer, position).end()
+            if position < len(buffer) or not more():
+                return buffer[position:position + 1]
+
+    skip_whitespace()
+    position += 1  # the "[" json_rows saw
+    if skip_whitespace() == "]":
+        return
+    number = 0
+    while True:
+        number += 1
+        skip_whitespace()
+        while True:
+            try:
+                item, end = decoder.raw_decode(buffer, position)
+            except (ValueError, RecursionError) as exc:
+                if len(buffer) - position <= MAX_ROW_CHARS and more():
+                    continue  # the element may just be cut off by the end of the buffer
+                reason = (f"the element is longer than {MAX_ROW_CHARS} characters"
+                          if len(buffer) - position > MAX_ROW_CHARS else
+                          f"not valid JSON (or nested too deeply, or NaN/Infinity): {str(exc)[:120]}")
+                yield number, None, reason + "; the rest of the array was not read"
+                return
+            if end < len(buffer) or not more():  # a number at the buffer's end may go on
+                break
+        position = end
+        yield (number, _flatten(item), None) if isinstance(item, dict) else (number, None, "not a JSON object")
+        separator = skip_whitespace()
+        position += 1
+        if separator == "]":
+            return
+        if separator != ",":
+            yield number + 1, None, (f"expected ',' or ']' after row {number}, found {separator or 'the end'!r}; "
+                                     "the rest of the array was not read")
+            return
 
 
 def _no_constants(name: str):
@@ -223,6 +325,7 @@ def _flatten(item: dict) -> dict:
 
 async def run(session: AsyncSession, lst: SubscriberList, rows: Iterator[tuple[int, dict | None, str | None]], *,
               settings: Settings, actor: User) -> dict:
+    require_reviewed_confirmation(lst)
     report = Report()
     now = utcnow()
     written = 0

@@ -26,6 +26,7 @@ from app.deps import (
 )
 from app.errors import Invalid
 from app.models import SubscriberList
+from app.ops.limits import grant_import_limit
 from app.pagination import Page, PageDep, page_of
 
 router = APIRouter(prefix="/v1", tags=["audience"])
@@ -77,7 +78,11 @@ async def add_subscriber(body: SubscriberIn, lst: ListDep, session: SessionDep, 
 @router.post("/lists/{list_id}/imports", response_model=ImportOut)
 async def import_subscribers(request: Request, lst: ListDep, session: SessionDep, marketer: MarketerDep,
                              settings: SettingsDep):
-    """CSV (text/csv, or a multipart file), a JSON array or NDJSON. Streamed; bad rows are reported."""
+    """CSV (text/csv, or a multipart file), a JSON array or NDJSON. Streamed; bad rows are reported.
+
+    The key and the role were checked before a byte of the body was read (the dependencies above);
+    only now may the body grow past the small limit every other request keeps."""
+    grant_import_limit(request.scope, settings.max_import_bytes)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "multipart/form-data":
         form = await request.form()

@@ -3,8 +3,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from app.audience import attributes as attribute_rules
 from app.types import Timestamp
 from app.vocab.audience import ConsentSource, SubscriptionState
 
@@ -26,6 +27,9 @@ class ListOut(BaseModel):
     opt_in: str
     sender_id: str | None
     confirmation_text: str | None
+    confirmation_approved_at: datetime | None = Field(
+        default=None, description="a list's own confirmation text is sent only once approved by a reviewer")
+    confirmation_approved_by_id: str | None = None
     created_at: datetime
     counts: dict[str, int] = Field(default_factory=dict, description="subscriptions by state")
 
@@ -47,6 +51,16 @@ class SubscriberIn(BaseModel):
     attributes: dict[str, Any] | None = None
     time_zone: str | None = Field(default=None, max_length=64)
     consent: ConsentIn
+
+    @field_validator("first_name")
+    @classmethod
+    def _renderable_name(cls, value: str | None) -> str | None:
+        return None if value is None else attribute_rules.check_text("first_name", value)
+
+    @field_validator("attributes")
+    @classmethod
+    def _renderable_attributes(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        return None if value is None else attribute_rules.check_attributes(value)
 
 
 class SubscriptionOut(BaseModel):

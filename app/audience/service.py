@@ -17,8 +17,8 @@ from app.models import ConsentEvent, OutboundText, Sender, Subscriber, Subscribe
 from app.vocab.audience import SubscriptionState
 
 
-async def get_list(session: AsyncSession, list_id: str) -> SubscriberList:
-    found = await session.get(SubscriberList, list_id)
+async def get_list(session: AsyncSession, list_id: str, *, lock: bool = False) -> SubscriberList:
+    found = await session.get(SubscriberList, list_id, with_for_update=lock or None)
     if found is None:
         raise NotFound(f"no list with id {list_id}")
     return found
@@ -45,6 +45,16 @@ async def create_list(session: AsyncSession, *, name: str, opt_in: str, sender_i
     await session.flush()
     record(session, "list.created", actor=actor, target_type="list", target_id=lst.id, name=name, opt_in=opt_in)
     return lst
+
+
+def require_reviewed_confirmation(lst: SubscriberList) -> None:
+    """A double opt-in list's own confirmation text goes to every number added, so it is reviewed like
+    a campaign body: nobody is added (and no text queued) until a reviewer other than its author
+    approved it (``POST /v1/lists/{id}/confirmation/review``). The standard text needs no review."""
+    if lst.opt_in == "double" and lst.confirmation_text is not None and lst.confirmation_approved_at is None:
+        raise Conflict(f"list {lst.id}'s own confirmation text has not been approved yet; a reviewer other than its "
+                       f"author approves it (POST /v1/lists/{lst.id}/confirmation/review) before anyone is added",
+                       code="confirmation_not_approved")
 
 
 async def list_lists(session: AsyncSession, *, limit: int, cursor: str | None) -> list[SubscriberList]:
@@ -105,6 +115,7 @@ async def add_subscriber(
     settings: Settings,
 ) -> tuple[Subscriber, Subscription, bool]:
     """Add one consenting person to a list. Returns (subscriber, subscription, changed)."""
+    require_reviewed_confirmation(lst)
     phone = normalize_phone(phone, settings)
     if consented_at > utcnow():
         raise Invalid("consented_at is in the future", field="consent.consented_at")

@@ -1,4 +1,4 @@
-"""The campaign lifecycle as one table (DESIGN.md "Lifecycles"). Pure: no I/O.
+"""The campaign lifecycle as one table (docs/design.md, "Lifecycles"). Pure: no I/O.
 
     draft → in_review → approved | changes_requested → scheduled → sending → completed
     paused (by ops or the spike guard) → sending again (or scheduled, if it was paused before its

@@ -228,7 +228,11 @@ class Assessment:
 
     @property
     def personal(self) -> bool:
-        return self.score >= 0
+        """Personal when the score says so and something in the message says why: a message made
+        only of structure (a brand, a placeholder, opt-out language) gives the model nothing to
+        read, and a finding that cannot name what weighed would not help a reviewer. (Placeholder
+        values are judged where they are rendered: app/campaigns/variants.py.)"""
+        return self.score >= 0 and bool(explain(self, 1)[0] or explain(self, 1)[1])
 
     threshold: float = 0.0  # the model's, so the probability can be told
 

@@ -3,18 +3,22 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi.responses import JSONResponse
 
-from app.campaigns import segments, service, template
+from app.audience import service as audience
+from app.campaigns import confirmations, segments, service, template
 from app.campaigns import testsend as test_sends
 from app.campaigns.schemas import (
     CampaignIn,
     CampaignOut,
     CampaignPatch,
     CheckOut,
+    ConfirmationReviewOut,
     MessageOut,
     ReasonIn,
     ReviewIn,
     ReviewOut,
+    TestCodeIn,
     TestNumberIn,
     TestNumberOut,
     TestSendIn,
@@ -29,7 +33,7 @@ from app.deps import (
     SettingsDep,
     require,
 )
-from app.errors import Invalid
+from app.errors import Invalid, error_body
 from app.models import Campaign, User
 from app.pagination import Page, PageDep, page_of
 from app.vocab.campaign import CampaignState
@@ -106,6 +110,12 @@ async def check_campaign(campaign: CampaignDep, session: SessionDep, _: CheckerD
         "estimated_segments_total": audience * info.segments,
         "samples": [{"first_name": name, "text": template.render(result["full_body"], first_name=name,
                                                                  attributes=attrs or {})} for name, attrs in rows],
+        "placeholders": [{"name": name, "distinct_values": t.distinct,
+                          "reviewed": "by value" if t.by_value else "by rule",
+                          "examples": [value for value, _ in t.counts.most_common(5) if value]}
+                         for name, t in sorted(result["tallies"].items())],
+        "variants": [{"placeholder": v.placeholder, "value": v.value, "recipients": v.recipients, "text": v.text}
+                     for v in result["variants"]],
     }
 
 
@@ -173,16 +183,57 @@ async def take_over_campaign(campaign: CampaignDep, session: SessionDep, markete
 
 
 @router.post("/campaigns/{campaign_id}/test-send")
-async def test_send(body: TestSendIn, campaign: CampaignDep, session: SessionDep, marketer: MarketerDep,
+async def test_send(body: TestSendIn, campaign: CampaignDep, session: SessionDep, user: CheckerDep,
                     provider: ProviderDep, settings: SettingsDep):
-    return await test_sends.send(session, campaign, to=body.to, actor=marketer, provider=provider, settings=settings)
+    """To the caller's own verified test numbers; the campaign's owner or a reviewer; rate-limited."""
+    return await test_sends.send(session, campaign, to=body.to, actor=user, provider=provider, settings=settings)
 
 
 @router.post("/me/test-numbers", response_model=TestNumberOut, status_code=status.HTTP_201_CREATED)
-async def add_test_number(body: TestNumberIn, session: SessionDep, user: CurrentUser, settings: SettingsDep):
-    return await test_sends.register_number(session, user, body.phone, settings)
+async def add_test_number(body: TestNumberIn, session: SessionDep, user: CurrentUser, settings: SettingsDep,
+                          provider: ProviderDep):
+    """Register one of your own phones: a one-time code is texted to it; confirm it with …/verify."""
+    return await test_sends.register_number(session, user, body.phone, settings, provider=provider,
+                                            sender_id=body.sender_id)
+
+
+@router.post("/me/test-numbers/{number_id}/verify", response_model=TestNumberOut)
+async def verify_test_number(number_id: str, body: TestCodeIn, session: SessionDep, user: CurrentUser,
+                             settings: SettingsDep):
+    number, wrong = await test_sends.verify_number(session, user, number_id, body.code, settings)
+    if wrong:  # answered, not raised: the session commits, so the spent attempt counts
+        return JSONResponse(error_body("wrong_code", wrong, [{"field": "code", "message": wrong}]), status_code=422)
+    return number
+
+
+@router.delete("/me/test-numbers/{number_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def remove_test_number(number_id: str, session: SessionDep, user: CurrentUser):
+    await test_sends.remove_number(session, user, number_id)
 
 
 @router.get("/me/test-numbers", response_model=list[TestNumberOut])
 async def list_test_numbers(session: SessionDep, user: CurrentUser):
     return await test_sends.numbers_of(session, user)
+
+
+@router.post("/lists/{list_id}/confirmation/check", response_model=ConfirmationReviewOut)
+async def check_confirmation_text(list_id: str, session: SessionDep, _: CheckerDep, settings: SettingsDep):
+    """The automated findings on a double opt-in list's own confirmation text, without a decision."""
+    lst = await audience.get_list(session, list_id)
+    return confirmation_out(lst, await confirmations.findings(session, lst, settings))
+
+
+@router.post("/lists/{list_id}/confirmation/review", response_model=ConfirmationReviewOut)
+async def review_confirmation_text(list_id: str, body: ReviewIn, session: SessionDep, reviewer: ReviewerDep,
+                                   settings: SettingsDep):
+    """Approve (or not) a list's own confirmation text; nobody is added to the list before approval."""
+    lst = await audience.get_list(session, list_id, lock=True)
+    found = await confirmations.review(session, lst, reviewer=reviewer, decision=body.decision, comment=body.comment,
+                                       settings=settings)
+    return confirmation_out(lst, found)
+
+
+def confirmation_out(lst, found) -> dict:
+    return {"list_id": lst.id, "confirmation_text": lst.confirmation_text,
+            "findings": [service.finding_out(f) for f in found], "blocking": any(f.severity == "block" for f in found),
+            "approved_at": lst.confirmation_approved_at, "approved_by_id": lst.confirmation_approved_by_id}

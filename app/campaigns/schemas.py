@@ -59,6 +59,23 @@ class FindingOut(BaseModel):
     span: list[int] | None
 
 
+class PlaceholderOut(BaseModel):
+    name: str
+    distinct_values: str = Field(description="how many distinct values it takes in the audience")
+    reviewed: Literal["by value", "by rule"] = Field(
+        description="by value: each value is shown and checked below, and the approval binds to them; "
+                    "by rule: too many to read, so each must be plain text (no link, address or number)")
+    examples: list[str]
+
+
+class VariantOut(BaseModel):
+    placeholder: str | None = Field(description="the placeholder this text shows a value of; null: every "
+                                                "placeholder at its longest value")
+    value: str | None
+    recipients: int | None
+    text: str
+
+
 class CheckOut(BaseModel):
     findings: list[FindingOut]
     blocking: bool
@@ -68,6 +85,9 @@ class CheckOut(BaseModel):
     audience: int
     estimated_segments_total: int
     samples: list[dict]
+    placeholders: list[PlaceholderOut] = Field(default_factory=list)
+    variants: list[VariantOut] = Field(default_factory=list, description="the distinct texts the audience "
+                                       "will receive, each through the content checks")
 
 
 class ReviewIn(BaseModel):
@@ -93,6 +113,14 @@ class TestNumberIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     phone: str = Field(min_length=3, max_length=40)
+    sender_id: str | None = Field(default=None, max_length=40,
+                                  description="the verified company sender the code leaves from (default: the first)")
+
+
+class TestCodeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: str = Field(pattern=r"^\s*\d{6}\s*$", description="the six-digit code texted to the number")
 
 
 class TestNumberOut(BaseModel):
@@ -101,6 +129,17 @@ class TestNumberOut(BaseModel):
     id: str
     phone: str
     created_at: datetime
+    verified_at: datetime | None = Field(description="set once the code came back; test sends need it")
+    code_sent_at: datetime | None
+
+
+class ConfirmationReviewOut(BaseModel):
+    list_id: str
+    confirmation_text: str | None
+    findings: list[dict]
+    blocking: bool
+    approved_at: datetime | None
+    approved_by_id: str | None
 
 
 class ReviewOut(BaseModel):

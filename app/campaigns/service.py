@@ -11,13 +11,13 @@ import hashlib
 import json
 from datetime import datetime
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Text, case, cast, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audience import quiet_hours
 from app.audience.consent import sendable_condition
 from app.audit.service import record
-from app.campaigns import content, lifecycle
+from app.campaigns import content, lifecycle, rates, template, variants
 from app.campaigns.audience import effective_rollout, hold_rest, materialise
 from app.config import Settings
 from app.db.base import utcnow
@@ -81,7 +81,7 @@ async def campaign_counts(session: AsyncSession, campaign_id: str) -> dict[str, 
         "skipped": by_state.get(MessageState.SKIPPED, 0),
         "opt_outs": int(await session.scalar(select(Campaign.opt_out_count).where(Campaign.id == campaign_id)) or 0),
     }
-    counts["opt_out_rate"] = counts["opt_outs"] / delivered if delivered else 0.0
+    counts["opt_out_rate"] = rates.opt_out_rate(counts["opt_outs"], delivered)  # as the spike guard judges it
     return counts
 
 
@@ -121,7 +121,7 @@ def move(session: AsyncSession, campaign: Campaign, target: str, *, actor: User 
     previous, campaign.state, campaign.state_reason = campaign.state, target, reason
     campaign.updated_at = utcnow()
     if target == CampaignState.DRAFT:
-        campaign.approved_hash = campaign.approved_by_id = campaign.approved_at = None
+        campaign.approved_hash = campaign.approved_by_id = campaign.approved_at = campaign.approved_values = None
     record(session, "campaign.state", actor=actor, target_type="campaign", target_id=campaign.id,
            previous=previous, state=target, reason=reason)
 
@@ -145,15 +145,19 @@ def content_context(settings: Settings, *, sender: Sender | None, company_number
 
 
 def content_hash(*, full_body: str, sender_id: str, list_ids: list[str], rollout: dict | None,
-                 scheduled_at: datetime | None) -> str:
-    canonical = json.dumps({"body": full_body, "sender_id": sender_id, "list_ids": sorted(list_ids),
-                            "rollout": rollout, "scheduled_at": scheduled_at.isoformat() if scheduled_at else None},
-                           sort_keys=True, separators=(",", ":"))
+                 scheduled_at: datetime | None, values: dict | None = None) -> str:
+    """``values``: what each placeholder was reviewed as (``variants.reviewed``); a body without
+    placeholders binds none, and hashes as it always did."""
+    parts = {"body": full_body, "sender_id": sender_id, "list_ids": sorted(list_ids),
+             "rollout": rollout, "scheduled_at": scheduled_at.isoformat() if scheduled_at else None}
+    if values:
+        parts["values"] = values
+    canonical = json.dumps(parts, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 async def company_numbers(session: AsyncSession) -> frozenset[str]:
-    """Every number a verified company sender texts from (a body may mention these)."""
+    """Every verified sender's address and pool: numbers a text may mention as the company's own."""
     numbers: set[str] = set()
     for address, pool in (await session.execute(select(Sender.address, Sender.pool).where(Sender.is_verified))):
         numbers.add(address)
@@ -181,8 +185,14 @@ async def audience_size(session: AsyncSession, list_ids: list[str]) -> int:
     return int(await session.scalar(query) or 0)
 
 
-async def evaluate(session: AsyncSession, campaign: Campaign, settings: Settings) -> dict:
-    """Findings, the body as it will be sent, and the hash an approval binds to."""
+async def evaluate(session: AsyncSession, campaign: Campaign, settings: Settings, *,
+                   approved_values: bool = False) -> dict:
+    """Findings, the body as it will be sent, the texts its placeholders really make (each checked
+    like the body), and the hash an approval binds to.
+
+    ``approved_values``: hash with the values the approval bound instead of reading the audience's
+    (launch and resume: recipients' values are held against the approval one by one as they are sent).
+    """
     list_ids = await list_ids_of(session, campaign)
     sender = await session.get(Sender, campaign.sender_id)
     ctx = content_context(settings, sender=sender, company_numbers=await company_numbers(session),
@@ -191,15 +201,61 @@ async def evaluate(session: AsyncSession, campaign: Campaign, settings: Settings
     if campaign.scheduled_at is not None:
         findings += await _quiet_hours_findings(session, campaign, list_ids, settings)
     full = content.full_body(campaign.body, ctx)
+    tallies: dict[str, variants.Tally] = {}
+    rendered: list[variants.Variant] = []
+    if approved_values:
+        bound = campaign.approved_values
+    else:
+        tallies = await _audience_values(session, full, list_ids)
+        bound = variants.reviewed(tallies)
+        rendered = variants.variants(full, tallies) if tallies else []
+        findings += variants.findings(full, tallies, rendered, findings, ctx)
     return {
         "findings": findings,
         "blocking": [f for f in findings if f.severity == "block"],
         "full_body": full,
         "list_ids": list_ids,
         "sender": sender,
+        "tallies": tallies,
+        "variants": rendered,
+        "values": bound,
         "hash": content_hash(full_body=full, sender_id=campaign.sender_id, list_ids=list_ids,
-                             rollout=campaign.rollout, scheduled_at=campaign.scheduled_at),
+                             rollout=campaign.rollout, scheduled_at=campaign.scheduled_at, values=bound),
     }
+
+
+async def _audience_values(session: AsyncSession, full_body: str, list_ids: list[str]) -> dict[str, variants.Tally]:
+    """The values each placeholder of ``full_body`` takes across the sendable audience (each person
+    once), counted by the database: one grouped query per placeholder, so the service reads each
+    distinct value once (TRACKED_VALUES at most) and never a subscriber's whole attributes."""
+    tallies = variants.tally(full_body, [])
+    if not tallies or not list_ids:
+        return tallies
+    on_a_list = select(Subscription.id).where(sendable_condition(list_ids)).exists()
+    for placeholder in variants.placeholders_of(full_body):
+        column = (Subscriber.first_name if placeholder.attribute is None
+                  else _attribute_json(session, placeholder.attribute))
+        # Past TRACKED_VALUES distinct values a placeholder is reviewed by rule whatever the rest hold;
+        # each value is still held against the rule as it is sent.
+        query = select(column, func.count()).where(on_a_list).group_by(column).limit(variants.TRACKED_VALUES + 1)
+        tally, decode = tallies[placeholder.name], placeholder.attribute is not None
+        for value, recipients in (await session.execute(query)).all():
+            if decode and value is not None:
+                value = json.loads(value)
+            tally.add(variants.reviewed_form(template.as_text(value)), recipients)
+    return tallies
+
+
+def _attribute_json(session: AsyncSession, key: str):
+    """An attribute's value as JSON text, to group by (PostgreSQL's json type has no equality) and
+    decode in Python exactly as the sending path sees it. SQLite's JSON_EXTRACT turns true and
+    false into 1 and 0, so its booleans are read by their JSON type."""
+    if session.get_bind().dialect.name != "sqlite":
+        return cast(Subscriber.attributes[key], Text)
+    path = f'$."{key}"'  # key matches [\w-]+ (template._ATTRIBUTE_NAME)
+    kind = func.json_type(Subscriber.attributes, path)
+    return case((kind.in_(("true", "false")), kind),
+                else_=func.json_quote(func.json_extract(Subscriber.attributes, path)))
 
 
 async def _quiet_hours_findings(session: AsyncSession, campaign: Campaign, list_ids: list[str],
@@ -228,6 +284,14 @@ def _require_owner(campaign: Campaign, actor: User) -> None:
                        f"(POST /v1/campaigns/{campaign.id}/take-over)", code="campaign_unowned")
     if campaign.owner_id != actor.id:
         raise Forbidden(f"campaign {campaign.id} belongs to another marketer; only its owner can change it")
+
+
+def _require_owner_or_ops(campaign: Campaign, actor: User, action: str) -> None:
+    """Pause and cancel: the campaign's owner, or ops (who watch every campaign)."""
+    if Role.OPS in actor.roles:
+        return
+    if campaign.owner_id != actor.id:
+        raise Forbidden(f"campaign {campaign.id} belongs to another marketer; only its owner or ops can {action} it")
 
 
 async def _check_references(session: AsyncSession, sender_id: str, list_ids: list[str]) -> None:
@@ -306,6 +370,7 @@ async def review(session: AsyncSession, campaign: Campaign, *, reviewer: User, d
     if decision == "approve":
         move(session, campaign, CampaignState.APPROVED, actor=reviewer, reason=comment or "approved")
         campaign.approved_hash, campaign.approved_by_id, campaign.approved_at = result["hash"], reviewer.id, utcnow()
+        campaign.approved_values = result["values"] or None
         campaign.oops_warned = any(f.code in ("oops_personal", "personal_contact") for f in result["findings"])
     else:
         move(session, campaign, CampaignState.CHANGES_REQUESTED, actor=reviewer, reason=comment)
@@ -315,8 +380,8 @@ async def review(session: AsyncSession, campaign: Campaign, *, reviewer: User, d
 
 async def still_approved(session: AsyncSession, campaign: Campaign, settings: Settings) -> dict:
     """Before anything is sent (launch, resume): the content still matches what was approved, and the
-    sender is still a verified company sender (DESIGN.md invariants 1 and 4)."""
-    result = await evaluate(session, campaign, settings)
+    sender is still a verified company sender (docs/design.md, invariants 1 and 4)."""
+    result = await evaluate(session, campaign, settings, approved_values=True)
     if result["hash"] != campaign.approved_hash:
         raise Conflict("the campaign changed since it was approved; it needs a new review", code="approval_void")
     sender = result["sender"]
@@ -330,6 +395,7 @@ async def launch(session: AsyncSession, campaign: Campaign, *, actor: User, sett
                  now: datetime | None = None) -> Campaign:
     """approved → scheduled (a future scheduled_at) or sending. Re-checks the approval and the sender."""
     now = now or utcnow()
+    _require_owner(campaign, actor)
     if campaign.state != CampaignState.APPROVED:
         raise Conflict(f"only an approved campaign can be launched; this one is {campaign.state}",
                        code="illegal_transition")
@@ -356,8 +422,11 @@ async def start_sending(session: AsyncSession, campaign: Campaign, *, list_ids: 
 
 async def pause(session: AsyncSession, campaign: Campaign, *, actor: User | None, reason: str,
                 by_guard: bool = False) -> Campaign:
-    """sending/scheduled → paused. ``by_guard``: a guard (the spike guard, the canary judge) paused it,
-    so only ops may resume it, with a comment."""
+    """sending/scheduled → paused, by the owner or ops (``actor`` None is Fineline itself: a guard, a
+    sender's suspension). ``by_guard``: a guard (the spike guard, the canary judge) paused it, so only
+    ops may resume it, with a comment."""
+    if actor is not None:
+        _require_owner_or_ops(campaign, actor, "pause")
     move(session, campaign, CampaignState.PAUSED, actor=actor, reason=reason)
     if by_guard:
         campaign.paused_by_guard = True
@@ -377,6 +446,8 @@ async def resume(session: AsyncSession, campaign: Campaign, *, actor: User, comm
             raise Forbidden("the unsubscribe-spike guard paused this campaign: only ops may resume it")
         if not (comment or "").strip():
             raise Invalid("resuming a campaign the spike guard paused needs a comment saying why", field="comment")
+    else:
+        _require_owner(campaign, actor)
     result = await still_approved(session, campaign, settings)
     campaign.paused_by_guard = False
     materialised = await session.scalar(select(func.count()).select_from(Message).where(Message.campaign_id == campaign.id))
@@ -391,6 +462,7 @@ async def resume(session: AsyncSession, campaign: Campaign, *, actor: User, comm
 
 
 async def cancel(session: AsyncSession, campaign: Campaign, *, actor: User, reason: str | None) -> Campaign:
+    _require_owner_or_ops(campaign, actor, "cancel")
     move(session, campaign, CampaignState.CANCELLED, actor=actor, reason=reason or "cancelled")
     await session.flush()
     return campaign

@@ -81,48 +81,57 @@ def substitute(body: str, value_for: Callable[[Placeholder], str | None]) -> str
     A value that is None or blank falls back to the placeholder's fallback, and then to nothing,
     with the surrounding spacing tidied. Unknown placeholders stay verbatim; ``{{``/``}}`` unescape.
     """
-    # A private-use character marks where a value came out empty, so tidying touches only the
-    # spacing next to it and never the author's own formatting.
-    marker = next(chr(code) for code in range(0xE000, 0xF900) if chr(code) not in body)
-    out: list[str] = []
+    pieces: list[str | None] = []  # text, or None where a value came out empty
     position = 0
     for match in _TOKEN.finditer(body):
-        out.append(body[position:match.start()])
+        pieces.append(body[position:match.start()])
         position = match.end()
         token = match.group(0)
         if token in ("{{", "}}"):
-            out.append(token[0])
+            pieces.append(token[0])
             continue
         placeholder = _parse(match.group(1), match.span())
         if not placeholder.is_known:
-            out.append(token)
+            pieces.append(token)
             continue
         value = value_for(placeholder)
         if value is None or not value.strip():
             value = placeholder.fallback or ""
-        out.append(value if value else marker)
-    out.append(body[position:])
-    text = "".join(out)
-    return _tidy(text, marker) if marker in text else text
+        pieces.append(value or None)
+    pieces.append(body[position:])
+    if None not in pieces:
+        return "".join(pieces)  # type: ignore[arg-type]
+    # A private-use character (one in neither the body nor a value) marks where a value came out
+    # empty, so tidying touches only the spacing next to it and never the author's own formatting.
+    used = set().union(*(piece for piece in pieces if piece))
+    marker = next(chr(code) for code in range(0xE000, 0xF900) if chr(code) not in used)
+    return _tidy("".join(marker if piece is None else piece for piece in pieces), marker)
 
 
 def _tidy(text: str, marker: str) -> str:
+    """Linear in the text: each whitespace pattern may start only where a run of blanks starts (the
+    look-behind), so a long run is scanned once, never once per blank in it."""
     m = re.escape(marker)
     text = re.sub(rf"{m}(?:[ \t]*{m})+", marker, text)  # neighbouring empties act as one
-    text = re.sub(rf"[ \t]+{m}(?=[,.!?;:)])", "", text)  # "Hi {x}, there" -> "Hi, there"
+    text = re.sub(rf"(?<![ \t])[ \t]+{m}(?=[,.!?;:)])", "", text)  # "Hi {x}, there" -> "Hi, there"
     text = re.sub(rf"(?m)^{m}[,;:]?[ \t]*", "", text)  # "{x}, your order" -> "your order"
-    text = re.sub(rf"[ \t]*{m}(?=\n|$)", "", text)  # "Thanks {x}" -> "Thanks"
-    text = re.sub(rf"[ \t]+{m}[ \t]+", " ", text)  # "Hi {x} there" -> "Hi there"
+    text = re.sub(rf"(?<![ \t])[ \t]*{m}(?=\n|$)", "", text)  # "Thanks {x}" -> "Thanks"
+    text = re.sub(rf"(?<![ \t])[ \t]+{m}[ \t]+", " ", text)  # "Hi {x} there" -> "Hi there"
     return text.replace(marker, "")
+
+
+def as_text(value: Any) -> str | None:
+    """A stored value (an attribute is text, a number or a boolean) as a placeholder renders it."""
+    return None if value is None else str(value)
+
+
+def value_for(placeholder: Placeholder, first_name: str | None, attributes: Mapping[str, Any]) -> str | None:
+    """The subscriber's value for a known ``placeholder``, as text, or None when they have none."""
+    if placeholder.name == "first_name":
+        return first_name
+    return as_text(attributes.get(placeholder.attribute or ""))
 
 
 def render(body: str, *, first_name: str | None, attributes: Mapping[str, Any]) -> str:
     """One recipient's copy of ``body``."""
-
-    def value_for(placeholder: Placeholder) -> str | None:
-        if placeholder.name == "first_name":
-            return first_name
-        value = attributes.get(placeholder.attribute or "")
-        return None if value is None else str(value)
-
-    return substitute(body, value_for)
+    return substitute(body, lambda placeholder: value_for(placeholder, first_name, attributes))

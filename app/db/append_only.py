@@ -1,4 +1,4 @@
-"""Append-only tables (DESIGN.md invariant 8): triggers that refuse UPDATE and DELETE.
+"""Append-only tables (docs/design.md, invariant 8): triggers that refuse UPDATE and DELETE.
 
 Used from migrations, so the rule holds for every writer of the database, not only our code.
 """

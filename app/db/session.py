@@ -79,8 +79,8 @@ def make_engine(url: str, **kwargs) -> AsyncEngine:
         return engine
     if "poolclass" not in kwargs:
         # Sized for the concurrency one process serves: overflow connections are closed on return,
-        # and each new one loses asyncpg's prepared statements (bench_webhooks.py saw 1,280 new
-        # connections in 2,600 requests with the old 10 + 20).
+        # and each new one loses asyncpg's prepared statements (bench_webhooks.py saw about half the
+        # requests open one with the old 10 + 20; docs/benchmarks.md).
         kwargs.setdefault("pool_size", 32)
         kwargs.setdefault("max_overflow", 8)
         kwargs.setdefault("pool_recycle", 1800)

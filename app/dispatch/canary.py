@@ -55,11 +55,9 @@ async def judge_canaries(db: Database, settings: Settings, *, now: datetime | No
             if verdict.fires or spiking:
                 await open_alert(
                     session, "canary_held", campaign_id=campaign.id, action="held",
-                    metrics={"opt_outs": campaign.opt_out_count, "delivered": campaign.delivered_count,
-                             "rate": round(verdict.rate, 6), "baseline_rate": round(baseline, 6),
-                             "threshold": verdict.threshold},
-                    message=(f"Campaign '{campaign.name}': the first slice drew {campaign.opt_out_count} opt-outs of "
-                             f"{campaign.delivered_count} delivered; the rest is held."))
+                    metrics=verdict.metrics(),
+                    message=(f"Campaign '{campaign.name}': the first slice drew {verdict.opt_outs} opt-outs of "
+                             f"{verdict.delivered} delivered; the rest is held."))
                 await campaigns.pause(session, campaign, actor=None, reason="canary: the first slice looks abnormal",
                                       by_guard=True)
                 verdicts["held"].append(campaign.id)

@@ -1,4 +1,4 @@
-"""Reconciling sends whose outcome is unknown, before anything is resent (DESIGN.md invariant 5).
+"""Reconciling sends whose outcome is unknown, before anything is resent (docs/design.md, invariant 5).
 
 Twilio has no idempotency key for message creation, so a message is in doubt when
   - its worker died between claiming it and recording the result (state ``sending``, lease expired;
@@ -84,8 +84,12 @@ async def reconcile(session: AsyncSession, provider: Provider, settings: Setting
     return counts
 
 
-#: The states of a message whose SID a status callback may attach (its send was never recorded).
-ATTACHABLE = (MessageState.SENDING, MessageState.UNKNOWN, MessageState.QUEUED)
+#: The states of a message whose SID a status callback may attach (its send was never recorded): a
+#: claimed send whose worker died, or one whose outcome was unknown. Never ``queued``: a queued
+#: message was never sent or was found not sent (step 3), and a callback alone — whose signature,
+#: with no separators in Twilio's signing string, may be a replayed one for another ``?m=`` — must
+#: not mark it sent, which would silently drop it for that subscriber.
+ATTACHABLE = (MessageState.SENDING, MessageState.UNKNOWN)
 
 
 async def attach_sid(session: AsyncSession, message_id: int, sid: str) -> Message | None:

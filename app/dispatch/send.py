@@ -1,6 +1,6 @@
 """Sending one claimed batch: re-check, wait for each sender slot, send, record — in batches.
 
-Right before the provider call every message is re-checked (DESIGN.md invariants 1, 2, 3, 7): the
+Right before the provider call every message is re-checked (docs/design.md, invariants 1, 2, 3, 7): the
 campaign is still sending, the sender is still verified, the subscriber is still sendable, and the
 recipient is inside their sending window. Outcomes are written in one transaction per batch.
 
@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.alerts import guard
 from app.audience import consent, quiet_hours
 from app.audience.consent import sendable_subscriber
-from app.campaigns import content, template
+from app.campaigns import content, template, variants
 from app.campaigns.service import content_context, list_ids_of
 from app.config import Settings
 from app.db import Database
@@ -81,6 +81,7 @@ class _Context:
     campaign: Campaign
     sender: Sender | None
     full_body: str
+    placeholders: list[template.Placeholder]  # each held against the values the approval bound
 
 
 #: What the send needs of a subscriber: plain rows, not ORM entities (a batch loads hundreds).
@@ -104,7 +105,7 @@ async def _load(session: AsyncSession, batch: list[Claimed], settings: Settings)
         rows = await session.execute(recipient_lookup(dialect, ids, list_ids))
         recipients.update(((campaign_id, row.id), row) for row in rows)
         full = content.full_body(campaign.body, content_context(settings, sender=sender))
-        contexts[campaign_id] = _Context(campaign, sender, full)
+        contexts[campaign_id] = _Context(campaign, sender, full, variants.placeholders_of(full))
     return contexts, recipients
 
 
@@ -169,7 +170,14 @@ def _decide(batch: list[Claimed], contexts: dict[str, _Context], recipients: dic
             later = quiet_hours.next_window_start(now, zones, window)
             outcomes.append(Outcome(claimed, {"state": MessageState.QUEUED, "not_before": later, "lease_expires_at": None}))
             continue
-        body = template.render(ctx.full_body, first_name=subscriber.first_name, attributes=subscriber.attributes or {})
+        attributes = subscriber.attributes or {}
+        unreviewed = variants.unreviewed(ctx.campaign.approved_values, ctx.placeholders, subscriber.first_name,
+                                         attributes) if ctx.placeholders else None
+        if unreviewed is not None:
+            outcomes.append(_skip(claimed, f"its {{{unreviewed[:60]}}} value was not reviewed: added or changed "
+                                           "after the approval (review the campaign again to send it)"))
+            continue
+        body = template.render(ctx.full_body, first_name=subscriber.first_name, attributes=attributes)
         to_send[ctx.campaign.sender_id].append((claimed, body))
     return outcomes, to_send
 

@@ -1,4 +1,4 @@
-"""Per-sender rate limits that hold across every worker process (DESIGN.md invariant 6).
+"""Per-sender rate limits that hold across every worker process (docs/design.md, invariant 6).
 
 Design: send *slots*. Each sender has one row, ``sender_rate.next_at``: the first free instant on
 its timeline (the database's clock). A worker about to send ``k`` messages from a sender reserves
@@ -34,7 +34,7 @@ from app.models import SenderQuota, SenderRate
 #: slots are spaced (1 + LATE + JITTER)/MPS apart: then no one-second window can hold more than MPS
 #: sends, whatever the number of workers and however late each one runs within LATE. JITTER covers
 #: what happens after the check (the event loop, the socket, the provider's own clock): measured at
-#: the local server with two workers, 1.06 still let a 20-MPS sender reach 21 in one second.
+#: the local server with two workers, a tighter spacing let a sender past its MPS (docs/benchmarks.md).
 LATE = 0.05
 JITTER = 0.10
 SPACING = 1.0 + LATE + JITTER

@@ -8,7 +8,7 @@ from fastapi.responses import StreamingResponse
 
 from app.audience import consent
 from app.db.base import utcnow
-from app.deps import ProviderDep, ReviewerDep, SessionDep, SettingsDep, require
+from app.deps import ProviderDep, ReviewerDep, SessionDep, SettingsDep, bearer_token, require
 from app.inbox import delivery, policy, replies, service
 from app.inbox.schemas import (
     AssignIn,
@@ -83,7 +83,7 @@ async def start_conversation(body: ConversationIn, request: Request, response: R
 
 
 @router.get("/conversations/stream", response_class=StreamingResponse)
-async def stream_conversations(request: Request, _: ReaderDep,
+async def stream_conversations(request: Request, _: ReaderDep, settings: SettingsDep,
                                poll: Annotated[float, Query(ge=0.05, le=10, description="seconds between checks")] = 0.25,
                                duration: Annotated[float | None, Query(gt=0, le=86400,
                                                                        description="close after this many seconds")] = None):
@@ -103,7 +103,8 @@ async def stream_conversations(request: Request, _: ReaderDep,
         return [frame(event.id, event.kind, {"kind": event.kind, "at": event.at.isoformat(), **event.data})
                 for event in ready]
 
-    return event_stream(request, fetch, poll=poll, duration=duration)
+    return event_stream(request, fetch, settings=settings, token=bearer_token(request), roles=tuple(policy.READERS),
+                        poll=poll, duration=duration)
 
 
 @router.get("/conversations/{conversation_id}", response_model=ConversationDetail)

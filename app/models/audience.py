@@ -18,9 +18,12 @@ class SubscriberList(Base):
     name: Mapped[str] = mapped_column(String(200))
     opt_in: Mapped[str] = mapped_column(String(8))  # single | double
     sender_id: Mapped[str | None] = mapped_column(ForeignKey("sender.id"))
-    confirmation_text: Mapped[str | None] = mapped_column(Text)
+    confirmation_text: Mapped[str | None] = mapped_column(Text)  # fixed at creation; None: the standard text
     created_by_id: Mapped[str | None] = mapped_column(ForeignKey("user.id"))
     created_at: Mapped[datetime] = created_at_column()
+    # A list's own confirmation text is sent only once a reviewer other than its author approved it.
+    confirmation_approved_by_id: Mapped[str | None] = mapped_column(ForeignKey("user.id"))
+    confirmation_approved_at: Mapped[datetime | None]
 
 
 class Subscriber(Base):

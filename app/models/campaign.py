@@ -12,7 +12,8 @@ from app.vocab.campaign import CampaignState
 
 
 class Campaign(Base):
-    """``state`` (a ``CampaignState``) changes only through ``app.campaigns.service.move`` (audited)."""
+    """``state`` (a ``CampaignState``) changes only through ``app.campaigns.service.move``, checked
+    against the table in ``app.campaigns.lifecycle`` and audited."""
 
     __tablename__ = "campaign"
 
@@ -28,6 +29,8 @@ class Campaign(Base):
     state: Mapped[str] = mapped_column(String(20), default=CampaignState.DRAFT.value, index=True)
     state_reason: Mapped[str | None] = mapped_column(String(500))
     approved_hash: Mapped[str | None] = mapped_column(String(64))
+    # What each placeholder was reviewed as (app/campaigns/variants.py): its values, or the plain rule.
+    approved_values: Mapped[dict | None] = mapped_column(JSON)
     approved_by_id: Mapped[str | None] = mapped_column(ForeignKey("user.id"))
     approved_at: Mapped[datetime | None]
     oops_warned: Mapped[bool] = mapped_column(default=False)
@@ -67,7 +70,11 @@ class Review(Base):
 
 
 class TestNumber(Base):
-    """An employee's own phone for test sends ("seed list"). Never a subscriber."""
+    """An employee's own phone for test sends ("seed list"). Never a subscriber.
+
+    It receives test sends only once ``verified_at`` is set: a one-time code was sent to the number
+    and typed back by the employee. The code is kept only as a salted hash, expires, and allows a
+    few attempts."""
 
     __tablename__ = "test_number"
     __table_args__ = (UniqueConstraint("user_id", "phone"),)
@@ -76,6 +83,10 @@ class TestNumber(Base):
     user_id: Mapped[str] = mapped_column(ForeignKey("user.id"), index=True)
     phone: Mapped[str] = mapped_column(String(20))
     created_at: Mapped[datetime] = created_at_column()
+    verified_at: Mapped[datetime | None]
+    code_hash: Mapped[str | None] = mapped_column(String(64))
+    code_sent_at: Mapped[datetime | None]
+    code_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class TestSend(Base):

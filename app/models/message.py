@@ -16,7 +16,7 @@ BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 
 class Message(Base):
-    """One message per (campaign, subscriber) — unique in the schema (DESIGN.md invariant 5).
+    """One message per (campaign, subscriber) — unique in the schema (docs/design.md, invariant 5).
 
     ``consent_event_id`` points at the consent that permits it (invariant 2).
     """
@@ -76,7 +76,7 @@ class SenderRate(Base):
     """Per-sender send slots shared by every worker: the next free instant on the sender's clock.
 
     A worker reserves ``k`` consecutive slots ``1/mps`` apart in one atomic UPDATE, so slots never
-    overlap across workers and no sender exceeds its MPS (DESIGN.md invariant 6).
+    overlap across workers and no sender exceeds its MPS (docs/design.md, invariant 6).
     """
 
     __tablename__ = "sender_rate"

@@ -11,9 +11,10 @@ from app.vocab.sender import SenderState
 
 
 class Sender(Base):
-    """A company sender: the only thing a message may leave from (DESIGN.md invariant 1).
+    """A company sender: the only thing a message may leave from (docs/design.md, invariant 1).
 
-    ``state`` (a ``SenderState``) changes only through ``app.senders.service._move``; every change is audited.
+    ``state`` (a ``SenderState``) changes only through ``app.senders.service._move``, checked against
+    the table in ``app.senders.lifecycle``; every change is audited.
     """
 
     __tablename__ = "sender"

@@ -4,20 +4,27 @@ The key is scoped to the caller (their Authorization header), the method and the
 with a different body is refused with 422. Answers of 5xx are not stored (the client may retry).
 Routes that reveal an API key (user creation, key issuing) are not replayed: storing their answer
 would store the key itself, which Fineline keeps only as a hash.
+
+Records expire after ``idempotency_ttl_hours`` (24 by default): an older record is ignored (the
+request runs as new) and the worker deletes expired ones (``purge_expired``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import api_keys
 from app.db.base import utcnow
 from app.db.upsert import insert_ignore
 from app.models import IdempotencyRecord
+from app.ops.limits import is_import_upload
 
 SECRET_PATHS = ("/v1/users",)
-STREAMED_SUFFIXES = ("/imports",)  # large uploads are not buffered here; re-importing changes nothing anyway
 IN_PROGRESS = 0
 
 
@@ -34,7 +41,7 @@ class IdempotencyMiddleware:
 
     async def __call__(self, scope, receive, send):
         if (scope["type"] != "http" or scope["method"] != "POST" or scope["path"].startswith(SECRET_PATHS)
-                or scope["path"].endswith(STREAMED_SUFFIXES)):
+                or is_import_upload(scope)):  # streamed, never buffered here; re-importing changes nothing
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers", ()))
@@ -67,6 +74,7 @@ class IdempotencyMiddleware:
             return await receive()
 
         db = scope["app"].state.db
+        expired_before = utcnow() - timedelta(hours=scope["app"].state.settings.idempotency_ttl_hours)
         async with db.session() as session:
             # Only a live key may see a stored answer: an offboarded employee's replay gets 401.
             token = headers.get(b"authorization", b"").decode(errors="replace").partition(" ")[2].strip()
@@ -74,6 +82,7 @@ class IdempotencyMiddleware:
                 await self.app(scope, replay_receive, send)  # the route answers 401 as usual
                 return
         async with db.unit_of_work() as session:
+            await purge_expired(session, before=expired_before, key=key)  # an expired answer is not replayed
             # Reserve the key first, so concurrent duplicates wait for the first answer instead of
             # creating the thing twice.
             reserved = await insert_ignore(session, IdempotencyRecord, {
@@ -120,6 +129,14 @@ class IdempotencyMiddleware:
                     row.status, row.content_type, row.body = captured["status"], captured["content_type"], captured["body"]
                 elif row is not None:  # a failure is not an answer to replay: the client may retry
                     await session.delete(row)
+
+
+async def purge_expired(session: AsyncSession, *, before: datetime, key: str | None = None) -> int:
+    """Delete the records made before ``before`` (only ``key``'s, when given). Returns how many."""
+    statement = delete(IdempotencyRecord).where(IdempotencyRecord.created_at < before)
+    if key is not None:
+        statement = statement.where(IdempotencyRecord.key == key)
+    return (await session.execute(statement)).rowcount or 0
 
 
 async def _answer(send, status: int, content_type: str, body: bytes, replayed: bool = False) -> None:

@@ -10,8 +10,8 @@ import gc
 
 #: Allocations between young-generation collections (CPython's default is 700). A busy worker makes
 #: and drops hundreds of short-lived objects per message (requests, rows, outcomes) that reference
-#: counting frees anyway; at 700 the cycle collector ran so often it took ~18% of the worker's CPU
-#: (scripts/bench_dispatch.py, 20,000 recipients: 804 → 662 µs of worker CPU per message).
+#: counting frees anyway; at 700 the cycle collector ran often enough to cost a good share of the
+#: worker's CPU (scripts/bench_dispatch.py; the figures are in docs/benchmarks.md).
 GC_YOUNG_THRESHOLD = 50_000
 
 

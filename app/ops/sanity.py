@@ -2,17 +2,15 @@
 text cannot store them) in the path, the query or a JSON body, and NaN/Infinity in JSON (not JSON,
 and not storable in a JSON column). Each refusal is a 422 that names the problem.
 
-Webhooks (form bodies, signed by Twilio) and file imports (judged row by row) are handled where
-they are read; this guard looks at JSON bodies only.
+Webhooks (form bodies, signed by Twilio) and the subscriber import (``POST /v1/lists/{id}/imports``
+exactly, streamed and judged row by row) are handled where they are read; this guard looks at JSON bodies only.
 """
 
 from __future__ import annotations
 
 import json
 
-from app.ops.limits import _reject
-
-SKIP_SUFFIXES = ("/imports",)
+from app.ops.limits import _reject, is_import_upload
 
 
 def _has_nul(value) -> bool:
@@ -43,7 +41,7 @@ class InputSanity:
             return
         headers = dict(scope.get("headers", ()))
         content_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
-        if content_type != b"application/json" or scope["path"].endswith(SKIP_SUFFIXES):
+        if content_type != b"application/json" or is_import_upload(scope):
             await self.app(scope, receive, send)
             return
         body, more = b"", True

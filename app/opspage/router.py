@@ -15,14 +15,17 @@ from pathlib import Path
 from fastapi import APIRouter
 from fastapi.responses import FileResponse, HTMLResponse
 
+from app.ops.docs import no_framing_headers
+
 router = APIRouter(tags=["ops page"], include_in_schema=False)
 STATIC = Path(__file__).parent / "static"
 
 
 def _page(name: str) -> HTMLResponse:
+    # Never framed: a page holding an API key must not be overlaid by another site (clickjacking).
     return HTMLResponse((STATIC / name).read_text(encoding="utf-8"),
-                        headers={"Cache-Control": "no-store", "Content-Security-Policy":
-                                 "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:"})
+                        headers={"Cache-Control": "no-store", **no_framing_headers(
+                            "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:")})
 
 
 @router.get("/ops", response_class=HTMLResponse)

@@ -1,7 +1,7 @@
 """What Fineline needs from an SMS provider, and the one gate every outbound message passes.
 
 ``Provider.send`` takes a ``Sender`` record — never a string — and refuses anything but a verified
-sender (DESIGN.md invariant 1). Subclasses implement ``_create_message`` with the address the
+sender (docs/design.md, invariant 1). Subclasses implement ``_create_message`` with the address the
 record carries; nothing else in the code base can reach it.
 """
 

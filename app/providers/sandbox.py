@@ -47,6 +47,8 @@ class SandboxProvider(Provider):
         callbacks: bool = True,
         seed: int | None = None,
     ):
+        if not auth_token:
+            raise ValueError("the sandbox signs its callbacks with the webhook token; an empty token is no token")
         self.owned: set[str] = {item.strip() for item in owned if item.strip()}
         self.account_sid = account_sid
         self.validator = RequestValidator(auth_token)

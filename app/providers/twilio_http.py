@@ -8,8 +8,8 @@ Layers, top to bottom::
           -> AiohttpPoolTransport (a httpx.AsyncHTTPTransport)     # <- pytest-httpx intercepts here
             -> AiohttpPool (httpcore's pool interface, aiohttp)    # sockets
 
-Why this shape (figures in docs/transport.md): httpx's own connection pool (httpcore) collapses
-under concurrency (about 100 msg/s with 64 in flight), aiohttp's carries thousands. The
+Why this shape (figures in docs/transport.md and docs/benchmarks.md): httpx's own connection pool
+(httpcore) collapses under concurrency, aiohttp's carries thousands. The
 `httpx-aiohttp` package's ``AiohttpTransport`` derives from ``httpx.AsyncBaseTransport``, which
 pytest-httpx does not patch, and it maps a server disconnect or connection reset after the request
 was written to ``httpx.ConnectTimeout`` (which reads as "never sent" -- exactly wrong for a POST
@@ -312,7 +312,8 @@ def _normalise_api_base(api_base: str | None) -> str | None:
 
 def _text(content: bytes, response: httpx.Response) -> str:
     """Twilio answers JSON, which is UTF-8; httpx's ``.text`` parses Content-Type with the email
-    package on every call (~10 µs), so try the common case first."""
+    package on every call (a measurable cost per message: docs/benchmarks.md), so try the common
+    case first."""
     try:
         return content.decode("utf-8")
     except UnicodeDecodeError:
@@ -333,8 +334,8 @@ class HttpxTwilioClient(AsyncHttpClient):
     Lean path (default): the request is built as an ``httpx.Request`` -- with the client's default
     headers and timeout -- and handed straight to the client's transport for that URL.
     ``AsyncClient.send``'s own pipeline (auth flow, redirects, event hooks and, above all, cookie
-    extraction through ``http.cookiejar``) costs ~270 µs per message, more than aiohttp's whole
-    request; the SDK does its own auth and never wants cookies or redirects. pytest-httpx patches
+    extraction through ``http.cookiejar``) costs more per message than aiohttp's whole request
+    (docs/benchmarks.md); the SDK does its own auth and never wants cookies or redirects. pytest-httpx patches
     the transport, so it sees exactly these requests. The full ``client.request`` path is used
     instead when ``lean=False``, when the SDK asks to follow redirects, or when the given client has
     ``auth`` or event hooks configured (which the lean path would skip).
@@ -467,7 +468,7 @@ class HttpxTwilioClient(AsyncHttpClient):
             try:
                 if "content-encoding" in response.headers:
                     content = await response.aread()
-                else:  # identity body: skip httpx's decoder and chunker chain (~15 µs)
+                else:  # identity body: skip httpx's decoder and chunker chain (docs/benchmarks.md)
                     content = b"".join([chunk async for chunk in response.stream])  # type: ignore[union-attr]
             finally:
                 await response.aclose()

@@ -9,7 +9,7 @@ from phonenumbers import PhoneNumberType
 
 from app.vocab.sender import SenderKind as K
 
-#: Provider limits that bound real campaigns (PERF_NOTES.md): long code 1, toll-free 3, short code 100.
+#: Provider limits that bound real campaigns (docs/performance.md): long code 1, toll-free 3, short code 100.
 #: A messaging service sends at the sum of its pool. An alphanumeric ID gets the conservative 1.
 DEFAULT_MPS = {K.LONG_CODE: 1, K.TOLL_FREE: 3, K.SHORT_CODE: 100, K.ALPHANUMERIC: 1}
 

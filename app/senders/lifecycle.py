@@ -1,4 +1,4 @@
-"""The sender lifecycle, as a table (DESIGN.md "Lifecycles"). Pure: no I/O.
+"""The sender lifecycle, as a table (docs/design.md, "Lifecycles"). Pure: no I/O.
 
     pending  → verified (the provider confirms it, or a second admin confirms an alphanumeric ID)
     pending  → unregistered (owned, but the carriers' registration is pending, missing or rejected)

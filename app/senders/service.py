@@ -15,7 +15,7 @@ from app.alerts.service import open_alert
 from app.audit.service import record
 from app.campaigns import service as campaigns
 from app.db.base import utcnow
-from app.errors import AppError, Conflict, Forbidden, Invalid, NotFound
+from app.errors import Conflict, Forbidden, Invalid, NotFound, ProviderFailed
 from app.models import Sender, User
 from app.providers import registration
 from app.providers.base import Provider
@@ -24,11 +24,6 @@ from app.senders import addresses, lifecycle
 from app.vocab.sender import SenderState
 
 log = logging.getLogger(__name__)
-
-
-class ProviderFailed(AppError):
-    status = 502
-    code = "provider_error"
 
 
 async def get_sender(session: AsyncSession, sender_id: str, *, lock: bool = False) -> Sender:
@@ -190,7 +185,7 @@ def _apply_registration(sender: Sender, registration) -> None:
 
 
 async def on_suspended(session: AsyncSession, sender: Sender) -> list[str]:
-    """What follows a suspension or revocation: the campaigns using the sender pause (DESIGN.md,
+    """What follows a suspension or revocation: the campaigns using the sender pause (docs/design.md,
     sender lifecycle). A suspension also opens a ``sender_suspended`` alert for ops."""
     paused = []
     for campaign in await campaigns.active_for_sender(session, sender.id):

@@ -48,5 +48,16 @@ class ApiKeyOut(BaseModel):
     api_key: str = Field(description="the key itself; shown only in this response, store it now")
 
 
+class ApiKeyInfoOut(BaseModel):
+    """A key as listed: never the key itself, which is stored only as a hash."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    prefix: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
 class UserCreatedOut(UserOut):
     api_key: str = Field(description="the new user's API key; shown only in this response")

@@ -1,6 +1,6 @@
 """An inbound SMS: stored once by its MessageSid, classified, acted on, answered.
 
-Order matters (DESIGN.md invariants 3 and 8): the message is stored first (a repeated delivery
+Order matters (docs/design.md, invariants 3 and 8): the message is stored first (a repeated delivery
 finds it and changes nothing), then the opt-out or opt-in is applied, and the caller commits
 before the 200 — so a STOP is durable before Twilio hears back.
 """

@@ -95,7 +95,7 @@ VERDICTS = [
     (19, 1000, 0.005, True, "3.8× the baseline"),
     (5, 50, 0.005, True, "20.0× the baseline"),  # a tiny slice losing 10%: clear, fires
     (5, 200, 0.005, False, "not statistically clear"),  # 2.5%, expected 1: p ~ 0.004
-    (9, 200, 0.005, True, "spike"),
+    (9, 200, 0.005, True, "9.0× the baseline"),
     (5, 50, 0.02, False, "not statistically clear"),  # the same 5 of 50 at a 2% baseline
     (5, 0, 0.005, True, "5 opt-outs of 5 delivered"),  # opt-outs ahead of the delivery callbacks
     (5, 3, 0.005, True, "100.00%"),

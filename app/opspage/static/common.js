@@ -48,11 +48,13 @@ async function followStream(page, url, onEvent) {
       while ((cut = buffer.indexOf("\n\n")) >= 0) {
         const block = buffer.slice(0, cut);
         buffer = buffer.slice(cut + 2);
-        let id = null, data = "";
+        let id = null, data = "", kind = "message";
         for (const line of block.split("\n")) {
-          if (line.startsWith("id: ")) id = line.slice(4); else if (line.startsWith("data: ")) data += line.slice(6);
+          if (line.startsWith("id: ")) id = line.slice(4);
+          else if (line.startsWith("event: ")) kind = line.slice(7);
+          else if (line.startsWith("data: ")) data += line.slice(6);
         }
-        if (!data) continue;
+        if (!data || kind === "closed") continue;  // "closed": the server ended the stream; we reconnect below
         if (id) page.lastEventId = id;
         onEvent(id, JSON.parse(data));
       }

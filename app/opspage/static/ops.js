@@ -78,18 +78,32 @@ function renderAlerts() {
   box.replaceChildren(...(open.length ? open.map(alertCard) : [el("p", { class: "empty" }, "No open alerts.")]));
 }
 
+// One labelled figure: what it counts in words, the value in bold, and data-metric for the tests.
+const figure = (name, label, value, after = "") =>
+  el("span", { "data-metric": name }, `${label} `, el("b", {}, value), after);
+const time = (iso) => new Date(iso).toLocaleTimeString();
+
 function alertCard(a) {
+  // Every number here is the alert's own, kept when the guard decided; the campaign card below
+  // shows the same counts as they are now (opt-outs go on arriving after a pause).
   const m = a.metrics || {};
+  const has = (name) => m[name] !== undefined && m[name] !== null;
   const card = el("div", { class: `card alert ${a.state}`, "data-alert-id": a.id, "data-kind": a.kind },
     el("h3", {}, `${a.kind.replaceAll("_", " ")} — ${a.state}`),
     el("div", {}, a.message),
-    el("div", { class: "metrics" },
-      ...(m.opt_outs !== undefined ? [el("span", {}, "opt-outs ", el("b", {}, m.opt_outs))] : []),
-      ...(m.delivered !== undefined ? [el("span", {}, "delivered ", el("b", {}, m.delivered))] : []),
-      ...(m.rate !== undefined ? [el("span", {}, "rate ", el("b", {}, pct(m.rate)))] : []),
-      ...(m.baseline_rate !== undefined ? [el("span", {}, "baseline ", el("b", {}, pct(m.baseline_rate)))] : []),
-      ...(m.threshold !== undefined ? [el("span", {}, "threshold ", el("b", {}, m.threshold))] : []),
-      el("span", {}, "action ", el("b", { class: "action" }, a.action))));
+    el("div", { class: "metrics", "data-when": "decision" },
+      el("span", { class: "when" }, `at the decision (${time(a.opened_at)}):`),
+      ...(has("opt_outs") ? [figure("opt_outs", "opt-outs", m.opt_outs,
+        has("delivered") ? ` of ${m.delivered} delivered` : "")] : []),
+      ...(has("failed") ? [figure("failed", "failed", m.failed,
+        has("delivered") ? ` beside ${m.delivered} delivered` : "")] : []),
+      ...(has("rate") ? [figure("rate", "rate", pct(m.rate))] : []),
+      ...(has("baseline_rate") ? [figure("baseline_rate", "baseline", pct(m.baseline_rate))] : []),
+      ...(has("rate_bar") ? [figure("rate_bar", "spike bar", pct(m.rate_bar))] : []),
+      ...(has("threshold") ? [figure("threshold", "fires at", `≥ ${m.threshold}`,
+        has("failed") ? " failures" : " opt-outs")] : []),
+      figure("action", "action", a.action)));
+  card.querySelector("[data-metric=action] b").classList.add("action");
   if (isOps()) {  // controls only for a role that may use them
     const actions = el("div", { class: "actions" });
     if (a.state === "open") actions.append(el("button", { onclick: () => act(`/v1/alerts/${a.id}/acknowledge`) }, "Acknowledge"));
@@ -128,14 +142,27 @@ function renderCampaigns() {
             el("span", { class: "sent", style: `width:${width(n.sent - n.delivered - Math.min(n.failed, n.sent))}` }),
             el("span", { class: "failed", style: `width:${width(n.failed)}` }),
             el("span", { class: "skipped", style: `width:${width(n.skipped)}` })),
-          el("div", { class: "legend" }, ...[`audience ${n.audience}`, `sent ${n.sent}`, `delivered ${n.delivered}`,
-             `failed ${n.failed}`, `skipped ${n.skipped}`, `opt-outs ${n.opt_outs} (${pct(n.opt_out_rate)})`]
-             .map((text) => el("span", {}, text))),
-          c.state_reason ? el("div", { class: "legend" }, c.state_reason) : ""),
-        canvas));
+          el("div", { class: "legend", "data-when": "now" }, el("span", { class: "when" }, "now:"),
+             ...[`audience ${n.audience}`, `sent ${n.sent}`, `delivered ${n.delivered}`, `failed ${n.failed}`,
+                 `skipped ${n.skipped}`].map((text) => el("span", {}, text)),
+             // the rate is over max(delivered, opt-outs), as the guard judges it (API: opt_out_rate)
+             figure("opt_outs", "opt-outs", n.opt_outs,
+                    ` of ${Math.max(n.delivered, n.opt_outs)} delivered (${pct(n.opt_out_rate)})`)),
+          c.state_reason ? el("div", { class: "legend reason" }, `why ${c.state}: ${c.state_reason}`) : ""),
+        el("figure", {}, canvas, chartCaption(state.guard.get(c.id)))));
     drawChart(canvas, state.history.get(c.id) || [], state.guard.get(c.id));
     return card;
   }));
+}
+
+function chartCaption(guard) {
+  // The spike bar is a rate (the line on the chart); "fires at" is a count of opt-outs at the
+  // delivered count now: both from GET /v1/alerts/guard/{id}, the guard's own levels.
+  if (!guard) return el("figcaption", {}, "opt-out rate now");
+  return el("figcaption", { "data-when": "now" }, "opt-out rate now · ",
+    figure("baseline_rate", "baseline", pct(guard.baseline_rate)), " · ",
+    figure("rate_bar", "spike bar", pct(guard.rate_bar)), " · ",
+    figure("threshold", "fires at", `≥ ${guard.threshold}`, ` opt-outs of ${guard.delivered} delivered`));
 }
 
 function drawChart(canvas, points, guard) {
@@ -153,8 +180,6 @@ function drawChart(canvas, points, guard) {
     points.forEach(([t, v], i) => { const x = (w - 4) * (t - t0) / (t1 - t0) + 2; i ? ctx.lineTo(x, y(v)) : ctx.moveTo(x, y(v)); });
     ctx.stroke(); ctx.lineWidth = 1;
   }
-  ctx.fillStyle = "#6b7385"; ctx.font = "10px system-ui";
-  ctx.fillText(`opt-out rate · baseline ${pct(base)} · threshold ${pct(bar)}`, 4, 11);
 }
 
 function renderSenders(senders) {
