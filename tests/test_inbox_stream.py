@@ -24,7 +24,7 @@ def _events(text: str) -> list[dict]:
     events = []
     for block in text.split("\n\n"):
         fields = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line and not line.startswith(":"))
-        if "event" in fields:
+        if "event" in fields and fields["event"] != "closed":  # "closed": the server ended the stream
             events.append({"id": int(fields["id"]), "event": fields["event"], **json.loads(fields["data"])})
     return events
 
