@@ -95,6 +95,13 @@ class Settings(BaseSettings):
     unknown_grace_seconds: int = Field(default=60, ge=0)
     sandbox_callback_delay: float = Field(default=1.0, ge=0)
     sandbox_failure_share: float = Field(default=0.03, ge=0, le=1)
+    # The company inbox (app/inbox/policy.py).
+    inbox_reply_window_hours: float = Field(default=24, gt=0, le=24 * 30)  # answer a customer this long after
+    inbox_texting_grace_minutes: float = Field(default=15, ge=0, le=24 * 60)  # "they are texting": send now
+    business_hours: str = "off"  # "09:00-17:00": outside them an inbound message gets one auto-reply a day
+    business_time_zone: str = "America/New_York"
+    business_days: str = "mon,tue,wed,thu,fri"
+    auto_reply_text: str = "Thanks for your message. We're closed right now and will answer when we open."
 
     @field_validator("provider", "worker", "twilio_account_sid", "twilio_auth_token", "ops_webhook_url",
                      "metrics_token", mode="before")
@@ -106,11 +113,11 @@ class Settings(BaseSettings):
             return None
         return value
 
-    @field_validator("quiet_hours")
+    @field_validator("quiet_hours", "business_hours")
     @classmethod
     def _quiet_hours_shape(cls, value: str) -> str:
         if not _QUIET_HOURS.match(value.strip()):
-            raise ValueError("quiet_hours must be 'HH:MM-HH:MM' (e.g. 08:00-21:00) or 'off'")
+            raise ValueError("must be 'HH:MM-HH:MM' (e.g. 08:00-21:00) or 'off'")
         return value.strip()
 
     @field_validator("public_base_url", "twilio_api_base")

@@ -5,7 +5,9 @@ its API: an admin verifies the company's short code; a marketer imports opted-in
 their consent evidence and writes a campaign; a reviewer (a second person) approves it; it sends
 through the sandbox, which posts signed delivery callbacks back. Then a wave of customers replies
 STOP — signed like Twilio's own webhooks — the spike guard fires, the campaign pauses, and the
-summary shows how many people were spared.
+summary shows how many people were spared. Last, a customer's question lands in the company inbox,
+an agent answers from the company's number, a personal reply is held for review, and the agent's
+conversation passes to a colleague when she leaves.
 """
 
 from __future__ import annotations
@@ -185,7 +187,49 @@ async def _story(base: str, admin_key: str, audience: int, wave: int) -> int:
         detail = await call("GET", f"/v1/subscribers/{(await _first_sub(http, lst, keys))}", keys["ops"])
         _say("   The first subscriber's consent history: "
              + ", ".join(f"{e['kind']} via {e['channel']}" for e in detail["consent_history"]))
-        return 0 if final["state"] == "paused" else 1
+        answered = await _inbox_scene(http, call, keys, admin_key, phones[wave + 2], validator, base)
+        return 0 if final["state"] == "paused" and answered else 1
+
+
+async def _inbox_scene(http, call, keys: dict, admin_key: str, phone: str, validator, base: str) -> bool:
+    """8. A customer answers the campaign: the reply lands in the company inbox, an agent answers from
+    the company's number, a personal reply waits for a reviewer, and when the agent leaves the
+    conversation moves to a colleague."""
+    _say("\n8. A customer replies — to the company, not to anyone's phone")
+    agents = {}
+    for name in ("Ana Agent", "Ben Agent"):
+        user = await call("POST", "/v1/users", admin_key, json={"email": f"{name.split()[0].lower()}@northwind.example",
+                                                                "name": name, "roles": ["agent"]})
+        agents[name.split()[0]] = user
+    await call("PUT", "/v1/me/availability", agents["Ana"]["api_key"], json={"available": True})
+    params = {"MessageSid": "SMdemoinbox" + "0" * 21, "From": phone, "To": SHORT_CODE,
+              "Body": "Do you have the parka in navy, size M?", "AccountSid": "AC" + "0" * 32, "NumMedia": "0"}
+    await http.post("/webhooks/twilio/inbound", data=params,
+                    headers={"X-Twilio-Signature": validator.compute_signature(f"{base}/webhooks/twilio/inbound",
+                                                                               params)})
+    ana = agents["Ana"]["api_key"]
+    conversation = (await call("GET", "/v1/conversations", ana, params={"assignee": "me"}))["items"][0]
+    _say(f"   {phone}: \"{params['Body']}\" → a conversation with short code {SHORT_CODE}, routed to Ana")
+    reply = await call("POST", f"/v1/conversations/{conversation['id']}/messages", ana,
+                       json={"body": "Hi! Yes, navy in M is in stock. Shall we hold one for you at the store?"})
+    _say(f"   Ana answers from the company's number: {reply['state']} (provider SID {reply['provider_sid'][:10]}…)")
+    held = await http.post(f"/v1/conversations/{conversation['id']}/messages", headers={"Authorization": f"Bearer {ana}"},
+                           json={"body": "Easier if you text me on my cell, 917-555-0142 :)"})
+    findings = "; ".join(f["code"] for f in held.json()["findings"])
+    _say(f"   Ana tries a personal reply: {held.status_code}, {held.json()['state']} for review ({findings})")
+    rejected = await call("POST", f"/v1/replies/{held.json()['id']}/reject", keys["reviewer"],
+                          json={"comment": "Keep customers on the company number."})
+    _say(f"   Rui rejects it: {rejected['state']} — \"{rejected['review_comment']}\"")
+    handed = await call("POST", f"/v1/users/{agents['Ana']['id']}/offboard", admin_key, json={
+        "successor_id": agents["Ben"]["id"],
+        "handover_text": f"{BRAND}: Ana has moved on; Ben will look after you from now on."})
+    moved = handed["handed_back"]["conversations"]
+    _say(f"   Ana leaves: her key stops working; {len(moved)} conversation(s) now Ben's, history kept; "
+         f"handover text {handed['handed_back']['handover_texts'][0]['state']}")
+    thread = await call("GET", f"/v1/conversations/{conversation['id']}", agents["Ben"]["api_key"])
+    _say("   Ben sees the whole thread: " + ", ".join(m["kind"] if m["kind"] != "reply" else f"reply ({m['reply']['state']})"
+                                                  for m in thread["messages"]))
+    return thread["assignee_id"] == agents["Ben"]["id"] and held.status_code == 202
 
 
 async def _first_sub(http: httpx.AsyncClient, lst: dict, keys: dict) -> str:

@@ -15,6 +15,7 @@ from app.config import Settings
 from app.db import Database
 from app.errors import install_error_handlers
 from app.flows.router import router as flows_router
+from app.inbox.router import router as inbox_router
 from app.ops.docs import router as docs_router
 from app.ops.headers import SingleAuthorization
 from app.ops.idempotency import IdempotencyMiddleware
@@ -73,6 +74,6 @@ def create_app(
     # (app/webhooks/router.py): a full-speed send brings thousands of status callbacks a second.
     app.add_middleware(TwilioWebhooks, settings=settings)
     for router in (ops_router, users_router, flows_router, senders_router, audience_router, campaigns_router,
-                   alerts_router, audit_router, ops_page_router, docs_router):
+                   alerts_router, inbox_router, audit_router, ops_page_router, docs_router):
         app.include_router(router)
     return app

@@ -2,7 +2,8 @@
 
 Jobs: the dispatch pump (claim, send, complete), the status-callback applier, scheduled launches,
 reconciliation of sends in doubt, sender re-verification, double opt-in confirmation texts, canary
-judgement, the ops notifier, queue-depth metric, expired idempotency records.
+judgement, the ops notifier, queue-depth metric, expired idempotency records, the inbox (due
+replies, snoozes ending, replies in doubt).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from app.config import Settings
 from app.db import Database
 from app.db.base import utcnow
 from app.dispatch import canary, reconcile, runner
+from app.inbox import delivery as inbox
 from app.ops import idempotency
 from app.providers import Provider, build_provider
 from app.senders import service as senders
@@ -115,6 +117,7 @@ async def run_worker(
         Periodic("notify_ops", 2.0, lambda: notifier.notify_pending(db, settings, http)),
         Periodic("reconcile", 5.0, lambda: reconcile_in_doubt(db, provider, settings)),
         Periodic("queue_depth", 5.0, lambda: runner.queue_depth(db)),
+        Periodic("inbox", 1.0, lambda: inbox.send_due(db, provider, settings)),
         Periodic("purge_idempotency_records", 300.0, lambda: purge_idempotency_records(db, settings)),
     ]
     concurrent = db.dialect != "sqlite"  # SQLite has one writer: one batch at a time

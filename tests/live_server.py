@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import subprocess
 import sys
@@ -24,6 +25,29 @@ def cli(args, env) -> str:
                             timeout=120)
     assert result.returncode == 0, result.stderr
     return result.stdout
+
+
+def environment(**settings: str) -> dict[str, str]:
+    """This process's environment without any Fineline or test database setting, plus ``settings``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FINELINE_", "TEST_DATABASE_URL"))}
+    env.update(settings)
+    return env
+
+
+def sandbox_environment(database_url: str, base: str, token: str, owned: str, **settings: str) -> dict[str, str]:
+    """A server on the sandbox provider, worker inline, quiet hours off, quick and reliable callbacks."""
+    return environment(**{"FINELINE_DATABASE_URL": database_url, "FINELINE_WORKER": "inline",
+                          "FINELINE_PROVIDER": "sandbox", "FINELINE_QUIET_HOURS": "off",
+                          "FINELINE_PUBLIC_BASE_URL": base, "FINELINE_TWILIO_AUTH_TOKEN": token,
+                          "FINELINE_SANDBOX_OWNED_NUMBERS": owned, "FINELINE_SANDBOX_CALLBACK_DELAY": "0.2",
+                          "FINELINE_SANDBOX_FAILURE_SHARE": "0", **settings})
+
+
+def first_admin(env: dict[str, str], *, migrate: bool = True) -> str:
+    """Migrate (unless told not to) and make the first admin; its API key."""
+    if migrate:
+        cli(["migrate"], env)
+    return cli(["create-admin", "admin@example.com"], env).strip().splitlines()[-1]
 
 
 def wait_ready(http: httpx.Client, *, seconds: float = 30) -> httpx.Response | None:

@@ -20,6 +20,9 @@ def test_demo_runs_and_the_guard_pauses_the_campaign(tmp_path):
     assert "Mia tries to approve her own campaign: 403" in out
     assert "ALERT unsubscribe_spike" in out and "action: paused" in out
     assert "Summary: campaign paused" in out
+    assert "Ana answers from the company's number: sent" in out
+    assert "Ana tries a personal reply: 202, held for review" in out
+    assert "now Ben's, history kept" in out
     # Output to a pipe (a log): the progress is one plain line per step, never redrawn in place.
     assert "\r" not in out
     steps = [line for line in out.splitlines() if line.startswith("   sent [")]

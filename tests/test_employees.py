@@ -81,7 +81,7 @@ async def test_offboarded_users_keys_fail_on_the_next_request(client, admin, mar
     body = response.json()
     assert body["revoked_keys"] == 2
     assert body["user"]["active"] is False
-    assert body["handed_back"] == {"senders": [], "campaigns": []}
+    assert body["handed_back"] == {"senders": [], "campaigns": [], "conversations": [], "handover_texts": []}
 
     for key in (marketer.key, second_key):
         assert (await client.get("/v1/me", headers={"Authorization": f"Bearer {key}"})).status_code == 401

@@ -32,8 +32,10 @@ from app.main import create_app
 from app.models import (
     Alert,
     ConsentEvent,
+    Conversation,
     InboundMessage,
     Message,
+    Reply,
     StatusCallback,
     Subscriber,
     Subscription,
@@ -395,11 +397,20 @@ async def test_each_role_is_refused_on_every_other_roles_routes(app, client, adm
         s.add(alert)
         await s.flush()
         alert_id = alert.id
+        conversation = Conversation(sender_id=world["sender"]["id"], phone="+14155552671", state="open")
+        s.add(conversation)
+        await s.flush()
+        reply = Reply(conversation_id=conversation.id, purpose="reply", author_id=admin.id, body="probe",
+                      state="held", findings=[], attempts=0)
+        s.add(reply)
+        await s.flush()
+        conversation_id, reply_id = conversation.id, reply.id
+        agent = await make_user(s, roles=["agent"], email="agent@example.com")
         message_count = await s.scalar(select(func.count()).select_from(Message))
     ids = {"sender_id": world["sender"]["id"], "list_id": world["list"]["id"],
            "campaign_id": world["campaign"]["id"], "subscriber_id": next(iter(world["subscribers"].values())),
-           "user_id": marketer.id, "alert_id": alert_id}
-    actors = {"admin": admin, "marketer": marketer, "reviewer": reviewer, "ops": ops}
+           "user_id": marketer.id, "alert_id": alert_id, "conversation_id": conversation_id, "reply_id": reply_id}
+    actors = {"admin": admin, "marketer": marketer, "reviewer": reviewer, "ops": ops, "agent": agent}
     probed = 0
     for route, path in _api_routes(app):
         requirements = _role_requirements(route)

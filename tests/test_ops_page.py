@@ -17,7 +17,7 @@ import httpx
 import pytest
 from twilio.request_validator import RequestValidator
 
-from tests.live_server import cli, free_port, serving
+from tests.live_server import first_admin, free_port, sandbox_environment, serving
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 TOKEN = "ops-page-token"
@@ -35,13 +35,8 @@ def test_ops_page_shows_the_alert_and_the_pause_live(tmp_path):
 
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("FINELINE_", "TEST_DATABASE_URL"))}
-    env.update(FINELINE_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'ops.db'}", FINELINE_WORKER="inline",
-               FINELINE_PROVIDER="sandbox", FINELINE_QUIET_HOURS="off", FINELINE_PUBLIC_BASE_URL=base,
-               FINELINE_TWILIO_AUTH_TOKEN=TOKEN, FINELINE_SANDBOX_OWNED_NUMBERS="+15005550006,24680",
-               FINELINE_SANDBOX_CALLBACK_DELAY="0.2", FINELINE_SANDBOX_FAILURE_SHARE="0")
-    cli(["migrate"], env)
-    admin_key = cli(["create-admin", "admin@example.com"], env).strip().splitlines()[-1]
+    env = sandbox_environment(f"sqlite+aiosqlite:///{tmp_path / 'ops.db'}", base, TOKEN, "+15005550006,24680")
+    admin_key = first_admin(env)
     with serving(env, port), httpx.Client(base_url=base, timeout=30) as http:
         _run(http, base, admin_key, sync_playwright)
 

@@ -1,7 +1,7 @@
 """status callbacks waiting to be applied: the applier's queue beside the append-only record
 
 Revision ID: 0010_status_callback_pending
-Revises: 20261203_secb_verify
+Revises: 2026_12_03_inbox
 Create Date: 2026-12-03 09:10:00
 """
 from collections.abc import Sequence
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '0010_status_callback_pending'
-down_revision: str | None = '20261203_secb_verify'
+down_revision: str | None = '2026_12_03_inbox'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,22 +1,18 @@
 from __future__ import annotations
 
-import asyncio
-import json
-import time
 from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
-from starlette.background import BackgroundTask
 
 from app.alerts import policy, service
 from app.alerts.schemas import AlertOut, CommentIn
-from app.alerts.streams import StreamSlot, key_still_allows
 from app.campaigns import service as campaigns
 from app.deps import OpsDep, SessionDep, SettingsDep, bearer_token
 from app.models import Alert
 from app.pagination import Page, PageDep, page_of
+from app.streams import event_stream, frame
 from app.vocab.alert import AlertState
 from app.vocab.roles import Role
 
@@ -43,46 +39,15 @@ async def stream_alerts(request: Request, _: OpsDep, settings: SettingsDep,
     The key is checked again every ``alert_stream_recheck_seconds``: revoked, offboarded or no longer
     ops, the stream ends with a ``closed`` event. A stream lasts at most ``alert_stream_max_seconds``
     (the client reconnects, authenticating again), and one key holds at most ``alert_streams_per_key``
-    streams at once (429 beyond)."""
+    streams at once (429 beyond): ``app/streams.py``."""
     db = request.app.state.db
-    token = bearer_token(request)
-    slot = StreamSlot(token, settings.alert_streams_per_key)
-    duration = min(duration or settings.alert_stream_max_seconds, settings.alert_stream_max_seconds)
     last_seen = request.headers.get("last-event-id")
     try:
         since = datetime.fromisoformat(last_seen) if last_seen else None
     except ValueError:
         since = None
 
-    async def events():
-        nonlocal since
-        quiet = 0.0
-        ends = time.monotonic() + duration
-        rechecked = time.monotonic()
-        try:
-            yield "retry: 2000\n\n"
-            while not await request.is_disconnected():
-                if time.monotonic() >= ends:
-                    yield _closed("the stream reached its maximum duration; reconnect to go on")
-                    return
-                if time.monotonic() - rechecked >= settings.alert_stream_recheck_seconds:
-                    rechecked = time.monotonic()
-                    async with db.session() as session:
-                        refused = await key_still_allows(session, token, Role.OPS)
-                    if refused:
-                        yield _closed(refused)
-                        return
-                async for event in _changes():
-                    yield event
-                quiet += poll
-                if quiet >= 15:
-                    quiet = 0.0
-                    yield ": keep-alive\n\n"
-                await asyncio.sleep(min(poll, max(0.0, ends - time.monotonic())))
-        finally:
-            slot.release()
-
-    async def _changes():
+    async def fetch() -> list[str]:
         """Every alert that changed since the last event (every unresolved one on a fresh connect)."""
         nonlocal since
         async with db.session() as session:
@@ -91,21 +56,16 @@ async def stream_alerts(request: Request, _: OpsDep, settings: SettingsDep,
                           if a.state != AlertState.RESOLVED]
             else:
                 alerts = await service.list_alerts(session, state=None, limit=500, cursor=None, changed_since=since)
+        frames = []
         for alert in sorted(alerts, key=lambda a: a.updated_at):
-            payload = AlertOut.of(alert).model_dump(mode="json")
-            yield f"id: {alert.updated_at.isoformat()}\nevent: alert\ndata: {json.dumps(payload)}\n\n"
+            frames.append(frame(alert.updated_at.isoformat(), "alert", AlertOut.of(alert).model_dump(mode="json")))
             since = alert.updated_at if since is None or alert.updated_at > since else since
         if since is None:
             since = datetime.fromisoformat("1970-01-01T00:00:00+00:00")
+        return frames
 
-    # The slot is released when the events end, and again (harmlessly) after the response, in case the
-    # client left before the first event and the generator never ran.
-    return StreamingResponse(events(), media_type="text/event-stream", background=BackgroundTask(slot.release),
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
-
-
-def _closed(reason: str) -> str:
-    return f"event: closed\ndata: {json.dumps({'reason': reason})}\n\n"
+    return event_stream(request, fetch, settings=settings, token=bearer_token(request), roles=(Role.OPS,),
+                        poll=poll, duration=duration)
 
 
 @router.get("/guard/{campaign_id}")

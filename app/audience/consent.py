@@ -277,6 +277,14 @@ def sendable_subscriber(list_ids):
     return and_(*_reachable(), subscribed.exists(), ~_suppressed().correlate(Subscriber).offset(_PROBE).exists())
 
 
+async def has_active_consent(session: AsyncSession, phone: str) -> bool:
+    """May this number be texted by the company at all: sendable on any of the company's lists."""
+    query = select(Subscription.id).join(Subscriber, Subscriber.id == Subscription.subscriber_id).where(
+        Subscriber.phone == phone, sendable_condition(select(SubscriberList.id).scalar_subquery())
+    ).limit(1)
+    return await session.scalar(query) is not None
+
+
 async def is_sendable(session: AsyncSession, subscriber_id: str, list_ids: list[str]) -> bool:
     query = select(Subscription.id).join(Subscriber, Subscriber.id == Subscription.subscriber_id).where(
         Subscriber.id == subscriber_id, sendable_condition(list_ids)

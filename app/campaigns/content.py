@@ -303,6 +303,44 @@ def _check_oops(body: str, ctx: ContentContext, *, reply: bool = False) -> list[
     )]
 
 
+_APPS = r"(?:whats\s?app|insta(?:gram)?|ig|snap(?:chat)?|telegram|signal|wechat|viber|kik|discord|tiktok|facebook|fb|messenger)"
+_PRIVATE_CHANNEL = re.compile(
+    r"\bmy\s+(?:own\s+|personal\s+|private\s+)?(?:cell(?:\s*phone)?|mobile|personal\s+(?:number|phone|email)|" + _APPS + r")\b"
+    r"|\b(?:text|call|message|msg|reach|ping|dm|add|find|follow|hit)\s+me\s+(?:up\s+)?(?:on|at|via)\s+(?:my\s+)?"
+    r"(?:cell|mobile|personal|private|" + _APPS + r")\b"
+    r"|\b" + _APPS + r"\s+me\b|\bdm\s+me\b",
+    re.IGNORECASE,
+)
+# "@ana.b" but not the middle of an email address, nor a company handle listed in company_contacts.
+_HANDLE = re.compile(r"(?<![\w.@+-])@[A-Za-z0-9_][A-Za-z0-9_.]{1,29}(?![\w@])")
+
+
+def _check_private_channels(text: str, ctx: ContentContext) -> list[Finding]:
+    findings = [
+        Finding("personal_channel", "warn",
+                f"{match.group(0)!r} at position {match.start() + 1} points the customer to a personal phone or "
+                "app: the conversation would leave the company's number and leave with the employee. Keep it here.",
+                match.span())
+        for match in _PRIVATE_CHANNEL.finditer(text.translate(_QUOTES))
+    ]
+    for match in _HANDLE.finditer(text):
+        handle = match.group(0).rstrip(".").lower()
+        if handle in ctx.company_emails:
+            continue
+        findings.append(Finding(
+            "personal_channel", "warn",
+            f"{handle} at position {match.start() + 1} looks like a personal social-media handle, not one of the "
+            "company's: the customer would follow a person, not the company.", match.span()))
+    return findings
+
+
+def personal_findings(body: str, ctx: ContentContext) -> list[Finding]:
+    """What makes a reply in the company inbox look personal: a private number or address, a personal
+    app or handle ("text me on my cell", WhatsApp, Instagram), or the oops detector. Such a reply waits
+    for a second person before it leaves."""
+    return _check_oops(body, ctx, reply=True) + _check_contacts(body, ctx) + _check_private_channels(body, ctx)
+
+
 def check_content(body: str, ctx: ContentContext) -> list[Finding]:
     """Every finding for ``body`` under ``ctx``, in a stable order."""
     text = full_body(body, ctx)

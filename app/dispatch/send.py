@@ -137,12 +137,13 @@ def recipient_lookup(dialect: str, ids: list[str], list_ids: list[str]):
     return select(*_RECIPIENT_COLUMNS).where(_SUBSCRIBER.c.id.in_(ids), sendable)
 
 
-def _window(settings: Settings, subscriber: Row):
+def recipient_window(settings: Settings, us_state: str | None) -> quiet_hours.Window | None:
+    """The sending window of a recipient in ``us_state``: the company's, narrowed by the state's law."""
     default = quiet_hours.parse_window(settings.quiet_hours)
     if default is None:  # "off": tests and demos only
         return None
     try:
-        return quiet_hours.effective_window(default, subscriber.us_state)
+        return quiet_hours.effective_window(default, us_state)
     except ValueError:
         return default
 
@@ -168,7 +169,7 @@ def _decide(batch: list[Claimed], contexts: dict[str, _Context], recipients: dic
         if subscriber is None:
             outcomes.append(_skip(claimed, "no longer sendable: opted out, unsubscribed or erased"))
             continue
-        window = _window(settings, subscriber)
+        window = recipient_window(settings, subscriber.us_state)
         zones = subscriber.time_zones or [subscriber.time_zone]
         if window is not None and not quiet_hours.is_sendable_at(now, zones, window):
             later = quiet_hours.next_window_start(now, zones, window)

@@ -13,22 +13,27 @@ from app.models.audience import (
 )
 from app.models.audit_event import AuditEvent
 from app.models.campaign import Campaign, CampaignList, Review, TestNumber, TestSend
+from app.models.conversation import AgentStatus, Conversation, ConversationEvent, Reply
 from app.models.idempotency import IdempotencyRecord
 from app.models.message import Message, SenderQuota, SenderRate, StatusCallback, StatusCallbackPending
 from app.models.sender import Sender
 from app.models.user import User
 
 __all__ = [
+    "AgentStatus",
     "Alert",
     "ApiKey",
     "AuditEvent",
     "Campaign",
     "CampaignList",
     "ConsentEvent",
+    "Conversation",
+    "ConversationEvent",
     "IdempotencyRecord",
     "InboundMessage",
     "Message",
     "OutboundText",
+    "Reply",
     "Review",
     "Sender",
     "SenderQuota",

@@ -99,6 +99,7 @@ class InboundMessage(Base):
     """Every inbound SMS, stored once by its MessageSid before anything acts on it. Append-only."""
 
     __tablename__ = "inbound_message"
+    __table_args__ = (Index("ix_inbound_message_from_phone", "from_phone", "received_at"),)  # a conversation's thread
 
     id: Mapped[str] = id_column("inb")
     message_sid: Mapped[str] = mapped_column(String(64), unique=True)

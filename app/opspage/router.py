@@ -1,9 +1,11 @@
-"""/ops: the page ops people watch. Server-rendered HTML and a little JavaScript, no build step.
+"""/ops, the page ops people watch, and /inbox, where agents answer customers. Server-rendered HTML
+and a little JavaScript each, no build step, one style sheet.
 
 The page asks for an API key (kept in the tab's sessionStorage, sent only as a Bearer header,
 never in a URL), follows ``GET /v1/alerts/stream`` through fetch (EventSource cannot send headers),
 reconnecting with ``Last-Event-ID`` so nothing is missed across a drop, and polls campaigns and
-senders. Controls a user's roles do not allow are never drawn.
+senders. Controls a user's roles do not allow are never drawn. /inbox works the same way with
+``GET /v1/conversations/stream``.
 """
 
 from __future__ import annotations
@@ -19,12 +21,21 @@ router = APIRouter(tags=["ops page"], include_in_schema=False)
 STATIC = Path(__file__).parent / "static"
 
 
-@router.get("/ops", response_class=HTMLResponse)
-async def ops_page():
+def _page(name: str) -> HTMLResponse:
     # Never framed: a page holding an API key must not be overlaid by another site (clickjacking).
-    return HTMLResponse((STATIC / "ops.html").read_text(encoding="utf-8"),
+    return HTMLResponse((STATIC / name).read_text(encoding="utf-8"),
                         headers={"Cache-Control": "no-store", **no_framing_headers(
                             "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:")})
+
+
+@router.get("/ops", response_class=HTMLResponse)
+async def ops_page():
+    return _page("ops.html")
+
+
+@router.get("/inbox", response_class=HTMLResponse)
+async def inbox_page():
+    return _page("inbox.html")
 
 
 @router.get("/ops/static/{name}")

@@ -10,3 +10,4 @@ class Role(StrEnum):
     MARKETER = "marketer"
     REVIEWER = "reviewer"
     OPS = "ops"
+    AGENT = "agent"  # answers customers in the company inbox

@@ -17,6 +17,8 @@ from app.audience.keywords import Keyword, classify
 from app.config import Settings
 from app.db.base import new_id, utcnow
 from app.db.upsert import insert_ignore
+from app.inbox import replies as inbox_replies
+from app.inbox import service as inbox
 from app.models import InboundMessage
 
 
@@ -62,4 +64,8 @@ async def handle(session: AsyncSession, params: dict[str, str], settings: Settin
         return InboundResult(kind, False, None)
     if kind is Keyword.HELP:
         return InboundResult(kind, False, texts.help_text(brand, settings.help_contact))
+    # Not a keyword: a customer talking to the company. It lands in the inbox, never on a phone.
+    conversation = await inbox.on_inbound(session, sid=sid, phone=phone, body=body, params=params, settings=settings)
+    if conversation is not None:
+        await inbox_replies.queue_auto_reply(session, conversation, settings=settings)
     return InboundResult(kind, False, None)

@@ -28,6 +28,7 @@ from app.db.base import utcnow
 from app.db.upsert import insert_for
 from app.dispatch import states
 from app.dispatch.reconcile import ATTACHABLE, attach_sid
+from app.inbox import delivery
 from app.models import Campaign, Message, StatusCallback, StatusCallbackPending
 from app.providers.registration import SENDER_NOT_REGISTERED_CODES
 from app.senders import service as senders
@@ -150,8 +151,9 @@ async def apply_pending(session: AsyncSession, *, settings: Settings, limit: int
     reports: dict[int, _Report] = defaultdict(_Report)
     attached: dict[int, str | None] = {}
     for _id, sid, status, code, message_pk, provider_sid in (await connection.execute(_LOAD, {"p_ids": ids})).all():
-        if message_pk is None:
-            continue  # unknown SID: stored, nothing to apply
+        if message_pk is None:  # not a campaign message: perhaps a reply from the company inbox
+            await delivery.record_status(session, sid, status, code, reply_id=None, now=utcnow())
+            continue  # otherwise an unknown SID: stored, nothing to apply
         if provider_sid is None:  # the callback proves a send whose SID was never recorded (rare)
             if message_pk not in attached:
                 attached[message_pk] = sid if await attach_sid(session, message_pk, sid) is not None else None

@@ -1,32 +1,16 @@
 // Fineline ops page. The API key lives in this tab's sessionStorage and travels only in the
-// Authorization header. Alerts arrive through the SSE stream (read with fetch, since EventSource
-// cannot send headers) and reconnect with Last-Event-ID; campaigns and senders are polled.
+// Authorization header. Alerts arrive through the SSE stream (common.js's followStream, reconnecting
+// with Last-Event-ID); campaigns and senders are polled.
 "use strict";
 
 const state = { key: sessionStorage.getItem("fineline.key"), me: null, alerts: new Map(), lastEventId: null,
-                campaigns: [], history: new Map(), guard: new Map(), streamAbort: null, pollTimer: null };
+                campaigns: [], history: new Map(), guard: new Map(), streamAbort: null, pollTimer: null,
+                signOut: (message) => signOut(message) };
 
-const $ = (sel) => document.querySelector(sel);
-const el = (tag, attrs = {}, ...children) => {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k === "class") node.className = v; else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
-    else node.setAttribute(k, v);
-  }
-  for (const child of children) node.append(child instanceof Node ? child : document.createTextNode(String(child)));
-  return node;
-};
 const pct = (x) => `${(100 * (x || 0)).toFixed(2)}%`;
 const isOps = () => state.me && state.me.roles.includes("ops");
 
-async function api(method, path, body) {
-  const response = await fetch(path, { method, headers: { "Authorization": `Bearer ${state.key}`,
-    ...(body ? { "Content-Type": "application/json" } : {}) }, body: body ? JSON.stringify(body) : undefined });
-  if (response.status === 401) { signOut("Your key is no longer valid."); throw new Error("unauthorized"); }
-  const data = response.status === 204 ? null : await response.json();
-  if (!response.ok) throw new Error((data && data.error && data.error.message) || response.statusText);
-  return data;
-}
+const api = (method, path, body) => apiCall(state, method, path, body);
 
 // ---- sign in / out ---------------------------------------------------------------------------
 async function signIn(key) {
@@ -61,52 +45,9 @@ function signOut(message) {
 function showLogin() { $("#dashboard").hidden = true; $("#login").hidden = false; $("#who").textContent = ""; }
 
 // ---- the alert stream ------------------------------------------------------------------------
-async function startStream() {
-  if (!state.key) return;
-  const controller = new AbortController();
-  state.streamAbort = controller;
-  const headers = { "Authorization": `Bearer ${state.key}` };
-  if (state.lastEventId) headers["Last-Event-ID"] = state.lastEventId;
-  try {
-    const response = await fetch("/v1/alerts/stream?poll=0.5", { headers, signal: controller.signal });
-    if (!response.ok) throw new Error(`stream answered ${response.status}`);
-    setStream("live");
-    const reader = response.body.getReader();
-    const decoder = new TextDecoder();
-    let buffer = "";
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      buffer += decoder.decode(value, { stream: true });
-      let cut;
-      while ((cut = buffer.indexOf("\n\n")) >= 0) {
-        handleEvent(buffer.slice(0, cut));
-        buffer = buffer.slice(cut + 2);
-      }
-    }
-  } catch (err) {
-    if (controller.signal.aborted) return;
-  }
-  if (!state.key) return;
-  setStream("retrying");  // dropped: reconnect and catch up from the last event seen
-  setTimeout(startStream, 1500);
+function startStream() {
+  followStream(state, "/v1/alerts/stream?poll=0.5", (id, alert) => { state.alerts.set(alert.id, alert); renderAlerts(); });
 }
-
-function handleEvent(block) {
-  let id = null, data = "", kind = "message";
-  for (const line of block.split("\n")) {
-    if (line.startsWith("id: ")) id = line.slice(4);
-    else if (line.startsWith("event: ")) kind = line.slice(7);
-    else if (line.startsWith("data: ")) data += line.slice(6);
-  }
-  if (!data || kind !== "alert") return;  // "closed": the server ended the stream; the loop reconnects
-  const alert = JSON.parse(data);
-  state.alerts.set(alert.id, alert);
-  if (id) state.lastEventId = id;
-  renderAlerts();
-}
-
-function setStream(label) { const pill = $("#stream-state"); pill.textContent = label; pill.className = `pill ${label}`; }
 
 // ---- polling campaigns and senders -----------------------------------------------------------
 async function poll() {
