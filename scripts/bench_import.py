@@ -191,6 +191,8 @@ def _env(database_url: str) -> dict[str, str]:
         "FINELINE_WORKER": "off",
         "FINELINE_QUIET_HOURS": "off",
         "FINELINE_PROVIDER": "sandbox",
+        # Outside the embedded default (PostgreSQL) every process needs an explicit webhook token.
+        "FINELINE_TWILIO_AUTH_TOKEN": "bench-token-" + os.urandom(8).hex(),
         "FINELINE_LOG_LEVEL": "WARNING",
         "PYTHONPATH": str(ROOT) + os.pathsep + env.get("PYTHONPATH", ""),
     })
