@@ -52,7 +52,7 @@ from app.users import service as users  # noqa: E402
 AGENTS = 50
 
 
-async def _fill(db: Database, count: int, rng: random.Random) -> tuple[str, list[tuple[str, str]]]:
+async def _fill(db: Database, count: int, rng: random.Random, analyse: bool = True) -> tuple[str, list[tuple[str, str]]]:
     """The admin's key, and (id, key) of the agents; ``count`` conversations."""
     async with db.unit_of_work() as session:
         _, _, admin_key = await users.create_user(session, email="admin@example.com", name="Admin",
@@ -83,9 +83,10 @@ async def _fill(db: Database, count: int, rng: random.Random) -> tuple[str, list
             async with db.unit_of_work() as session:
                 await session.execute(insert(Conversation), batch)
             batch = []
-    async with db.engine.connect() as connection:
-        await connection.execute(text("ANALYZE conversation"))
-        await connection.commit()
+    if analyse:
+        async with db.engine.connect() as connection:
+            await connection.execute(text("ANALYZE conversation"))
+            await connection.commit()
     return admin_key, agents
 
 
@@ -101,13 +102,14 @@ def _report(name: str, samples: list[float]) -> None:
           f"p99 {p99 * 1000:6.2f} ms   max {ordered[-1] * 1000:6.2f} ms")
 
 
-async def _run(url: str, count: int, requests: int) -> None:
+async def _run(url: str, count: int, requests: int, analyse: bool = True) -> None:
     db = Database.from_url(url)
     rng = random.Random(14)
     try:
         started = time.perf_counter()
-        _, agents = await _fill(db, count, rng)
-        print(f"{count:,} conversations written and analysed in {time.perf_counter() - started:.1f} s")
+        _, agents = await _fill(db, count, rng, analyse)
+        print(f"{count:,} conversations written{' and analysed' if analyse else ' (no ANALYZE)'} in "
+              f"{time.perf_counter() - started:.1f} s")
         settings = Settings(database_url=url, provider="sandbox", worker="off", _env_file=None)
         app = create_app(settings, database=db)
         transport = httpx.ASGITransport(app=app)
@@ -168,6 +170,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--conversations", type=int, default=100_000)
     parser.add_argument("--requests", type=int, default=500)
+    parser.add_argument("--no-analyze", action="store_true",
+                        help="leave the table without statistics, as right after the rows arrived")
     parser.add_argument("--pg-url", default="postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
     args = parser.parse_args()
     name = f"fineline_bench_inbox_{uuid.uuid4().hex[:8]}"
@@ -175,7 +179,7 @@ def main() -> None:
     asyncio.run(on_server(args.pg_url, f'CREATE DATABASE "{name}"'))
     try:
         migrations.upgrade(url)
-        asyncio.run(_run(url, args.conversations, args.requests))
+        asyncio.run(_run(url, args.conversations, args.requests, not args.no_analyze))
     finally:
         asyncio.run(on_server(args.pg_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
