@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 
@@ -67,11 +68,21 @@ def wait_ready(http: httpx.Client, *, seconds: float = 30) -> httpx.Response | N
 @contextlib.contextmanager
 def serving(env: dict[str, str], port: int, *args: str) -> Iterator[subprocess.Popen]:
     """``fineline serve`` on ``port`` (no migration unless ``args`` ask), ready when entered, stopped on exit."""
+    # The server's output goes to a file, not a pipe: nobody reads a pipe while the test runs, and a
+    # full pipe (64 KiB of access log) would block the server mid-test.
+    with tempfile.TemporaryFile(mode="w+") as log:
+        yield from _serve_logging_to(log, env, port, args)
+
+
+def _serve_logging_to(log, env: dict[str, str], port: int, args: tuple[str, ...]) -> Iterator[subprocess.Popen]:
     server = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port), *(args or ("--no-migrate",))],
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                              env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
     try:
         with httpx.Client(transport=httpx.HTTPTransport(), base_url=f"http://127.0.0.1:{port}") as http:
-            wait_ready(http)
+            ready = wait_ready(http)
+        if ready is None or ready.status_code != 200:
+            log.seek(0)
+            raise AssertionError(f"fineline serve never became ready on port {port}:\n{log.read()[-4000:]}")
         yield server
     finally:
         server.terminate()
