@@ -548,3 +548,33 @@ async def test_replies_keep_the_senders_rate_shared_with_campaigns(client, sende
     await session.refresh(third)
     assert third.state == "queued" and third.not_before > datetime.now(UTC) + timedelta(seconds=5)
     assert len(provider.sent) == (2 if outcome == "sent" else 1)
+
+
+async def test_replies_count_against_the_senders_daily_carrier_cap(client, sender, agent, session, settings, db,
+                                                                   provider):
+    from app.dispatch import throttle
+    from app.models import Sender
+
+    await session.execute(update(Sender).where(Sender.id == sender["id"]).values(daily_cap=1))
+    await session.commit()
+    reply = await _queued_reply(client, agent, session, settings)
+    conversation = await session.get(Conversation, reply.conversation_id)
+    second = await inbox_replies.reply(session, conversation, author=agent.user, body="Your order ships on Monday.",
+                                       settings=settings)
+    await session.commit()
+    now = datetime.now(UTC)
+    assert await delivery.send(db, provider, settings, reply.id, now=now) == "sent"
+    # The day's one message is used: the second reply waits for the next carrier day, saying why.
+    assert await delivery.send(db, provider, settings, second.id, now=now) is None
+    await session.refresh(second)
+    next_day = throttle.carrier_day(now)[1]
+    assert second.state == "queued" and second.not_before == next_day
+    assert "1 messages a day" in second.error and len(provider.sent) == 1
+    assert (await delivery.send_due(db, provider, settings, now=now))["sent"] == 0
+    # The next carrier day it leaves (the customer is texting then, so no quiet hours), and the note is gone.
+    await session.execute(update(Conversation).where(Conversation.id == conversation.id)
+                          .values(last_inbound_at=next_day))
+    await session.commit()
+    assert await delivery.send(db, provider, settings, second.id, now=next_day + timedelta(seconds=1)) == "sent"
+    await session.refresh(second)
+    assert second.error is None and len(provider.sent) == 2

@@ -11,8 +11,10 @@ opt-out like any other.
 
 Right before the call, the reply is checked again: the sender still verified (invariant 1), the
 customer not opted out and the consent rules still met (2, 3), and the moment inside their window
-unless they are texting (7); and it takes a send slot on the sender's timeline, shared with the
-campaigns (6) — a slot further off than a few seconds is waited for in the queue.
+unless they are texting (7); it takes a send slot on the sender's timeline, shared with the
+campaigns (6) — a slot further off than a few seconds is waited for in the queue — and one message of
+the sender's daily carrier cap, also shared with the campaigns (a reply over it waits for the next
+carrier day).
 """
 
 from __future__ import annotations
@@ -84,6 +86,13 @@ async def _claim(session: AsyncSession, reply_id: str, settings: Settings, now: 
         reply.slot_at = datetime.fromtimestamp(first - offset, UTC)
     if reply.slot_at.timestamp() - time.time() > MAX_SLOT_WAIT:  # a campaign holds the next slots: queue behind
         reply.not_before, reply.updated_at = reply.slot_at, now
+        return None
+    # The registration's daily cap counts every message from the sender, replies with campaigns: a
+    # reply over it waits for the next carrier day instead of being filtered by the carrier.
+    if sender.daily_cap is not None and not await throttle.take_daily(session, sender.id, sender.daily_cap, 1, now):
+        reply.not_before, reply.slot_at, reply.updated_at = throttle.carrier_day(now)[1], None, now
+        reply.error = (f"the sender's carrier registration allows {sender.daily_cap} messages a day and today's "
+                       "are used up: this reply waits for the next carrier day (midnight Pacific time)")
         return None
     reply.state, reply.claimed_at, reply.attempts, reply.updated_at = ReplyState.SENDING, now, reply.attempts + 1, now
     return reply, conversation, sender
