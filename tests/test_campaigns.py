@@ -177,6 +177,29 @@ async def test_test_send_only_to_own_numbers_and_counted_apart(client, marketer,
     assert fetched["test_sends"] == 1 and fetched["state"] == "draft"
 
 
+async def test_21610_on_a_test_send_is_an_opt_out_like_any_other(client, marketer, setup, provider, monkeypatch):
+    from app.providers.errors import RecipientOptedOut
+    from tests.factories import verified_test_number
+
+    campaign = await create(client, marketer, setup)
+    await verified_test_number(client, marketer, "+14155550199", provider)
+    create_message = provider._create_message
+
+    async def carrier_says_stop(sender, *, to, body, status_callback):
+        if body.startswith("[TEST]"):
+            raise RecipientOptedOut("Attempt to send to unsubscribed recipient", code=21610, status=400)
+        return await create_message(sender, to=to, body=body, status_callback=status_callback)
+
+    monkeypatch.setattr(provider, "_create_message", carrier_says_stop)
+    path = f"/v1/campaigns/{campaign['id']}/test-send"
+    sent = await client.post(path, json={"to": ["+14155550199"]}, headers=marketer.headers)
+    assert sent.status_code == 200, sent.text
+    assert sent.json()["sent"][0]["sid"] is None and "unsubscribed" in sent.json()["sent"][0]["error"]
+    # The number is suppressed now, so it is refused as a test number from then on.
+    again = await client.post(path, json={"to": ["+14155550199"]}, headers=marketer.headers)
+    assert again.status_code == 422 and again.json()["error"]["code"] == "opted_out"
+
+
 async def test_offboarding_hands_back_drafts_and_another_marketer_takes_over(client, admin, marketer, db, setup):
     from tests.factories import make_user
 

@@ -175,6 +175,9 @@ async def send(session: AsyncSession, campaign: Campaign, *, to: list[str], acto
         answer = await attempt(provider, sender, to=phone, body=body)
         if answer.result == SendResult.SENDER_REFUSED:
             raise answer.error  # checked above; the gate saying no is a 409 for the whole request
+        if answer.result == SendResult.OPTED_OUT:  # 21610: the number told the carrier STOP; that is an opt-out here too
+            await consent.opt_out(session, phone, channel="provider",
+                                  reason="the provider reports the recipient opted out (Twilio 21610) on a test send")
         if answer.result != SendResult.SENT:
             results.append({"to": phone, "sid": None, "test": True, "error": answer.reason[:300]})
             continue
