@@ -214,6 +214,32 @@ async def test_offboarding_hands_back_drafts_and_another_marketer_takes_over(cli
     assert taken.json()["owner_id"] == other.id
 
 
+async def test_a_leavers_paused_and_approved_campaigns_are_handed_back_to_be_taken_over(
+        client, admin, marketer, reviewer, ops, db, setup):
+    from tests.factories import make_user
+
+    async with db.unit_of_work() as session:
+        other = await make_user(session, roles=["marketer"])
+    paused = await to_approved(client, marketer, reviewer, setup)
+    await client.post(f"/v1/campaigns/{paused['id']}/launch", headers=marketer.headers)
+    assert (await client.post(f"/v1/campaigns/{paused['id']}/pause", json={"comment": "checking"},
+                              headers=ops.headers)).json()["state"] == "paused"
+    approved = await to_approved(client, marketer, reviewer, setup, name="Winter sale")
+    finished = await to_approved(client, marketer, reviewer, setup, name="Old sale")
+    await client.post(f"/v1/campaigns/{finished['id']}/cancel", headers=marketer.headers)
+    offboarded = (await client.post(f"/v1/users/{marketer.id}/offboard", headers=admin.headers)).json()
+    assert sorted(c["id"] for c in offboarded["handed_back"]["campaigns"]) == sorted([paused["id"], approved["id"]])
+    # Nobody resumes a campaign nobody owns; a marketer takes it over, then resumes it.
+    unowned = await client.post(f"/v1/campaigns/{paused['id']}/resume", headers=other.headers)
+    assert unowned.status_code == 409 and unowned.json()["error"]["code"] == "campaign_unowned"
+    assert (await client.post(f"/v1/campaigns/{paused['id']}/take-over", headers=other.headers)).status_code == 200
+    resumed = await client.post(f"/v1/campaigns/{paused['id']}/resume", headers=other.headers)
+    assert resumed.status_code == 200 and resumed.json()["state"] == "sending"
+    await client.post(f"/v1/campaigns/{approved['id']}/take-over", headers=other.headers)
+    launched = await client.post(f"/v1/campaigns/{approved['id']}/launch", headers=other.headers)
+    assert launched.status_code == 200 and launched.json()["state"] == "sending"
+
+
 async def test_campaign_input_errors_name_the_field(client, marketer, setup):
     bad = await client.post("/v1/campaigns", json={"name": "x", "sender_id": setup["sender_id"], "list_ids": ["lst_nope"],
                                                    "body": GOOD_BODY}, headers=marketer.headers)

@@ -478,10 +478,13 @@ async def take_over(session: AsyncSession, campaign: Campaign, *, actor: User) -
 
 
 async def hand_back(session: AsyncSession, user: User, *, actor: User) -> list[Campaign]:
-    """Offboarding: the leaver's draft and in-review campaigns go back to the company."""
+    """Offboarding: every campaign of the leaver's that is not finished goes back to the company, so a
+    marketer can take it over: a draft to finish, an approved one to launch, and a paused one to
+    resume (only an owner resumes). One that is sending goes on sending; ops can still pause or
+    cancel it, and whoever takes it over can too."""
     campaigns = (await session.scalars(
         select(Campaign).where(Campaign.owner_id == user.id,
-                               Campaign.state.in_((CampaignState.DRAFT, CampaignState.IN_REVIEW, CampaignState.CHANGES_REQUESTED)))
+                               Campaign.state.not_in((CampaignState.COMPLETED, CampaignState.CANCELLED)))
         .order_by(Campaign.id))).all()
     for campaign in campaigns:
         campaign.owner_id = None
