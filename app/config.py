@@ -84,6 +84,10 @@ class Settings(BaseSettings):
     alert_stream_recheck_seconds: float = Field(default=5.0, gt=0, le=60)  # the key is checked again this often
     alert_stream_max_seconds: float = Field(default=3600.0, gt=0)  # then the client reconnects (and re-authenticates)
     alert_streams_per_key: int = Field(default=3, ge=1)  # open streams one key may hold, per API process
+    # The frequency cap's default until an admin saves the company's own (PUT /v1/settings): at most
+    # this many marketing messages per phone number in any window of this many hours; 0 messages: no cap.
+    frequency_cap_messages: int = Field(default=1, ge=0, le=100)
+    frequency_cap_hours: float = Field(default=16, gt=0, le=168)
     canary_default_percent: float = Field(default=10.0, gt=0, lt=100)
     canary_default_minutes: int = Field(default=30, ge=1)
     # Dispatch.

@@ -11,6 +11,7 @@ from app.alerts.router import router as alerts_router
 from app.audience.router import router as audience_router
 from app.audit.router import router as audit_router
 from app.campaigns.router import router as campaigns_router
+from app.company.router import router as company_router
 from app.config import Settings
 from app.db import Database
 from app.errors import install_error_handlers
@@ -73,7 +74,7 @@ def create_app(
     # The Twilio webhooks outermost, answered before any other middleware and FastAPI's routing
     # (app/webhooks/router.py): a full-speed send brings thousands of status callbacks a second.
     app.add_middleware(TwilioWebhooks, settings=settings)
-    for router in (ops_router, users_router, flows_router, senders_router, audience_router, campaigns_router,
+    for router in (ops_router, users_router, company_router, flows_router, senders_router, audience_router, campaigns_router,
                    alerts_router, inbox_router, audit_router, ops_page_router, docs_router):
         app.include_router(router)
     return app

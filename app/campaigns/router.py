@@ -66,7 +66,7 @@ async def create_campaign(body: CampaignIn, session: SessionDep, marketer: Marke
     campaign = await service.create(
         session, name=body.name, sender_id=body.sender_id, list_ids=body.list_ids, body=body.body,
         scheduled_at=body.scheduled_at, rollout=body.rollout.model_dump() if body.rollout else None,
-        spike_policy=body.spike_policy, actor=marketer)
+        spike_policy=body.spike_policy, transactional=body.transactional, actor=marketer)
     return await out(session, campaign)
 
 

@@ -27,6 +27,8 @@ class CampaignIn(BaseModel):
     scheduled_at: Timestamp | None = None
     rollout: Rollout | None = None
     spike_policy: Literal["pause", "alert_only"] = "pause"
+    transactional: bool = Field(default=False, description="exempt from the company's frequency cap (not "
+                                "marketing: an order or account update); reviewed and bound by the approval")
 
 
 class CampaignPatch(BaseModel):
@@ -38,7 +40,7 @@ class CampaignPatch(BaseModel):
     @classmethod
     def _no_null_for_required(cls, data):
         if isinstance(data, dict):
-            for name in ("name", "sender_id", "list_ids", "body", "spike_policy"):
+            for name in ("name", "sender_id", "list_ids", "body", "spike_policy", "transactional"):
                 if name in data and data[name] is None:
                     raise ValueError(f"{name} cannot be null; leave it out to keep it")
         return data
@@ -50,6 +52,7 @@ class CampaignPatch(BaseModel):
     scheduled_at: Timestamp | None = None
     rollout: Rollout | None = None
     spike_policy: Literal["pause", "alert_only"] | None = None
+    transactional: bool | None = None
 
 
 class FindingOut(BaseModel):
@@ -168,6 +171,7 @@ class CampaignOut(BaseModel):
     scheduled_at: datetime | None
     rollout: dict | None
     spike_policy: str
+    transactional: bool
     state: CampaignState
     state_reason: str | None
     approved_by_id: str | None

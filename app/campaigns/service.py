@@ -19,6 +19,7 @@ from app.audience.consent import sendable_condition
 from app.audit.service import record
 from app.campaigns import content, lifecycle, rates, template, variants
 from app.campaigns.audience import effective_rollout, hold_rest, materialise
+from app.company import service as company
 from app.config import Settings
 from app.db.base import utcnow
 from app.errors import Conflict, Forbidden, Invalid, NotFound
@@ -145,13 +146,16 @@ def content_context(settings: Settings, *, sender: Sender | None, company_number
 
 
 def content_hash(*, full_body: str, sender_id: str, list_ids: list[str], rollout: dict | None,
-                 scheduled_at: datetime | None, values: dict | None = None) -> str:
+                 scheduled_at: datetime | None, values: dict | None = None, transactional: bool = False) -> str:
     """``values``: what each placeholder was reviewed as (``variants.reviewed``); a body without
-    placeholders binds none, and hashes as it always did."""
+    placeholders binds none, and hashes as it always did. ``transactional`` (exempt from the
+    frequency cap) is bound when set, so a marketing campaign hashes as it always did."""
     parts = {"body": full_body, "sender_id": sender_id, "list_ids": sorted(list_ids),
              "rollout": rollout, "scheduled_at": scheduled_at.isoformat() if scheduled_at else None}
     if values:
         parts["values"] = values
+    if transactional:
+        parts["transactional"] = True
     canonical = json.dumps(parts, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -198,6 +202,10 @@ async def evaluate(session: AsyncSession, campaign: Campaign, settings: Settings
     ctx = content_context(settings, sender=sender, company_numbers=await company_numbers(session),
                           sendable_counts=await sendable_counts(session, list_ids))
     findings = content.check_content(campaign.body, ctx)
+    if campaign.transactional:
+        findings.append(content.Finding(
+            "transactional", "warn", "marked transactional: exempt from the company's frequency cap. Approve only "
+            "if this is not marketing (an order, delivery or account update the recipient expects)", None))
     if campaign.scheduled_at is not None:
         findings += await _quiet_hours_findings(session, campaign, list_ids, settings)
     full = content.full_body(campaign.body, ctx)
@@ -220,7 +228,8 @@ async def evaluate(session: AsyncSession, campaign: Campaign, settings: Settings
         "variants": rendered,
         "values": bound,
         "hash": content_hash(full_body=full, sender_id=campaign.sender_id, list_ids=list_ids,
-                             rollout=campaign.rollout, scheduled_at=campaign.scheduled_at, values=bound),
+                             rollout=campaign.rollout, scheduled_at=campaign.scheduled_at, values=bound,
+                             transactional=campaign.transactional),
     }
 
 
@@ -304,10 +313,12 @@ async def _check_references(session: AsyncSession, sender_id: str, list_ids: lis
 
 
 async def create(session: AsyncSession, *, name: str, sender_id: str, list_ids: list[str], body: str,
-                 scheduled_at: datetime | None, rollout: dict | None, spike_policy: str, actor: User) -> Campaign:
+                 scheduled_at: datetime | None, rollout: dict | None, spike_policy: str, actor: User,
+                 transactional: bool = False) -> Campaign:
     await _check_references(session, sender_id, list_ids)
     campaign = Campaign(name=name, author_id=actor.id, owner_id=actor.id, sender_id=sender_id, body=body,
-                        scheduled_at=scheduled_at, rollout=rollout, spike_policy=spike_policy, state=CampaignState.DRAFT)
+                        scheduled_at=scheduled_at, rollout=rollout, spike_policy=spike_policy,
+                        transactional=transactional, state=CampaignState.DRAFT)
     session.add(campaign)
     await session.flush()
     session.add_all([CampaignList(campaign_id=campaign.id, list_id=lid) for lid in sorted(set(list_ids))])
@@ -323,7 +334,7 @@ async def edit(session: AsyncSession, campaign: Campaign, changes: dict, *, acto
     if "sender_id" in changes or "list_ids" in changes:
         await _check_references(session, changes.get("sender_id", campaign.sender_id),
                                 changes.get("list_ids") or await list_ids_of(session, campaign))
-    for key in ("name", "sender_id", "body", "scheduled_at", "rollout", "spike_policy"):
+    for key in ("name", "sender_id", "body", "scheduled_at", "rollout", "spike_policy", "transactional"):
         if key in changes:
             setattr(campaign, key, changes[key])
     if "list_ids" in changes:
@@ -404,15 +415,17 @@ async def launch(session: AsyncSession, campaign: Campaign, *, actor: User, sett
     if campaign.scheduled_at is not None and campaign.scheduled_at > now:
         move(session, campaign, CampaignState.SCHEDULED, actor=actor, reason=f"launched for {campaign.scheduled_at.isoformat()}")
     else:
-        await start_sending(session, campaign, list_ids=result["list_ids"], actor=actor, settings=settings)
+        await start_sending(session, campaign, list_ids=result["list_ids"], actor=actor, settings=settings, now=now)
     await session.flush()
     return campaign
 
 
 async def start_sending(session: AsyncSession, campaign: Campaign, *, list_ids: list[str], actor: User | None,
-                        settings: Settings) -> int:
-    """Materialise the audience, hold all but the canary slice if there is one, move to sending."""
-    count = await materialise(session, campaign, list_ids)
+                        settings: Settings, now: datetime | None = None) -> int:
+    """Materialise the audience (a marketing campaign under the company's frequency cap), hold all
+    but the canary slice if there is one, move to sending."""
+    cap = None if campaign.transactional else await company.frequency_cap(session, settings)
+    count = await materialise(session, campaign, list_ids, cap=cap, now=now)
     rollout = effective_rollout(campaign, settings)
     held = await hold_rest(session, campaign.id, rollout["first_slice_percent"]) if rollout else 0
     reason = f"launched to {count} recipients" + (f"; {held} held behind a canary slice" if held else "")
@@ -456,7 +469,7 @@ async def resume(session: AsyncSession, campaign: Campaign, *, actor: User, comm
     elif campaign.scheduled_at is not None and campaign.scheduled_at > now:
         move(session, campaign, CampaignState.SCHEDULED, actor=actor, reason=comment or "resumed; waiting for its time")
     else:
-        await start_sending(session, campaign, list_ids=result["list_ids"], actor=actor, settings=settings)
+        await start_sending(session, campaign, list_ids=result["list_ids"], actor=actor, settings=settings, now=now)
     await session.flush()
     return campaign
 

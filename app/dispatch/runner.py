@@ -51,7 +51,7 @@ async def launch_due(db: Database, settings: Settings, *, now: datetime | None =
                                      .with_for_update(skip_locked=True))).all()
         for campaign in due:
             await campaigns.start_sending(session, campaign, list_ids=await campaigns.list_ids_of(session, campaign),
-                                          actor=None, settings=settings)
+                                          actor=None, settings=settings, now=now)
             started.append(campaign.id)
     return started
 

@@ -29,10 +29,11 @@ from app.audience import consent, quiet_hours
 from app.audience.consent import sendable_subscriber
 from app.campaigns import content, template, variants
 from app.campaigns.service import content_context, list_ids_of
+from app.company import service as company
 from app.config import Settings
 from app.db import Database
 from app.db.base import utcnow
-from app.dispatch import throttle
+from app.dispatch import frequency, throttle
 from app.dispatch.claim import Claimed
 from app.models import Campaign, Message, Sender, Subscriber
 from app.ops import metrics
@@ -41,7 +42,7 @@ from app.providers.outcomes import Attempt, SendResult, attempt
 from app.providers.registration import SENDER_NOT_REGISTERED_CODES
 from app.senders import service as senders
 from app.vocab.campaign import CampaignState
-from app.vocab.message import MessageState
+from app.vocab.message import MessageState, SkipReason
 
 log = logging.getLogger(__name__)
 
@@ -187,6 +188,24 @@ def _decide(batch: list[Claimed], contexts: dict[str, _Context], recipients: dic
     return outcomes, to_send
 
 
+async def _hold_frequency_cap(session: AsyncSession, settings: Settings, contexts: dict[str, _Context],
+                              to_send: dict[str, list[tuple[Claimed, str]]], outcomes: list[Outcome],
+                              now: datetime) -> None:
+    """The company's frequency cap, held for the batch's marketing messages (``frequency.reserve``):
+    those whose number has no room left are skipped with the reason ``frequency_cap``."""
+    cap = await company.frequency_cap(session, settings)
+    if cap is None:
+        return
+    marketing = [claimed for items in to_send.values() for claimed, _ in items
+                 if not contexts[claimed.campaign_id].campaign.transactional]
+    over = await frequency.reserve(session, marketing, cap, now)
+    if not over:
+        return
+    for items in to_send.values():
+        outcomes.extend(_skip(claimed, SkipReason.FREQUENCY_CAP) for claimed, _ in items if claimed.id in over)
+        items[:] = [(claimed, body) for claimed, body in items if claimed.id not in over]
+
+
 async def process_batch(db: Database, provider: Provider, settings: Settings, batch: list[Claimed], *,
                         now: datetime | None = None, semaphore: asyncio.Semaphore | None = None,
                         done: Callable[[Claimed], None] | None = None) -> BatchResult:
@@ -201,8 +220,11 @@ async def process_batch(db: Database, provider: Provider, settings: Settings, ba
     async with db.unit_of_work() as session:  # re-check, then reserve the senders' slots: one transaction
         contexts, recipients = await _load(session, batch, settings)
         outcomes, to_send = _decide(batch, contexts, recipients, settings, now)
+        await _hold_frequency_cap(session, settings, contexts, to_send, outcomes, now)
         senders = {ctx.sender.id: ctx.sender for ctx in contexts.values() if ctx.sender is not None}
         for sender_id, items in to_send.items():
+            if not items:
+                continue
             cap = senders[sender_id].daily_cap
             if cap is not None:  # the registration's daily cap: what is over waits for the next carrier day
                 granted = await throttle.take_daily(session, sender_id, cap, len(items), now)
@@ -340,6 +362,8 @@ async def _record(db: Database, outcomes: list[Outcome], result: BatchResult, no
     recorded: Counter[str] = Counter()
     for outcome in outcomes:
         values = {k: v for k, v in outcome.values.items() if not k.startswith("_")}
+        if values.get("state") in (MessageState.QUEUED, MessageState.SKIPPED):
+            values["contacted_at"] = None  # not sent: its place under the frequency cap is given back
         result.campaigns.add(outcome.claimed.campaign_id)
         if outcome.values.get("_untouched") or not values:
             result.counts["untouched"] += 1

@@ -13,9 +13,17 @@ from app.models.audience import (
 )
 from app.models.audit_event import AuditEvent
 from app.models.campaign import Campaign, CampaignList, Review, TestNumber, TestSend
+from app.models.company import CompanySettings
 from app.models.conversation import AgentStatus, Conversation, ConversationEvent, Reply
 from app.models.idempotency import IdempotencyRecord
-from app.models.message import Message, SenderQuota, SenderRate, StatusCallback, StatusCallbackPending
+from app.models.message import (
+    ContactLedger,
+    Message,
+    SenderQuota,
+    SenderRate,
+    StatusCallback,
+    StatusCallbackPending,
+)
 from app.models.sender import Sender
 from app.models.user import User
 
@@ -26,7 +34,9 @@ __all__ = [
     "AuditEvent",
     "Campaign",
     "CampaignList",
+    "CompanySettings",
     "ConsentEvent",
+    "ContactLedger",
     "Conversation",
     "ConversationEvent",
     "IdempotencyRecord",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base, created_at_column, id_column
@@ -26,6 +26,9 @@ class Campaign(Base):
     scheduled_at: Mapped[datetime | None]
     rollout: Mapped[dict | None] = mapped_column(JSON)
     spike_policy: Mapped[str] = mapped_column(String(16), default="pause")
+    # Exempt from the company's frequency cap (an order update, not marketing); part of what the
+    # approval binds (content_hash), so flipping it after approval voids the review.
+    transactional: Mapped[bool] = mapped_column(default=False, server_default=false())
     state: Mapped[str] = mapped_column(String(20), default=CampaignState.DRAFT.value, index=True)
     state_reason: Mapped[str | None] = mapped_column(String(500))
     approved_hash: Mapped[str | None] = mapped_column(String(64))

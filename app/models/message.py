@@ -34,6 +34,10 @@ class Message(Base):
         Index("ix_message_to_sent", "to", "sent_at"),
         Index("ix_message_leased", "lease_expires_at", postgresql_where=text(f"state IN ('{S.SENDING}', '{S.UNKNOWN}')"),
               sqlite_where=text(f"state IN ('{S.SENDING}', '{S.UNKNOWN}')")),
+        # The frequency cap's contacts (app/dispatch/frequency.py): a number's marketing messages that
+        # took a place under the cap, newest last. Only those rows: a materialised queue adds nothing.
+        Index("ix_message_contacted", "to", "contacted_at", postgresql_where=text("contacted_at IS NOT NULL"),
+              sqlite_where=text("contacted_at IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -49,6 +53,10 @@ class Message(Base):
     not_before: Mapped[datetime | None]  # quiet hours or back-off: not claimed before this
     held: Mapped[bool] = mapped_column(default=False)  # canary: the rest waits for the first slice's verdict
     opted_out_at: Mapped[datetime | None]  # the recipient's opt-out was attributed to this message
+    # A marketing message's place under the company's frequency cap, taken right before sending (in
+    # the transaction of the re-check) and given back if the message goes back to the queue or is
+    # skipped; NULL for a transactional campaign's messages, which the cap exempts.
+    contacted_at: Mapped[datetime | None]
     claimed_at: Mapped[datetime | None]
     lease_expires_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = created_at_column()
@@ -105,3 +113,15 @@ class SenderQuota(Base):
     sender_id: Mapped[str] = mapped_column(ForeignKey("sender.id"), primary_key=True)
     day: Mapped[str] = mapped_column(String(10), primary_key=True)  # YYYY-MM-DD, Pacific time
     used: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ContactLedger(Base):
+    """One row per phone number that a marketing message was about to go to: the lock that
+    serialises the frequency cap's re-check of that number across workers and campaigns
+    (``app.dispatch.frequency.reserve`` takes it with an upsert, in phone order, inside the
+    transaction that re-checks the batch). Its contacts are the messages' ``contacted_at``."""
+
+    __tablename__ = "contact_ledger"
+
+    phone: Mapped[str] = mapped_column(String(20), primary_key=True)
+    last_checked_at: Mapped[datetime]

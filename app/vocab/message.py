@@ -20,3 +20,10 @@ class MessageState(StrEnum):
     UNDELIVERED = "undelivered"
     FAILED = "failed"
     SKIPPED = "skipped"
+
+
+class SkipReason(StrEnum):
+    """Skip reasons a report counts by name (the others are sentences saying why)."""
+
+    #: The company's frequency cap: the number already had its marketing messages for the window.
+    FREQUENCY_CAP = "frequency_cap"
