@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, status
+from fastapi import APIRouter, Depends, Query, Request, status
 from fastapi.responses import StreamingResponse
 
 from app.audience import consent, export, imports, service
@@ -11,9 +11,11 @@ from app.audience.schemas import (
     ImportOut,
     ListIn,
     ListOut,
+    MemberOut,
     SubscriberDetailOut,
     SubscriberIn,
     SubscriberOut,
+    SubscriberPatch,
 )
 from app.deps import (
     AdminDep,
@@ -28,6 +30,7 @@ from app.errors import Invalid
 from app.models import SubscriberList
 from app.ops.limits import grant_import_limit
 from app.pagination import Page, PageDep, page_of
+from app.vocab.audience import SubscriptionState
 
 router = APIRouter(prefix="/v1", tags=["audience"])
 
@@ -75,6 +78,17 @@ async def add_subscriber(body: SubscriberIn, lst: ListDep, session: SessionDep, 
     return {"subscriber": subscriber, "subscription": subscription, "changed": changed}
 
 
+@router.get("/lists/{list_id}/subscribers", response_model=Page[MemberOut])
+async def list_members(lst: ListDep, session: SessionDep, _: AudienceReaderDep, page: PageDep,
+                       state: SubscriptionState | None = None):
+    """The list's subscribers in id order, keyset pages (``cursor``: the last page's ``next_cursor``)."""
+    rows = await service.list_members(session, lst, state=state, limit=page.limit + 1, after=page.cursor)
+    result = page_of(rows, page, key=lambda row: row[0].id)
+    result["items"] = [{**SubscriberOut.model_validate(subscriber).model_dump(),
+                        "subscription": subscription} for subscriber, subscription in result["items"]]
+    return result
+
+
 @router.post("/lists/{list_id}/imports", response_model=ImportOut)
 async def import_subscribers(request: Request, lst: ListDep, session: SessionDep, marketer: MarketerDep,
                              settings: SettingsDep):
@@ -112,6 +126,22 @@ async def export_evidence(request: Request, lst: ListDep, _: OpsOrMarketerDep):
         export.evidence_csv(request.app.state.db, lst.id), media_type="text/csv",
         headers={"Content-Disposition": f'attachment; filename="consent-{lst.id}.csv"'},
     )
+
+
+@router.get("/subscribers", response_model=Page[SubscriberOut])
+async def find_subscribers(session: SessionDep, _: OpsOrMarketerDep, settings: SettingsDep,
+                           phone: Annotated[str, Query(min_length=3, max_length=40,
+                                                       description="a phone number in any format")]):
+    """The subscriber with this number, however it is written ((415) 555-2671, +1 415-555-2671, …)."""
+    return {"items": await service.find_by_phone(session, phone, settings), "next_cursor": None}
+
+
+@router.patch("/subscribers/{subscriber_id}", response_model=SubscriberOut)
+async def edit_subscriber(subscriber_id: str, body: SubscriberPatch, session: SessionDep, marketer: MarketerDep,
+                          settings: SettingsDep):
+    subscriber = await service.get_subscriber(session, subscriber_id, lock=True)
+    return await service.edit_subscriber(session, subscriber, body.model_dump(exclude_unset=True), actor=marketer,
+                                         settings=settings)
 
 
 @router.get("/subscribers/{subscriber_id}", response_model=SubscriberDetailOut)

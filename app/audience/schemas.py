@@ -107,6 +107,35 @@ class SubscriberDetailOut(SubscriberOut):
     suppressed: bool
 
 
+class SubscriberPatch(BaseModel):
+    """Only the fields given change. ``attributes`` is merged into the stored ones (a key set to null
+    is removed); ``time_zone`` null goes back to the zones derived from the number."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    first_name: str | None = Field(default=None, max_length=200)
+    attributes: dict[str, Any] | None = None
+    time_zone: str | None = Field(default=None, max_length=64, description="an IANA name, e.g. America/Chicago")
+
+    @field_validator("first_name")
+    @classmethod
+    def _renderable_name(cls, value: str | None) -> str | None:
+        return None if value is None else attribute_rules.check_text("first_name", value)
+
+    @field_validator("attributes")
+    @classmethod
+    def _renderable_attributes(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is None:
+            raise ValueError("attributes cannot be null; send the keys to change (a key set to null is removed)")
+        return attribute_rules.check_attributes(value)
+
+
+class MemberOut(SubscriberOut):
+    """A subscriber on a list, with that subscription."""
+
+    subscription: SubscriptionOut
+
+
 class AddedOut(BaseModel):
     subscriber: SubscriberOut
     subscription: SubscriptionOut

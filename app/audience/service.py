@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.audience import consent, phones, texts
+from app.audience import attributes, consent, phones, texts
 from app.audit.service import record
 from app.config import Settings
 from app.db.base import utcnow
@@ -172,10 +172,71 @@ def queue_confirmation(session: AsyncSession, lst: SubscriberList, subscriber: S
                              to=subscriber.phone, body=body))
 
 
-async def get_subscriber(session: AsyncSession, subscriber_id: str) -> Subscriber:
-    subscriber = await session.get(Subscriber, subscriber_id)
+async def get_subscriber(session: AsyncSession, subscriber_id: str, *, lock: bool = False) -> Subscriber:
+    subscriber = await session.get(Subscriber, subscriber_id, with_for_update=lock or None)
     if subscriber is None:
         raise NotFound(f"no subscriber with id {subscriber_id}")
+    return subscriber
+
+
+async def list_members(session: AsyncSession, lst: SubscriberList, *, state: str | None, limit: int,
+                       after: str | None) -> list[tuple[Subscriber, Subscription]]:
+    """A keyset page of the list's subscribers in subscriber-id order (after subscriber id ``after``),
+    optionally in one subscription state: a walk of the list's index from the cursor, never an OFFSET."""
+    query = (select(Subscriber, Subscription).join(Subscription, Subscription.subscriber_id == Subscriber.id)
+             .where(Subscription.list_id == lst.id).order_by(Subscription.subscriber_id).limit(limit))
+    if state is not None:
+        query = query.where(Subscription.state == state)
+    if after:
+        query = query.where(Subscription.subscriber_id > after)
+    return [(subscriber, subscription) for subscriber, subscription in (await session.execute(query)).all()]
+
+
+async def find_by_phone(session: AsyncSession, raw: str, settings: Settings) -> list[Subscriber]:
+    """The subscriber with this number, written in any format (normalised as at import): one at
+    most, since a number is one person for the company."""
+    phone = normalize_phone(raw, settings)
+    return list((await session.scalars(select(Subscriber).where(Subscriber.phone == phone))).all())
+
+
+async def edit_subscriber(session: AsyncSession, subscriber: Subscriber, changes: dict, *, actor: User,
+                          settings: Settings) -> Subscriber:
+    """Change a subscriber's first name, attributes (merged; a null value removes the key) and time
+    zone. Audited by field and attribute name, never by value (the audit log outlives an erasure).
+
+    A value rendered into an approved campaign is not re-reviewed here: like an import's, it is held
+    against what the approval bound right before sending (``app.campaigns.variants``), so a changed
+    value nobody reviewed skips that one message instead of going out."""
+    if subscriber.erased_at is not None:
+        raise Conflict(f"subscriber {subscriber.id} was erased; their personal data cannot be set again "
+                       "(add them to a list with new consent instead)", code="subscriber_erased")
+    changed: dict[str, object] = {}
+    if "first_name" in changes and changes["first_name"] != subscriber.first_name:
+        subscriber.first_name = changes["first_name"]
+        changed["first_name"] = True
+    if "attributes" in changes:
+        current = dict(subscriber.attributes or {})
+        merged = {**current, **{k: v for k, v in changes["attributes"].items() if v is not None}}
+        for key, value in changes["attributes"].items():
+            if value is None:
+                merged.pop(key, None)
+        if len(merged) > attributes.MAX_ATTRIBUTES:
+            raise Invalid(f"the subscriber would have {len(merged)} attributes; at most {attributes.MAX_ATTRIBUTES}",
+                          field="attributes")
+        missing = object()
+        keys = sorted(k for k in set(current) | set(merged) if current.get(k, missing) != merged.get(k, missing))
+        if keys:
+            subscriber.attributes = merged
+            changed["attributes"] = keys
+    if "time_zone" in changes:
+        zone, zones, _ = zones_for(subscriber.phone, changes["time_zone"], settings)
+        if (zone, zones) != (subscriber.time_zone, list(subscriber.time_zones or [])):
+            subscriber.time_zone, subscriber.time_zones = zone, zones
+            changed["time_zone"] = zone
+    if changed:
+        record(session, "subscriber.edited", actor=actor, target_type="subscriber", target_id=subscriber.id,
+               **changed)
+    await session.flush()
     return subscriber
 
 
