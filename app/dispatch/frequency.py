@@ -50,9 +50,9 @@ def _lock_statement(dialect: str):
         phones = func.unnest(bindparam("phones", type_=ARRAY(String))).table_valued("phone").render_derived(
             name="batch")
         rows = select(phones.c.phone, bindparam("now", type_=_LEDGER.c.last_checked_at.type))
-        statement = insert_for(dialect, ContactLedger).from_select(["phone", "last_checked_at"], rows)
+        statement = insert_for(dialect, _LEDGER).from_select(["phone", "last_checked_at"], rows)
     else:  # one writer at a time (BEGIN IMMEDIATE): executed once per number
-        statement = insert_for(dialect, ContactLedger).values(phone=bindparam("phone"), last_checked_at=bindparam("now"))
+        statement = insert_for(dialect, _LEDGER).values(phone=bindparam("phone"), last_checked_at=bindparam("now"))
     return statement.on_conflict_do_update(index_elements=["phone"],
                                            set_={"last_checked_at": statement.excluded.last_checked_at})
 
