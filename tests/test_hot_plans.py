@@ -27,7 +27,8 @@ from app.audience import consent
 from app.config import Settings
 from app.db import Database, migrations
 from app.db.base import UTCDateTime
-from app.dispatch import claim, runner, send, throttle
+from app.company.policy import FrequencyCap
+from app.dispatch import claim, frequency, runner, send, throttle
 from app.dispatch.claim import Claimed
 from app.models import Campaign, CampaignList, Sender, SubscriberList, User
 from app.vocab.campaign import CampaignState
@@ -62,10 +63,10 @@ _SEED = [
     _COUNTER + f"INSERT INTO suppression (phone, reason, opted_out_at) SELECT {_PHONE}, 'STOP', :now FROM g "
     "WHERE i % 50 = 0",
     _COUNTER + "INSERT INTO message (id, campaign_id, subscriber_id, \"to\", state, provider_sid, attempts, held, "
-    f"created_at, sent_at) SELECT i, :campaign, {_SUB}, {_PHONE}, "
+    f"created_at, sent_at, contacted_at) SELECT i, :campaign, {_SUB}, {_PHONE}, "
     "CASE WHEN i <= :sent THEN 'sent' ELSE 'queued' END, "
     "CASE WHEN i <= :sent THEN 'SM' || CAST(1000000 + i AS VARCHAR(20)) END, 0, false, :now, "
-    "CASE WHEN i <= :sent THEN :an_hour_ago END FROM g",
+    "CASE WHEN i <= :sent THEN :an_hour_ago END, CASE WHEN i <= :sent THEN :an_hour_ago END FROM g",
 ]
 
 
@@ -332,3 +333,23 @@ async def test_recording_a_batch_and_reserving_slots_touch_their_rows_only(never
         await assert_each_touches_only(connection, seen, 1, "recording",
                                        {"message ": ("(rowid=?)", "(campaign_id=? AND state=?)"),
                                         "sender_rate ": "(sender_id=?)"})
+
+
+async def test_holding_the_frequency_cap_touches_the_batchs_numbers_only(never_analysed):
+    """The ledger lock, the count of each number's contacts in the window and the places taken: one
+    probe per number or message, whatever the planner knows (every sent message is a contact, an
+    hour old: the partial index holds SENT of them)."""
+    url, world = never_analysed
+    half = BATCH // 2
+    # queued messages (ids past SENT) to numbers half of which were texted an hour ago
+    batch = [Claimed(id=SENT + 1000 + k, campaign_id=world["campaign"], sender_id=world["sender"],
+                     subscriber_id=f"sub_{1000001 + SENT - half + k}", to=f"+1415{1000001 + SENT - half + k}",
+                     attempts=0, claimed_at=NOW) for k in range(BATCH)]
+    async with _database(url) as (db, connection):
+        with captured(connection, "") as seen:
+            async with db.unit_of_work() as session:
+                over = await frequency.reserve(session, batch, FrequencyCap(1, 16), NOW)
+        assert over == {c.id for c in batch[:half]}  # texted an hour ago: no room in 16 h
+        await assert_each_touches_only(connection, seen, BATCH, "the frequency cap",
+                                       {"message ": ("(rowid=?)", "ix_message_contacted"),
+                                        "contact_ledger ": "(phone=?)"})

@@ -27,7 +27,7 @@ import functools
 from collections import defaultdict
 from datetime import datetime
 
-from sqlalchemy import ARRAY, BigInteger, String, bindparam, func, select, true, update
+from sqlalchemy import ARRAY, String, bindparam, func, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.company.policy import FrequencyCap
@@ -74,10 +74,11 @@ def _contacts_statement(dialect: str):
 
 
 @functools.cache
-def _take_statement(dialect: str):
-    ids = (_MESSAGE.c.id == func.any(bindparam("ids", type_=ARRAY(BigInteger))) if dialect == "postgresql"
-           else _MESSAGE.c.id.in_(bindparam("ids", expanding=True)))
-    return update(_MESSAGE).where(ids).values(contacted_at=bindparam("now", type_=_MESSAGE.c.contacted_at.type))
+def _take_statement():
+    """One place taken, executed for many (executemany): each a primary-key probe. (``id = ANY($1)``
+    was read by a planner without statistics as a walk of the whole table: tests/test_hot_plans.py.)"""
+    return (update(_MESSAGE).where(_MESSAGE.c.id == bindparam("b_id"))
+            .values(contacted_at=bindparam("v_now", type_=_MESSAGE.c.contacted_at.type)))
 
 
 async def reserve(session: AsyncSession, items: list[Claimed], cap: FrequencyCap, now: datetime) -> set[int]:
@@ -106,5 +107,5 @@ async def reserve(session: AsyncSession, items: list[Claimed], cap: FrequencyCap
         else:
             over.add(claimed.id)
     if taken:
-        await session.execute(_take_statement(dialect), {"ids": taken, "now": now})
+        await session.execute(_take_statement(), [{"b_id": message_id, "v_now": now} for message_id in taken])
     return over
