@@ -122,8 +122,9 @@ async def test_a_person_on_two_lists_gets_one_marketing_text_in_the_window(clien
     second = await launch_another(client, marketer, reviewer, world, list_id=other["id"])
     # skipped when the audience was materialised: counted with the reason, never queued
     assert await outcome(session, second) == {PHONES[0]: ("skipped", "frequency_cap"), "+14155552690": ("queued", None)}
-    counts = (await client.get(f"/v1/campaigns/{second}", headers=marketer.headers)).json()["counts"]
-    assert (counts["audience"], counts["skipped"], counts["queued"]) == (2, 1, 1)
+    got = (await client.get(f"/v1/campaigns/{second}", headers=marketer.headers)).json()
+    assert (got["counts"]["audience"], got["counts"]["skipped"], got["counts"]["queued"]) == (2, 1, 1)
+    assert got["state_reason"] == "launched to 2 recipients; 1 skipped by the frequency cap"
     await drain(db, provider, settings, now=utcnow())
     assert sent_to(provider) == sorted([*PHONES, "+14155552690"])  # PHONES[0] once
 

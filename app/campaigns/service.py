@@ -426,9 +426,12 @@ async def start_sending(session: AsyncSession, campaign: Campaign, *, list_ids: 
     but the canary slice if there is one, move to sending."""
     cap = None if campaign.transactional else await company.frequency_cap(session, settings)
     count = await materialise(session, campaign, list_ids, cap=cap, now=now)
+    capped = await session.scalar(select(func.count()).select_from(Message).where(
+        Message.campaign_id == campaign.id, Message.state == MessageState.SKIPPED)) if cap is not None else 0
     rollout = effective_rollout(campaign, settings)
     held = await hold_rest(session, campaign.id, rollout["first_slice_percent"]) if rollout else 0
-    reason = f"launched to {count} recipients" + (f"; {held} held behind a canary slice" if held else "")
+    reason = (f"launched to {count} recipients" + (f"; {capped} skipped by the frequency cap" if capped else "")
+              + (f"; {held} held behind a canary slice" if held else ""))
     move(session, campaign, CampaignState.SENDING, actor=actor, reason=reason)
     return count
 
