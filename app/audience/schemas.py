@@ -43,14 +43,14 @@ class ConsentIn(BaseModel):
     ip: str | None = Field(default=None, max_length=64)
 
 
-class SubscriberIn(BaseModel):
+class _Renderable(BaseModel):
+    """A subscriber's first name and attributes, held to the rules of what may be rendered into a text."""
+
     model_config = ConfigDict(extra="forbid")
 
-    phone: str = Field(min_length=3, max_length=40)
     first_name: str | None = Field(default=None, max_length=200)
     attributes: dict[str, Any] | None = None
     time_zone: str | None = Field(default=None, max_length=64)
-    consent: ConsentIn
 
     @field_validator("first_name")
     @classmethod
@@ -61,6 +61,11 @@ class SubscriberIn(BaseModel):
     @classmethod
     def _renderable_attributes(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
         return None if value is None else attribute_rules.check_attributes(value)
+
+
+class SubscriberIn(_Renderable):
+    phone: str = Field(min_length=3, max_length=40)
+    consent: ConsentIn
 
 
 class SubscriptionOut(BaseModel):
@@ -107,27 +112,17 @@ class SubscriberDetailOut(SubscriberOut):
     suppressed: bool
 
 
-class SubscriberPatch(BaseModel):
+class SubscriberPatch(_Renderable):
     """Only the fields given change. ``attributes`` is merged into the stored ones (a key set to null
-    is removed); ``time_zone`` null goes back to the zones derived from the number."""
+    is removed); ``first_name`` null clears it; ``time_zone`` (an IANA name) null goes back to the
+    zones derived from the number."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    first_name: str | None = Field(default=None, max_length=200)
-    attributes: dict[str, Any] | None = None
-    time_zone: str | None = Field(default=None, max_length=64, description="an IANA name, e.g. America/Chicago")
-
-    @field_validator("first_name")
+    @field_validator("attributes", mode="before")
     @classmethod
-    def _renderable_name(cls, value: str | None) -> str | None:
-        return None if value is None else attribute_rules.check_text("first_name", value)
-
-    @field_validator("attributes")
-    @classmethod
-    def _renderable_attributes(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+    def _attributes_not_null(cls, value: Any) -> Any:
         if value is None:
             raise ValueError("attributes cannot be null; send the keys to change (a key set to null is removed)")
-        return attribute_rules.check_attributes(value)
+        return value
 
 
 class MemberOut(SubscriberOut):
