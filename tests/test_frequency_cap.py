@@ -123,7 +123,8 @@ async def test_a_person_on_two_lists_gets_one_marketing_text_in_the_window(clien
     # skipped when the audience was materialised: counted with the reason, never queued
     assert await outcome(session, second) == {PHONES[0]: ("skipped", "frequency_cap"), "+14155552690": ("queued", None)}
     got = (await client.get(f"/v1/campaigns/{second}", headers=marketer.headers)).json()
-    assert (got["counts"]["audience"], got["counts"]["skipped"], got["counts"]["queued"]) == (2, 1, 1)
+    assert (got["counts"]["audience"], got["counts"]["skipped"], got["counts"]["frequency_capped"],
+            got["counts"]["queued"]) == (2, 1, 1, 1)
     assert got["state_reason"] == "launched to 2 recipients; 1 skipped by the frequency cap"
     await drain(db, provider, settings, now=utcnow())
     assert sent_to(provider) == sorted([*PHONES, "+14155552690"])  # PHONES[0] once
@@ -140,6 +141,8 @@ async def test_the_cap_is_held_again_right_before_sending(client, admin, markete
     first = await outcome(session, world["campaign"]["id"])
     assert first == {phone: ("sent", None) for phone in PHONES}  # the first launched, first claimed
     assert await outcome(session, second) == {phone: ("skipped", "frequency_cap") for phone in PHONES}
+    counts = (await client.get(f"/v1/campaigns/{second}", headers=marketer.headers)).json()["counts"]
+    assert (counts["skipped"], counts["frequency_capped"], counts["sent"]) == (3, 3, 0)
 
 
 async def test_the_window_rolls(client, admin, marketer, reviewer, db, provider, settings, session):

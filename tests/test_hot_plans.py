@@ -24,10 +24,10 @@ from sqlalchemy import bindparam, event, select, text
 
 from app.alerts import guard
 from app.audience import consent
+from app.company.policy import FrequencyCap
 from app.config import Settings
 from app.db import Database, migrations
 from app.db.base import UTCDateTime
-from app.company.policy import FrequencyCap
 from app.dispatch import claim, frequency, runner, send, throttle
 from app.dispatch.claim import Claimed
 from app.models import Campaign, CampaignList, Sender, SubscriberList, User

@@ -35,7 +35,7 @@ from app.models import (
     User,
 )
 from app.vocab.campaign import CampaignState
-from app.vocab.message import MessageState
+from app.vocab.message import MessageState, SkipReason
 from app.vocab.roles import Role
 
 
@@ -68,7 +68,8 @@ async def active_for_sender(session: AsyncSession, sender_id: str) -> list[Campa
 
 
 async def campaign_counts(session: AsyncSession, campaign_id: str) -> dict[str, float | int]:
-    """The counts the API shows: audience, queued, sent, delivered, failed, skipped, opt_outs, rate."""
+    """The counts the API shows: audience, queued, sent, delivered, failed, skipped (of which
+    frequency_capped: by the company's frequency cap), opt_outs, rate."""
     by_state = dict((await session.execute(
         select(Message.state, func.count()).where(Message.campaign_id == campaign_id).group_by(Message.state)
     )).all())
@@ -80,6 +81,9 @@ async def campaign_counts(session: AsyncSession, campaign_id: str) -> dict[str, 
         "delivered": delivered,
         "failed": by_state.get(MessageState.FAILED, 0) + by_state.get(MessageState.UNDELIVERED, 0),
         "skipped": by_state.get(MessageState.SKIPPED, 0),
+        "frequency_capped": int(await session.scalar(select(func.count()).select_from(Message).where(
+            Message.campaign_id == campaign_id, Message.state == MessageState.SKIPPED,
+            Message.skip_reason == SkipReason.FREQUENCY_CAP)) or 0) if by_state.get(MessageState.SKIPPED) else 0,
         "opt_outs": int(await session.scalar(select(Campaign.opt_out_count).where(Campaign.id == campaign_id)) or 0),
     }
     counts["opt_out_rate"] = rates.opt_out_rate(counts["opt_outs"], delivered)  # as the spike guard judges it
