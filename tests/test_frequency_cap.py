@@ -12,10 +12,11 @@ import pytest
 from sqlalchemy import func, select, update
 
 from app.campaigns import service as campaigns
+from app.company.policy import FrequencyCap
 from app.config import Settings
 from app.db import Database, migrations
 from app.db.base import utcnow
-from app.dispatch import claim, runner
+from app.dispatch import claim, frequency, reconcile, runner
 from app.dispatch.send import process_batch
 from app.models import (
     AuditEvent,
@@ -339,3 +340,25 @@ async def test_the_cap_holds_with_two_campaigns_launched_at_the_same_moment(comm
     assert all(sorted(outcomes) == [("sent", None), ("skipped", "frequency_cap")] for outcomes in by_phone.values()), \
         by_phone
     assert sorted(m.to for m in provider.sent) == sorted(phones)  # each person exactly once
+
+
+async def test_a_place_taken_by_a_worker_that_died_holds_until_reconciled_then_is_its_own(
+        client, admin, marketer, reviewer, db, provider, settings, session):
+    """A worker took places and died before sending: the messages are in doubt (they may have gone),
+    so the places hold against other campaigns; the reconciler finds nothing at the provider and
+    requeues them, and each goes out on its own place — once."""
+
+    world = await build(client, admin, marketer, reviewer, phones=PHONES[:1])
+    first = world["campaign"]["id"]
+    batch = await runner.claim_batch(db, settings, now=DAYTIME)
+    async with db.unit_of_work() as work:  # the re-check's transaction commits; the worker dies here
+        assert await frequency.reserve(work, batch, FrequencyCap(1, 16), DAYTIME) == set()
+    second = await launch_another(client, marketer, reviewer, world)
+    await drain(db, provider, settings, now=DAYTIME + timedelta(minutes=1))
+    assert await outcome(session, second) == {PHONES[0]: ("skipped", "frequency_cap")}
+    after_lease = DAYTIME + timedelta(seconds=settings.lease_seconds + 1)
+    async with db.unit_of_work() as work:
+        assert (await reconcile.reconcile(work, provider, settings, now=after_lease))["requeued"] == 1
+    await drain(db, provider, settings, now=after_lease)
+    assert await outcome(session, first) == {PHONES[0]: ("sent", None)}
+    assert sent_to(provider) == [PHONES[0]]
