@@ -30,7 +30,8 @@ Run by hand, never from the tests. Steps:
    index size or row locks), one campaign each ('approved', both lists in ``campaign_list``):
    - **fineline**: ``materialise(session, campaign, list_ids, cap=…)`` in ``Database.unit_of_work()``,
      the commit included, as at launch: a marketing campaign under the default frequency cap (each
-     recipient's contacts in the window probed; ``--no-cap``: a transactional campaign's launch). Its statements are timed one by one (the INSERT, the
+     recipient's contacts in the window probed); with ``--compare-cap`` also **fl-no-cap**, the same
+     without the cap (a transactional campaign's launch), in the same run. Its statements are timed one by one (the INSERT, the
      ``ANALYZE message``, the commit);
    - **bare**: the plain ``INSERT INTO message (…) SELECT … GROUP BY`` a person would write for the
      same rows (same list, state, opt-out, erasure, validity and suppression filters; no guard
@@ -162,6 +163,8 @@ def expected(rows: int) -> Expected:
 
 def campaign_names(args) -> list[str]:
     names = ["fineline", "bare"]
+    if args.compare_cap:
+        names.append("fl-no-cap")
     if args.variants:
         names += list(VARIANTS)
     return names
@@ -318,7 +321,8 @@ async def server_delta(engine: AsyncEngine, before: tuple) -> str:
     return f"WAL {wal / 2**20:,.0f} MB, {checkpoints} checkpoint(s), {backend} buffers written by backends"
 
 
-async def run_fineline(db: Database, clock: StatementClock, campaign_id: str, cap: FrequencyCap | None) -> Run:
+async def run_fineline(db: Database, clock: StatementClock, campaign_id: str, cap: FrequencyCap | None,
+                       name: str = "fineline") -> Run:
     async with db.unit_of_work() as session:
         campaign = await session.get(Campaign, campaign_id)
         list_ids = list((await session.scalars(
@@ -330,7 +334,7 @@ async def run_fineline(db: Database, clock: StatementClock, campaign_id: str, ca
         before_commit = time.perf_counter()
     finished = time.perf_counter()
     timed, sql = clock.disarm()
-    return Run("fineline", finished - started, count, timed + [("COMMIT", finished - before_commit)], sql)
+    return Run(name, finished - started, count, timed + [("COMMIT", finished - before_commit)], sql)
 
 
 async def run_bare(db: Database, clock: StatementClock, campaign_id: str) -> Run:
@@ -511,14 +515,16 @@ async def bench(url: str, args) -> None:
               flush=True)
 
         runners = {
-            "fineline": lambda: run_fineline(db, clock, "cmp_bench_fineline",
-                                             None if args.no_cap else FrequencyCap(1, 16)),
+            "fineline": lambda: run_fineline(db, clock, "cmp_bench_fineline", FrequencyCap(1, 16)),
             "bare": lambda: run_bare(db, clock, "cmp_bench_bare"),
+            "fl-no-cap": lambda: run_fineline(db, clock, "cmp_bench_fl-no-cap", None, "fl-no-cap"),
         }
         runs: list[Run] = []
         fingerprints: dict[str, tuple] = {}
         for index in range(args.repeat):
             order = ["fineline", "bare"] if index % 2 == 0 else ["bare", "fineline"]
+            if args.compare_cap:  # first in one repeat, last in the next
+                order = ["fl-no-cap", *order] if index % 2 == 0 else [*order, "fl-no-cap"]
             if args.variants and index == 0:
                 order += list(VARIANTS)
             for name in order:
@@ -587,9 +593,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="fineline/bare pairs, order alternating")
     parser.add_argument("--variants", action="store_true", help="also time candidate rewrites of materialise")
     parser.add_argument("--explain", action="store_true", help="print EXPLAIN (ANALYZE, BUFFERS) of both INSERTs")
-    parser.add_argument("--no-cap", action="store_true",
-                        help="materialise without the frequency cap (a transactional campaign); by default under "
-                             "the default cap (1 per 16 h), as a marketing launch is")
+    parser.add_argument("--compare-cap", action="store_true",
+                        help="also time materialise without the frequency cap (fl-no-cap: a transactional "
+                             "campaign's launch); fineline is a marketing launch under the default cap (1 per 16 h)")
     args = parser.parse_args()
     if args.rows < 100 or args.repeat < 1:
         parser.error("--rows must be at least 100 and --repeat at least 1")
