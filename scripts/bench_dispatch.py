@@ -25,7 +25,8 @@ Run by hand, never from the tests. Every byte goes to 127.0.0.1 only. Steps:
    with a low MPS, lists, subscribers, consent events, subscriptions), materialise a
    ``--recipients`` campaign with ``app.campaigns.audience.materialise``, set it 'sending', and time
    ``fineline worker`` processes (FINELINE_PROVIDER=twilio, FINELINE_TWILIO_API_BASE=the fake server,
-   FINELINE_QUIET_HOURS=off, FINELINE_WORKER=off) from their start until none of its messages is
+   FINELINE_QUIET_HOURS=off, FINELINE_FREQUENCY_CAP_MESSAGES=0: the campaigns go to the same people
+   back to back, FINELINE_WORKER=off) from their start until none of its messages is
    queued or sending: once with one worker, once (a new campaign, same size) with two.
    Then the **rate-limit check**: a campaign from the low-MPS sender (``--low-mps``, default 20),
    drained by two workers against a fake server that posts signed status callbacks back to a sink in
@@ -384,6 +385,9 @@ def worker_env(url: str, fake: Fake, public_base_url: str, max_in_flight: int) -
         "FINELINE_TWILIO_API_BASE": fake.base,
         "FINELINE_PUBLIC_BASE_URL": public_base_url,
         "FINELINE_QUIET_HOURS": "off",
+        # The campaigns measured go to the same people back to back: the frequency cap would skip the
+        # second one's messages instead of sending them (its cost is measured by bench_materialise).
+        "FINELINE_FREQUENCY_CAP_MESSAGES": "0",
         "FINELINE_WORKER": "off",
         "FINELINE_LOG_LEVEL": "WARNING",
     })

@@ -190,6 +190,9 @@ def _env(database_url: str) -> dict[str, str]:
         "FINELINE_DATABASE_URL": database_url,
         "FINELINE_WORKER": "off",
         "FINELINE_QUIET_HOURS": "off",
+        # bench_dispatch --after-import launches three campaigns to the imported list back to back:
+        # measured as sends, not as the frequency cap's skips.
+        "FINELINE_FREQUENCY_CAP_MESSAGES": "0",
         "FINELINE_PROVIDER": "sandbox",
         # Outside the embedded default (PostgreSQL) every process needs an explicit webhook token.
         "FINELINE_TWILIO_AUTH_TOKEN": "bench-token-" + os.urandom(8).hex(),
