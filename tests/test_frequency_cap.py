@@ -362,3 +362,29 @@ async def test_a_place_taken_by_a_worker_that_died_holds_until_reconciled_then_i
     await drain(db, provider, settings, now=after_lease)
     assert await outcome(session, first) == {PHONES[0]: ("sent", None)}
     assert sent_to(provider) == [PHONES[0]]
+
+
+async def test_a_canary_slice_is_drawn_from_the_people_the_cap_left(client, admin, marketer, reviewer, db, provider,
+                                                                   settings, session):
+    """Two of three people were texted today: the one left is the slice (a slice of nobody proves
+    nothing), never held behind a slice of capped messages."""
+    settings.quiet_hours = "off"
+    world = await build(client, admin, marketer, reviewer, phones=PHONES[:2])
+    await drain(db, provider, settings, now=utcnow())
+    added = await client.post(f"/v1/lists/{world['list']['id']}/subscribers",
+                              json={"phone": PHONES[2], "consent": CONSENT}, headers=marketer.headers)
+    assert added.status_code == 201
+    cid = await launch_another(client, marketer, reviewer, world, launch=False)
+    edited = await client.patch(f"/v1/campaigns/{cid}", json={"rollout": {"first_slice_percent": 1,
+                                                                           "observe_minutes": 30}},
+                                headers=marketer.headers)
+    assert edited.status_code == 200
+    await client.post(f"/v1/campaigns/{cid}/submit", headers=marketer.headers)
+    await client.post(f"/v1/campaigns/{cid}/review", json={"decision": "approve", "comment": "ok"},
+                      headers=reviewer.headers)
+    launched = await client.post(f"/v1/campaigns/{cid}/launch", headers=marketer.headers)
+    assert launched.json()["state"] == "sending", launched.text
+    session.expire_all()
+    rows = {m.to: (m.state, m.held) for m in
+            (await session.scalars(select(Message).where(Message.campaign_id == cid))).all()}
+    assert rows == {PHONES[0]: ("skipped", False), PHONES[1]: ("skipped", False), PHONES[2]: ("queued", False)}
