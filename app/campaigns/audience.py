@@ -3,8 +3,10 @@ then, for a canary release, holding all but the first slice (``app.dispatch.cana
 
 One row per sendable subscriber across the campaign's lists (a person on two lists gets one row),
 excluding pending, unsubscribed, opted-out, erased, invalid and suppressed numbers — the same
-``sendable_condition`` the sending path re-checks — each row pointing at the consent event that
-permits it. The (campaign, subscriber) unique key makes a repeated launch insert nothing twice.
+``sendable_condition`` the sending path re-checks — and, when the campaign has an audience filter,
+everyone it does not pass (``app.targeting``: consent AND the filter, so it only narrows), each row
+pointing at the consent event that permits it. The (campaign, subscriber) unique key makes a
+repeated launch insert nothing twice.
 
 The company's frequency cap (``app.company.policy``) is applied here the first time: a marketing
 campaign's row for a number that already had its marketing messages for the window is inserted
@@ -20,12 +22,12 @@ from datetime import datetime
 from sqlalchemy import case, func, insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.audience.consent import sendable_condition
 from app.company.policy import FrequencyCap
 from app.config import Settings
 from app.db import statistics
 from app.db.base import utcnow
 from app.models import Campaign, Message, Subscriber, Subscription
+from app.targeting import service as targeting
 from app.vocab.message import MessageState, SkipReason
 
 
@@ -55,7 +57,7 @@ async def materialise(session: AsyncSession, campaign: Campaign, list_ids: list[
         )
         .select_from(Subscription)
         .join(Subscriber, Subscriber.id == Subscription.subscriber_id)
-        .where(sendable_condition(list_ids), ~already.exists())
+        .where(targeting.condition(session, list_ids, campaign.audience_filter, now=now), ~already.exists())
         .group_by(Subscriber.id, Subscriber.phone)
         .subquery("people")
     )

@@ -55,7 +55,8 @@ CampaignDep = Annotated[Campaign, Depends(_campaign)]
 
 async def out(session, campaign: Campaign) -> dict:
     columns = {column.key: getattr(campaign, column.key) for column in Campaign.__table__.columns}
-    data = CampaignOut.model_validate({**columns, "list_ids": await service.list_ids_of(session, campaign)})
+    data = CampaignOut.model_validate({**columns, "list_ids": await service.list_ids_of(session, campaign),
+                                       "filter": campaign.audience_filter})
     data.test_sends = await test_sends.count(session, campaign.id)
     data.counts = await service.campaign_counts(session, campaign.id)
     return data.model_dump()
@@ -66,7 +67,8 @@ async def create_campaign(body: CampaignIn, session: SessionDep, marketer: Marke
     campaign = await service.create(
         session, name=body.name, sender_id=body.sender_id, list_ids=body.list_ids, body=body.body,
         scheduled_at=body.scheduled_at, rollout=body.rollout.model_dump() if body.rollout else None,
-        spike_policy=body.spike_policy, transactional=body.transactional, actor=marketer)
+        spike_policy=body.spike_policy, transactional=body.transactional,
+        segment_id=body.segment_id, filter_json=body.filter, actor=marketer)
     return await out(session, campaign)
 
 
@@ -98,8 +100,9 @@ async def check_campaign(campaign: CampaignDep, session: SessionDep, _: CheckerD
     """The automated review findings, rendered samples, audience size and cost — no state change."""
     result = await service.evaluate(session, campaign, settings)
     info = segments.segment_info(result["full_body"])
-    audience = await service.audience_size(session, result["list_ids"])
-    rows = await service.sample_recipients(session, result["list_ids"], limit=samples)
+    audience = await service.audience_size(session, result["list_ids"], campaign.audience_filter)
+    rows = await service.sample_recipients(session, result["list_ids"], limit=samples,
+                                           filter_json=campaign.audience_filter)
     return {
         "findings": [service.finding_out(f) for f in result["findings"]],
         "blocking": bool(result["blocking"]),

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -29,6 +29,9 @@ class CampaignIn(BaseModel):
     spike_policy: Literal["pause", "alert_only"] = "pause"
     transactional: bool = Field(default=False, description="exempt from the company's frequency cap (not "
                                 "marketing: an order or account update); reviewed and bound by the approval")
+    segment_id: str | None = Field(default=None, max_length=40, description="a saved segment's filter narrows the lists")
+    filter: Any = Field(default=None, description="an inline audience filter (docs/api.md, \"Segments\"); "
+                        "not with segment_id")
 
 
 class CampaignPatch(BaseModel):
@@ -53,6 +56,8 @@ class CampaignPatch(BaseModel):
     rollout: Rollout | None = None
     spike_policy: Literal["pause", "alert_only"] | None = None
     transactional: bool | None = None
+    segment_id: str | None = Field(default=None, max_length=40)
+    filter: Any = Field(default=None, description="null (with segment_id null or left out) sends to the whole lists")
 
 
 class FindingOut(BaseModel):
@@ -172,6 +177,9 @@ class CampaignOut(BaseModel):
     rollout: dict | None
     spike_policy: str
     transactional: bool
+    segment_id: str | None = None
+    filter: dict | None = Field(default=None, description="the audience filter in its normal form (from "
+                                "segment_id, or inline); null: the whole of the lists")
     state: CampaignState
     state_reason: str | None
     approved_by_id: str | None

@@ -1,8 +1,8 @@
 """Campaigns: write, check, submit, review, launch, pause, resume, cancel.
 
 Every state change goes through ``move`` (the lifecycle table, audited). Approval binds to
-``content_hash`` — body as it will be sent (with any appended opt-out text), sender, lists, rollout
-and schedule — so any edit after approval voids it and returns the campaign to draft.
+``content_hash`` — body as it will be sent (with any appended opt-out text), sender, lists, audience
+filter, rollout and schedule — so any edit after approval voids it and returns the campaign to draft.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from app.models import (
     Subscription,
     User,
 )
+from app.targeting import service as targeting
 from app.vocab.campaign import CampaignState
 from app.vocab.message import MessageState, SkipReason
 from app.vocab.roles import Role
@@ -106,14 +107,16 @@ async def list_messages(session: AsyncSession, campaign: Campaign, *, limit: int
     return list((await session.scalars(query)).all())
 
 
-async def sample_recipients(session: AsyncSession, list_ids: list[str], *, limit: int) -> list[tuple[str | None, dict | None]]:
-    """(first name, attributes) of the first ``limit`` sendable subscribers, to render samples with."""
+async def sample_recipients(session: AsyncSession, list_ids: list[str], *, limit: int,
+                            filter_json: dict | None = None) -> list[tuple[str | None, dict | None]]:
+    """(first name, attributes) of the first ``limit`` sendable subscribers who pass the campaign's
+    filter, to render samples with."""
     if not list_ids:
         return []
     return [tuple(row) for row in (await session.execute(
         select(Subscriber.first_name, Subscriber.attributes).select_from(Subscription)
         .join(Subscriber, Subscriber.id == Subscription.subscriber_id)
-        .where(sendable_condition(list_ids)).order_by(Subscriber.id).limit(limit)
+        .where(targeting.condition(session, list_ids, filter_json)).order_by(Subscriber.id).limit(limit)
     )).all()]
 
 
@@ -150,16 +153,21 @@ def content_context(settings: Settings, *, sender: Sender | None, company_number
 
 
 def content_hash(*, full_body: str, sender_id: str, list_ids: list[str], rollout: dict | None,
-                 scheduled_at: datetime | None, values: dict | None = None, transactional: bool = False) -> str:
+                 scheduled_at: datetime | None, values: dict | None = None, transactional: bool = False,
+                 audience_filter: dict | None = None) -> str:
     """``values``: what each placeholder was reviewed as (``variants.reviewed``); a body without
     placeholders binds none, and hashes as it always did. ``transactional`` (exempt from the
-    frequency cap) is bound when set, so a marketing campaign hashes as it always did."""
+    frequency cap) is bound when set, so a marketing campaign hashes as it always did.
+    ``audience_filter``: the normalised filter (app/targeting); a campaign without one hashes as it
+    always did."""
     parts = {"body": full_body, "sender_id": sender_id, "list_ids": sorted(list_ids),
              "rollout": rollout, "scheduled_at": scheduled_at.isoformat() if scheduled_at else None}
     if values:
         parts["values"] = values
     if transactional:
         parts["transactional"] = True
+    if audience_filter:
+        parts["filter"] = audience_filter
     canonical = json.dumps(parts, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -186,11 +194,10 @@ async def sendable_counts(session: AsyncSession, list_ids: list[str]) -> dict[st
     return counts
 
 
-async def audience_size(session: AsyncSession, list_ids: list[str]) -> int:
-    """Distinct sendable subscribers across the lists (a person on two lists counts once)."""
-    query = (select(func.count(func.distinct(Subscriber.id))).select_from(Subscription)
-             .join(Subscriber, Subscriber.id == Subscription.subscriber_id).where(sendable_condition(list_ids)))
-    return int(await session.scalar(query) or 0)
+async def audience_size(session: AsyncSession, list_ids: list[str], filter_json: dict | None = None) -> int:
+    """Distinct sendable subscribers across the lists who pass the filter (a person on two lists
+    counts once)."""
+    return await targeting.audience_size(session, list_ids, filter_json)
 
 
 async def evaluate(session: AsyncSession, campaign: Campaign, settings: Settings, *,
@@ -218,7 +225,7 @@ async def evaluate(session: AsyncSession, campaign: Campaign, settings: Settings
     if approved_values:
         bound = campaign.approved_values
     else:
-        tallies = await _audience_values(session, full, list_ids)
+        tallies = await _audience_values(session, full, list_ids, campaign.audience_filter)
         bound = variants.reviewed(tallies)
         rendered = variants.variants(full, tallies) if tallies else []
         findings += variants.findings(full, tallies, rendered, findings, ctx)
@@ -233,18 +240,20 @@ async def evaluate(session: AsyncSession, campaign: Campaign, settings: Settings
         "values": bound,
         "hash": content_hash(full_body=full, sender_id=campaign.sender_id, list_ids=list_ids,
                              rollout=campaign.rollout, scheduled_at=campaign.scheduled_at, values=bound,
-                             transactional=campaign.transactional),
+                             transactional=campaign.transactional,
+                             audience_filter=campaign.audience_filter),
     }
 
 
-async def _audience_values(session: AsyncSession, full_body: str, list_ids: list[str]) -> dict[str, variants.Tally]:
-    """The values each placeholder of ``full_body`` takes across the sendable audience (each person
-    once), counted by the database: one grouped query per placeholder, so the service reads each
+async def _audience_values(session: AsyncSession, full_body: str, list_ids: list[str],
+                          filter_json: dict | None = None) -> dict[str, variants.Tally]:
+    """The values each placeholder of ``full_body`` takes across the sendable audience after the
+    filter (each person once), counted by the database: one grouped query per placeholder, so the service reads each
     distinct value once (TRACKED_VALUES at most) and never a subscriber's whole attributes."""
     tallies = variants.tally(full_body, [])
     if not tallies or not list_ids:
         return tallies
-    on_a_list = select(Subscription.id).where(sendable_condition(list_ids)).exists()
+    on_a_list = select(Subscription.id).where(targeting.condition(session, list_ids, filter_json)).exists()
     for placeholder in variants.placeholders_of(full_body):
         column = (Subscriber.first_name if placeholder.attribute is None
                   else _attribute_json(session, placeholder.attribute))
@@ -279,7 +288,7 @@ async def _quiet_hours_findings(session: AsyncSession, campaign: Campaign, list_
     rows = (await session.execute(
         select(Subscriber.time_zones, Subscriber.us_state).select_from(Subscription)
         .join(Subscriber, Subscriber.id == Subscription.subscriber_id)
-        .where(sendable_condition(list_ids)).limit(5000)
+        .where(targeting.condition(session, list_ids, campaign.audience_filter)).limit(5000)
     )).all()
     if not rows:
         return []
@@ -318,11 +327,13 @@ async def _check_references(session: AsyncSession, sender_id: str, list_ids: lis
 
 async def create(session: AsyncSession, *, name: str, sender_id: str, list_ids: list[str], body: str,
                  scheduled_at: datetime | None, rollout: dict | None, spike_policy: str, actor: User,
-                 transactional: bool = False) -> Campaign:
+                 transactional: bool = False, segment_id: str | None = None, filter_json=None) -> Campaign:
     await _check_references(session, sender_id, list_ids)
+    audience_filter = await targeting.campaign_filter(session, segment_id=segment_id, filter_json=filter_json)
     campaign = Campaign(name=name, author_id=actor.id, owner_id=actor.id, sender_id=sender_id, body=body,
                         scheduled_at=scheduled_at, rollout=rollout, spike_policy=spike_policy,
-                        transactional=transactional, state=CampaignState.DRAFT)
+                        transactional=transactional, state=CampaignState.DRAFT, segment_id=segment_id,
+                        audience_filter=audience_filter)
     session.add(campaign)
     await session.flush()
     session.add_all([CampaignList(campaign_id=campaign.id, list_id=lid) for lid in sorted(set(list_ids))])
@@ -338,6 +349,10 @@ async def edit(session: AsyncSession, campaign: Campaign, changes: dict, *, acto
     if "sender_id" in changes or "list_ids" in changes:
         await _check_references(session, changes.get("sender_id", campaign.sender_id),
                                 changes.get("list_ids") or await list_ids_of(session, campaign))
+    if "segment_id" in changes or "filter" in changes:
+        campaign.audience_filter = await targeting.campaign_filter(
+            session, segment_id=changes.get("segment_id"), filter_json=changes.get("filter"))
+        campaign.segment_id = changes.get("segment_id")
     for key in ("name", "sender_id", "body", "scheduled_at", "rollout", "spike_policy", "transactional"):
         if key in changes:
             setattr(campaign, key, changes[key])
@@ -381,7 +396,7 @@ async def review(session: AsyncSession, campaign: Campaign, *, reviewer: User, d
                        details=[finding_out(f) for f in result["findings"]])
     session.add(Review(campaign_id=campaign.id, reviewer_id=reviewer.id, decision=decision, comment=comment,
                        content_hash=result["hash"], findings=[finding_out(f) for f in result["findings"]],
-                       audience_size=await audience_size(session, result["list_ids"])))
+                       audience_size=await audience_size(session, result["list_ids"], campaign.audience_filter)))
     if decision == "approve":
         move(session, campaign, CampaignState.APPROVED, actor=reviewer, reason=comment or "approved")
         campaign.approved_hash, campaign.approved_by_id, campaign.approved_at = result["hash"], reviewer.id, utcnow()

@@ -24,6 +24,7 @@ from app.models.message import (
     StatusCallback,
     StatusCallbackPending,
 )
+from app.models.segment import Segment
 from app.models.sender import Sender
 from app.models.user import User
 
@@ -45,6 +46,7 @@ __all__ = [
     "OutboundText",
     "Reply",
     "Review",
+    "Segment",
     "Sender",
     "SenderQuota",
     "SenderRate",

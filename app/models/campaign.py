@@ -29,6 +29,10 @@ class Campaign(Base):
     # Exempt from the company's frequency cap (an order update, not marketing); part of what the
     # approval binds (content_hash), so flipping it after approval voids the review.
     transactional: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # The audience filter (app/targeting), normalised: the campaign's own copy, from ``segment_id`` or
+    # given inline; NULL sends to the whole of the lists. The approval hash covers it.
+    segment_id: Mapped[str | None] = mapped_column(ForeignKey("segment.id"))
+    audience_filter: Mapped[dict | None] = mapped_column(JSON)
     state: Mapped[str] = mapped_column(String(20), default=CampaignState.DRAFT.value, index=True)
     state_reason: Mapped[str | None] = mapped_column(String(500))
     approved_hash: Mapped[str | None] = mapped_column(String(64))
