@@ -124,12 +124,12 @@ class _Compiler:
             numeric = text.regexp_match(_NUMBER_PG)
         else:  # the same shape as _NUMBER_PG, in GLOBs: an optional '-', digits, at most one inner '.'
             body = case((func.substr(text, 1, 1) == "-", func.substr(text, 2)), else_=text)
-            numeric = and_(body.op("GLOB")("[0-9]*"), body.op("GLOB")("*[0-9]"),
-                           not_(body.op("GLOB")("*[^0-9.]*")), not_(body.op("GLOB")("*.*.*")))
+            numeric = and_(_glob(body, "[0-9]*"), _glob(body, "*[0-9]"),
+                           not_(_glob(body, "*[^0-9.]*")), not_(_glob(body, "*.*.*")))
         return case((numeric, cast(text, Float)))
 
     def date(self, text: ColumnElement[str]) -> ColumnElement[str]:
-        shaped = text.regexp_match(_DATE_PG) if self.pg else text.op("GLOB")(_DATE_GLOB)
+        shaped = text.regexp_match(_DATE_PG) if self.pg else _glob(text, _DATE_GLOB)
         day = case((shaped, func.substr(text, 1, 10)))
         return collate(day, "C") if self.pg else day
 
@@ -161,6 +161,11 @@ class _Compiler:
                     left, right = self.date(text), bindparam(None, value.isoformat(), type_=String)
                 return left < right if node.op == "lt" else left > right
         raise TypeError(f"unknown operator {node.op!r}")
+
+
+def _glob(text: ColumnElement[str], pattern: str) -> ColumnElement[bool]:
+    """SQLite's GLOB (native, unlike REGEXP, which would call back into Python for every row)."""
+    return text.op("GLOB", is_comparison=True)(bindparam(None, pattern, type_=String))
 
 
 def _two_valued(expression: ColumnElement[bool]) -> ColumnElement[bool]:
