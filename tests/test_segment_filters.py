@@ -22,10 +22,16 @@ async def world(session):
 
 
 async def chosen(session, world, filter_json) -> set[str]:
+    """Who passes, asked both ways the service asks: over subscriptions joined to subscribers (count,
+    materialise) and as an EXISTS under a query of subscribers (preview sample, placeholder values)."""
     condition = targeting.condition(session, [world["list_id"]], filter_json, now=NOW)
     rows = await session.scalars(select(Subscriber.id).select_from(Subscription)
                                  .join(Subscriber, Subscriber.id == Subscription.subscriber_id).where(condition))
-    return set(rows.all())
+    joined = set(rows.all())
+    nested = set((await session.scalars(select(Subscriber.id).where(
+        select(Subscription.id).where(condition).correlate(Subscriber).exists()))).all())
+    assert nested == joined
+    return joined
 
 
 KEYS = st.sampled_from(["city", "age", "joined_on", "vip", "tags", "nickname"])

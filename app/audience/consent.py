@@ -256,8 +256,11 @@ def sendable_condition(list_ids):
     marked invalid, and not on the active suppression list. For set-based work (materialising an
     audience, counting it): the planner is free to hash or merge whole tables.
     """
+    # Correlated by name: inside an EXISTS nested in a query of subscribers (the placeholder tallies,
+    # a preview's sample) automatic correlation would reach only the EXISTS around it, and the
+    # suppression check would ask "is anyone suppressed?" instead of "is this subscriber?".
     return and_(Subscription.subscriber_id == Subscriber.id, *_subscribed_to(list_ids), *_reachable(),
-                ~_suppressed().exists())
+                ~_suppressed().correlate(Subscriber).exists())
 
 
 #: ``OFFSET 0`` keeps an EXISTS a subplan run once per subscriber: PostgreSQL plans it on its own, as
