@@ -6,6 +6,7 @@
     .venv/bin/python -m scripts.bench_materialise --rows 1000000 --repeat 2 \
         --pg-url postgresql+asyncpg://postgres@127.0.0.1:5432/postgres
     .venv/bin/python -m scripts.bench_materialise --variants --explain   # rewrites, EXPLAIN; ~8 minutes
+    .venv/bin/python -m scripts.bench_materialise --filtered     # + audience filters (issue 18); ~6 minutes
 
 Run by hand, never from the tests. Steps:
 
@@ -13,7 +14,9 @@ Run by hand, never from the tests. Steps:
    ``app.db.migrations.upgrade`` (outside any event loop), and DROP it WITH (FORCE) at the end, even
    after an error or Ctrl-C.
 2. Seed it with set-based SQL (``generate_series``, no ORM objects): one user, one verified sender,
-   two single opt-in lists and ``--rows`` subscribers with distinct valid US numbers (area code by
+   two single opt-in lists and ``--rows`` subscribers with distinct valid US numbers and three
+   attributes (``city``, one of five by g / 7; ``age``, 18 + 37g mod 60, a JSON number for odd g and
+   numeric text, as a CSV import stores it, for even g; ``plan``) (area code by
    g mod 6, an exchange ``phonenumbers`` accepts, a permuted line number; a sample is checked with
    ``app.audience.phones.normalize``). Subscriber g is on both lists when g mod 10 = 0 (10%: the
    dedupe), else on list A (odd g) or list B (even g); one ``opt_in`` consent event per subscription.
@@ -38,6 +41,11 @@ Run by hand, never from the tests. Steps:
    - **bare**: the plain ``INSERT INTO message (…) SELECT … GROUP BY`` a person would write for the
      same rows (same list, state, opt-out, erasure, validity and suppression filters; no guard
      against an earlier launch, no ANALYZE), committed, through the same engine and driver;
+   - with ``--filtered`` (issue 18: at most 1.5× the unfiltered materialisation), ``materialise`` for
+     campaigns with a two-condition attribute filter (app/targeting): **filtered-all**, age > 0 and
+     city exists, which every recipient passes (the worst case: the filter is evaluated on every row
+     and nothing is saved on the inserts), and **filtered-austin**, city = Austin and age > 30
+     (about 16% of the audience);
    - with ``--variants``, candidate rewrites of ``materialise`` (built in this script, app/ untouched):
      without its ``ANALYZE message``; with ``ORDER BY subscriber.id`` after the GROUP BY; with
      DISTINCT ON (subscriber.id) instead of GROUP BY/min.
@@ -54,6 +62,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import shlex
 import statistics
@@ -79,6 +88,15 @@ from scripts.benchkit import scratch_database
 ROOT = Path(__file__).resolve().parent.parent
 
 GOAL = 1.3
+FILTER_GOAL = 1.5
+#: name -> the campaign's audience filter (normal form), for --filtered
+FILTERS = {
+    "filtered-all": {"all": [{"attribute": "age", "op": "gt", "value": 0},
+                             {"attribute": "city", "op": "exists", "value": True}]},
+    "filtered-austin": {"all": [{"attribute": "city", "op": "eq", "value": "Austin"},
+                                {"attribute": "age", "op": "gt", "value": 30}]},
+}
+CITIES = ("Austin", "Boston", "Chicago", "Denver", "Seattle")
 AREA_CODES = ("212", "312", "415", "617", "713", "206")
 LIST_A, LIST_B = "lst_bench_a", "lst_bench_b"
 LIST_IDS = [LIST_A, LIST_B]
@@ -111,6 +129,13 @@ async def autocommit(engine: AsyncEngine, *statements: str) -> None:
         for sql in statements:
             await conn.execute(text(sql))
 
+
+#: subscriber g's attributes (the rules in the docstring, step 2)
+ATTRIBUTES_SQL = (
+    "json_build_object('city', (ARRAY['" + "','".join(CITIES) + "'])[1 + (g / 7) % 5], "
+    "'age', CASE WHEN g % 2 = 1 THEN to_json(18 + (g * 37) % 60) ELSE to_json((18 + (g * 37) % 60)::text) END, "
+    "'plan', CASE WHEN g % 3 = 0 THEN 'gold' ELSE 'basic' END)"
+)
 
 # ---------------------------------------------------------------------------------------------
 # 2. seeding
@@ -148,11 +173,11 @@ class Expected:
     via_list_b: int  # rows whose smallest permitting consent event is list B's
 
 
-def expected(rows: int) -> Expected:
-    """The sendable audience, from the seeding rules alone (not from SQL)."""
+def expected(rows: int, only=None) -> Expected:
+    """The sendable audience (of those ``only(g)`` keeps), from the seeding rules alone (not from SQL)."""
     sendable = via_b = 0
     for g in range(1, rows + 1):
-        if g % 50 == 1 or g % 100 == 2:
+        if g % 50 == 1 or g % 100 == 2 or (only is not None and not only(g)):
             continue
         on_a = g % 2 == 1 or g % 10 == 0
         on_b = g % 2 == 0
@@ -163,12 +188,18 @@ def expected(rows: int) -> Expected:
     return Expected(sendable, via_b)
 
 
+def austin_over_30(g: int) -> bool:
+    return CITIES[(g // 7) % 5] == "Austin" and 18 + (g * 37) % 60 > 30
+
+
 def campaign_names(args) -> list[str]:
     names = ["fineline", "bare"]
     if args.compare_cap:
         names.append("fl-no-cap")
     if args.contacts:
         names.append(PRIOR)
+    if args.filtered:
+        names += list(FILTERS)
     if args.variants:
         names += list(VARIANTS)
     return names
@@ -202,7 +233,7 @@ async def seed(engine: AsyncEngine, rows: int, campaigns: list[str]) -> dict[str
         ],
         "subscribers": [
             f"""INSERT INTO subscriber (id, phone, attributes, time_zone, time_zones, opted_out_at, created_at)
-                SELECT {sub_id}, {phone_sql(exchanges)}, '{{}}', 'America/New_York', '["America/New_York"]',
+                SELECT {sub_id}, {phone_sql(exchanges)}, {ATTRIBUTES_SQL}, 'America/New_York', '["America/New_York"]',
                        CASE WHEN g % 50 = 1 THEN now() - interval '7 days' END, now() - interval '30 days'
                 FROM generate_series(1, {rows}) AS g""",
         ],
@@ -425,7 +456,14 @@ async def run_variant(db: Database, clock: StatementClock, name: str) -> Run:
     return Run(name, finished - started, result.rowcount, timed + [("COMMIT", finished - before_commit)], sql)
 
 
-async def check(engine: AsyncEngine, run: Run, want: Expected, fingerprints: dict[str, tuple]) -> None:
+async def set_filters(engine: AsyncEngine) -> None:
+    async with engine.begin() as conn:
+        for name, audience in FILTERS.items():
+            await conn.execute(text("UPDATE campaign SET audience_filter = CAST(:f AS json) WHERE id = :id"),
+                               {"f": json.dumps(audience), "id": f"cmp_bench_{name}"})
+
+
+async def check(engine: AsyncEngine, run: Run, want: Expected, fingerprints: dict[str, tuple] | None) -> None:
     async with engine.connect() as conn:
         row = (await conn.execute(text(
             "SELECT count(*), count(DISTINCT subscriber_id), "
@@ -443,8 +481,9 @@ async def check(engine: AsyncEngine, run: Run, want: Expected, fingerprints: dic
         problems.append(f"{via_b} rows point at a list-B consent event, expected {want.via_list_b}")
     if odd or campaigns != 1:
         problems.append(f"{odd} rows not queued/attempts 0/with consent; {campaigns} campaigns")
-    fingerprints[run.name] = (count, digest)
-    if len(set(fingerprints.values())) > 1:
+    if fingerprints is not None:
+        fingerprints[run.name] = (count, digest)
+    if fingerprints is not None and len(set(fingerprints.values())) > 1:
         problems.append(f"rows differ between measurements: {fingerprints}")
     if problems:
         raise RuntimeError(f"{run.name}: " + "; ".join(problems))
@@ -538,12 +577,19 @@ async def bench(url: str, args) -> None:
             "bare": lambda: run_bare(db, clock, "cmp_bench_bare"),
             "fl-no-cap": lambda: run_fineline(db, clock, "cmp_bench_fl-no-cap", None, "fl-no-cap"),
         }
+        wants = {"filtered-austin": expected(args.rows, austin_over_30)}
+        if args.filtered:
+            await set_filters(engine)
+            for name in FILTERS:
+                runners[name] = (lambda n: lambda: run_fineline(db, clock, f"cmp_bench_{n}", FrequencyCap(1, 16), n))(name)
         runs: list[Run] = []
         fingerprints: dict[str, tuple] = {}
         for index in range(args.repeat):
             order = ["fineline", "bare"] if index % 2 == 0 else ["bare", "fineline"]
             if args.compare_cap:  # first in one repeat, last in the next
                 order = ["fl-no-cap", *order] if index % 2 == 0 else [*order, "fl-no-cap"]
+            if args.filtered:
+                order = order + list(FILTERS) if index % 2 == 0 else list(FILTERS)[::-1] + order
             if args.variants and index == 0:
                 order += list(VARIANTS)
             for name in order:
@@ -554,7 +600,7 @@ async def bench(url: str, args) -> None:
                 counters = await server_counters(engine)
                 run = await (runners[name]() if name in runners else run_variant(db, clock, name))
                 run.load = f"{load}; {await server_delta(engine, counters)}"
-                await check(engine, run, want, fingerprints)
+                await check(engine, run, wants.get(name, want), None if name in wants else fingerprints)
                 runs.append(run)
                 print(f"  repeat {index + 1}: {name:<14} {run.seconds:7.2f}s  {run.inserted} rows  "
                       f"[{fmt_statements(run)}] ({run.load})", flush=True)
@@ -598,6 +644,14 @@ def report(args, runs: list[Run], want: Expected, explained: dict[str, str]) -> 
     ratio = median("fineline") / bare
     verdict = "meets" if ratio <= GOAL else "MISSES"
     print(f"ratio fineline / bare = {ratio:.2f}× — {verdict} the goal of ≤ {GOAL}×")
+    unfiltered = median("fineline")
+    for name in FILTERS:
+        filtered = median(name)
+        if filtered is not None:
+            rows = next(r.inserted for r in runs if r.name == name)
+            verdict = "meets" if filtered / unfiltered <= FILTER_GOAL else "MISSES"
+            print(f"ratio {name} / fineline = {filtered / unfiltered:.2f}× ({rows} recipients) — {verdict} "
+                  f"the goal of ≤ {FILTER_GOAL}×")
     for title, plan in explained.items():
         print(f"\nEXPLAIN (ANALYZE, BUFFERS, VERBOSE) — {title}:\n{plan}")
     executable = Path(sys.executable)
@@ -612,6 +666,7 @@ def main() -> None:
     parser.add_argument("--pg-url", default="postgresql+asyncpg://postgres@127.0.0.1:5432/postgres",
                         help="a database on the server to use; a scratch database is created beside it")
     parser.add_argument("--repeat", type=int, default=1, help="fineline/bare pairs, order alternating")
+    parser.add_argument("--filtered", action="store_true", help="also time materialise with audience filters")
     parser.add_argument("--variants", action="store_true", help="also time candidate rewrites of materialise")
     parser.add_argument("--explain", action="store_true", help="print EXPLAIN (ANALYZE, BUFFERS) of both INSERTs")
     parser.add_argument("--contacts", action="store_true",
