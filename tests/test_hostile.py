@@ -36,6 +36,7 @@ from app.models import (
     InboundMessage,
     Message,
     Reply,
+    Segment,
     StatusCallback,
     Subscriber,
     Subscription,
@@ -406,10 +407,15 @@ async def test_each_role_is_refused_on_every_other_roles_routes(app, client, adm
         await s.flush()
         conversation_id, reply_id = conversation.id, reply.id
         agent = await make_user(s, roles=["agent"], email="agent@example.com")
+        segment = Segment(name="probe", filter={"region": ["TX"]})
+        s.add(segment)
+        await s.flush()
+        segment_id = segment.id
         message_count = await s.scalar(select(func.count()).select_from(Message))
     ids = {"sender_id": world["sender"]["id"], "list_id": world["list"]["id"],
            "campaign_id": world["campaign"]["id"], "subscriber_id": next(iter(world["subscribers"].values())),
-           "user_id": marketer.id, "alert_id": alert_id, "conversation_id": conversation_id, "reply_id": reply_id}
+           "user_id": marketer.id, "alert_id": alert_id, "conversation_id": conversation_id, "reply_id": reply_id,
+           "segment_id": segment_id}
     actors = {"admin": admin, "marketer": marketer, "reviewer": reviewer, "ops": ops, "agent": agent}
     probed = 0
     for route, path in _api_routes(app):
