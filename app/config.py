@@ -106,6 +106,10 @@ class Settings(BaseSettings):
     business_time_zone: str = "America/New_York"
     business_days: str = "mon,tue,wed,thu,fri"
     auto_reply_text: str = "Thanks for your message. We're closed right now and will answer when we open."
+    # Self sign-up (app/audience/signup.py, app/signup/): where the company serves, and the abuse limits.
+    served_countries: str = "US,CA"  # ISO regions; a number from elsewhere gets no subscription and no text
+    signup_per_ip_per_hour: int = Field(default=10, ge=1)  # web-form submissions from one address
+    signup_per_number_per_day: int = Field(default=3, ge=1)  # web-form sign-ups of one number
 
     @field_validator("provider", "worker", "twilio_account_sid", "twilio_auth_token", "ops_webhook_url",
                      "metrics_token", mode="before")
@@ -193,6 +197,11 @@ class Settings(BaseSettings):
     @property
     def owned_sandbox_senders(self) -> list[str]:
         return [part.strip() for part in self.sandbox_owned_numbers.split(",") if part.strip()]
+
+    @property
+    def served_regions(self) -> frozenset[str]:
+        """The countries (phonenumbers regions) whose numbers may sign themselves up."""
+        return frozenset(part.strip().upper() for part in self.served_countries.split(",") if part.strip())
 
 
 def get_settings() -> Settings:

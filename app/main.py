@@ -27,6 +27,7 @@ from app.ops.sanity import InputSanity
 from app.opspage.router import router as ops_page_router
 from app.providers import Provider, build_provider
 from app.senders.router import router as senders_router
+from app.signup.router import router as signup_router
 from app.targeting.router import router as segments_router
 from app.users.router import router as users_router
 from app.webhooks.router import TwilioWebhooks
@@ -76,6 +77,6 @@ def create_app(
     # (app/webhooks/router.py): a full-speed send brings thousands of status callbacks a second.
     app.add_middleware(TwilioWebhooks, settings=settings)
     for router in (ops_router, users_router, company_router, flows_router, senders_router, audience_router, campaigns_router,
-                   segments_router, alerts_router, inbox_router, audit_router, ops_page_router, docs_router):
+                   segments_router, alerts_router, inbox_router, audit_router, ops_page_router, signup_router, docs_router):
         app.include_router(router)
     return app

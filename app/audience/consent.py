@@ -34,6 +34,9 @@ def record_event(
     ip: str | None = None,
     inbound_sid: str | None = None,
     actor_id: str | None = None,
+    user_agent: str | None = None,
+    page_url: str | None = None,
+    disclosure_id: str | None = None,
 ) -> ConsentEvent:
     event = ConsentEvent(
         subscriber_id=subscriber.id,
@@ -46,6 +49,9 @@ def record_event(
         ip=ip,
         inbound_sid=inbound_sid,
         actor_id=actor_id,
+        user_agent=user_agent,
+        page_url=page_url,
+        disclosure_id=disclosure_id,
     )
     session.add(event)
     return event

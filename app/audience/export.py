@@ -12,7 +12,8 @@ from app.db import Database
 from app.models import ConsentEvent, Subscriber, Subscription
 
 COLUMNS = ["subscriber_id", "phone", "first_name", "subscription_state", "event_id", "event", "channel",
-           "consented_at", "recorded_at", "evidence", "ip", "inbound_sid"]
+           "consented_at", "recorded_at", "evidence", "ip", "inbound_sid", "user_agent", "page_url",
+           "disclosure_id"]
 PAGE = 1000
 
 
@@ -54,6 +55,6 @@ async def evidence_csv(db: Database, list_id: str) -> AsyncIterator[str]:
                 writer.writerow([safe_cell(v) for v in (
                     subscriber.id, subscriber.phone, subscriber.first_name, state, event.id, event.kind,
                     event.channel, event.consented_at.isoformat(), event.recorded_at.isoformat(), event.evidence,
-                    event.ip, event.inbound_sid)])
+                    event.ip, event.inbound_sid, event.user_agent, event.page_url, event.disclosure_id)])
         yield buffer.getvalue()
         cursor = page[-1][0].id

@@ -22,10 +22,15 @@ The rule, in order (the first that matches wins, so an opt-out always beats ever
    we err towards opt-out; we do not guess from tone ("not interested", "🛑" alone stay replies).
 
 2. **Opt-in.** The whole message is START or UNSTOP (same tolerance as above).
-3. **Confirm.** The whole message is YES. It also opts a person back in and confirms a pending
+3. **Confirm.** The whole message is YES (or Y). It also opts a person back in and confirms a pending
    double opt-in; it is kept distinct from OPT_IN so the caller decides what it means.
 4. **Help.** The whole message is HELP or INFO.
 5. **Reply.** Anything else — a conversation for a human, never a change of consent.
+
+A reply that is one word may still be a list's join keyword (``JOIN``, ``VIP``): the webhook looks
+``join_candidate`` up among the keywords of the sender it was texted to (``Keyword.JOIN``), after
+the rule above, so STOP always wins. ``keyword_problem`` refuses a join keyword that the rule would
+read as anything but a reply.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ class Keyword(StrEnum):
     CONFIRM = "confirm"
     HELP = "help"
     REPLY = "reply"
+    JOIN = "join"  # never returned by classify(): a reply the webhook found among a sender's join keywords
 
 
 # Keywords are written normalised: lower case, hyphens as spaces.
@@ -48,7 +54,7 @@ STRONG_OPT_OUT = frozenset({"stop", "stopall", "stop all", "unsubscribe", "revok
 WEAK_OPT_OUT = frozenset({"cancel", "end", "quit", "revocation"})
 OPT_OUT_WORDS = STRONG_OPT_OUT | WEAK_OPT_OUT
 OPT_IN_WORDS = frozenset({"start", "unstop"})
-CONFIRM_WORDS = frozenset({"yes"})
+CONFIRM_WORDS = frozenset({"yes", "y"})
 HELP_WORDS = frozenset({"help", "info"})
 
 # Words that may surround a keyword without changing what it means: "STOP please", "ok stop".
@@ -167,3 +173,32 @@ def classify(body: str | None) -> Keyword:
     if keyword in HELP_WORDS:
         return Keyword.HELP
     return Keyword.REPLY
+
+
+_JOIN_KEYWORD = re.compile(r"[a-z0-9]{2,20}")
+
+
+def join_candidate(body: str | None) -> str | None:
+    """The one word (lower case, politeness and punctuation dropped) a reply could be a join keyword
+    as: "Join!" -> "join", "vip please" -> "vip"; None for anything longer or not a keyword's shape."""
+    words = [w for w in _normalise(body or "").split() if w not in _FILLER]
+    if len(words) != 1 or not _JOIN_KEYWORD.fullmatch(words[0]):
+        return None
+    return words[0]
+
+
+def keyword_problem(raw: str) -> str | None:
+    """Why ``raw`` cannot be a join keyword, or None. A keyword is 2-20 letters or digits, one word,
+    and never a word the rule above reads as an opt-out, opt-in, confirmation or help request."""
+    if not _JOIN_KEYWORD.fullmatch(raw.strip().lower()):
+        return f"{raw!r} is not a keyword: use one word of 2 to 20 letters or digits"
+    kind = classify(raw)
+    if kind is not Keyword.REPLY:
+        return f"{raw!r} is reserved: subscribers text it to {_RESERVED_MEANING[kind]}"
+    if raw.strip().lower() in _FILLER:
+        return f"{raw!r} is too common a word to be a keyword"
+    return None
+
+
+_RESERVED_MEANING = {Keyword.OPT_OUT: "opt out", Keyword.OPT_IN: "opt back in", Keyword.CONFIRM: "confirm",
+                     Keyword.HELP: "ask for help"}

@@ -87,6 +87,14 @@ def normalize(raw: str, default_region: str = "US") -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+def region_of(e164: str) -> str | None:
+    """The country (phonenumbers region, e.g. "US", "CA", "PR") of a number in E.164, or None."""
+    try:
+        return phonenumbers.region_code_for_number(phonenumbers.parse(e164, None))
+    except phonenumbers.NumberParseException:
+        return None
+
+
 def _known_zones(names) -> list[str]:
     zones = []
     for name in names:

@@ -5,9 +5,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, status
 from fastapi.responses import StreamingResponse
 
-from app.audience import consent, export, imports, service
+from app.audience import consent, export, imports, service, signup
 from app.audience.schemas import (
     AddedOut,
+    DisclosureOut,
     ImportOut,
     ListIn,
     ListOut,
@@ -44,13 +45,15 @@ ListDep = Annotated[SubscriberList, Depends(_list)]
 
 async def _with_counts(session, lists: list[SubscriberList]) -> list[dict]:
     counts = await service.counts_by_state(session, [item.id for item in lists])
-    return [{**ListOut.model_validate(item).model_dump(), "counts": counts[item.id]} for item in lists]
+    words = await service.keywords_by_list(session, [item.id for item in lists])
+    return [{**ListOut.model_validate(item).model_dump(), "counts": counts[item.id], "keywords": words[item.id]}
+            for item in lists]
 
 
 @router.post("/lists", response_model=ListOut, status_code=status.HTTP_201_CREATED)
 async def create_list(body: ListIn, session: SessionDep, marketer: MarketerDep):
     lst = await service.create_list(session, name=body.name, opt_in=body.opt_in, sender_id=body.sender_id,
-                                    confirmation_text=body.confirmation_text, actor=marketer)
+                                    confirmation_text=body.confirmation_text, actor=marketer, signup=body.signup())
     return (await _with_counts(session, [lst]))[0]
 
 
@@ -142,6 +145,12 @@ async def edit_subscriber(subscriber_id: str, body: SubscriberPatch, session: Se
     subscriber = await service.get_subscriber(session, subscriber_id, lock=True)
     return await service.edit_subscriber(session, subscriber, body.model_dump(exclude_unset=True), actor=marketer,
                                          settings=settings)
+
+
+@router.get("/disclosures/{disclosure_id}", response_model=DisclosureOut)
+async def get_disclosure(disclosure_id: str, session: SessionDep, _: OpsOrMarketerDep):
+    """The exact disclosure text a sign-up form showed (a consent event's ``disclosure_id``)."""
+    return await signup.get_disclosure(session, disclosure_id)
 
 
 @router.get("/subscribers/{subscriber_id}", response_model=SubscriberDetailOut)

@@ -17,6 +17,29 @@ class ListIn(BaseModel):
     opt_in: Literal["single", "double"]
     sender_id: str | None = Field(default=None, description="the list's default verified sender; required for double opt-in")
     confirmation_text: str | None = Field(default=None, min_length=1, max_length=640)
+    # Self sign-up (docs/api.md, "Sign-up"): join keywords on the list's sender, the form at /join/{slug},
+    # and the disclosure's parts. Fixed at creation, like the confirmation text built from them.
+    keywords: list[str] = Field(default_factory=list, max_length=10,
+                                description="join keywords texted to the list's sender (JOIN, VIP, …); unique per sender")
+    slug: str | None = Field(default=None, pattern=r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$",
+                             description="the sign-up form's address: /join/{slug} (a double opt-in list only)")
+    brand: str | None = Field(default=None, min_length=1, max_length=100)
+    purpose: str | None = Field(default=None, min_length=1, max_length=200,
+                                description="what the messages are, e.g. 'weekly deals from Acme Shoes'")
+    frequency: str | None = Field(default=None, min_length=1, max_length=100, description="e.g. 'Up to 4 msgs/month'")
+    terms_url: str | None = Field(default=None, max_length=500, pattern=r"^https?://[^\s<>\"']+$")
+    privacy_url: str | None = Field(default=None, max_length=500, pattern=r"^https?://[^\s<>\"']+$")
+
+    @field_validator("brand", "purpose", "frequency")
+    @classmethod
+    def _one_plain_line(cls, value: str | None) -> str | None:
+        if value is not None and (not value.strip() or any(c in value for c in "\r\n<>")):
+            raise ValueError("must be one line of plain text (no line breaks or angle brackets)")
+        return None if value is None else value.strip()
+
+    def signup(self) -> dict[str, Any]:
+        return {"keywords": self.keywords, "slug": self.slug, "brand": self.brand, "purpose": self.purpose,
+                "frequency": self.frequency, "terms_url": self.terms_url, "privacy_url": self.privacy_url}
 
 
 class ListOut(BaseModel):
@@ -32,6 +55,13 @@ class ListOut(BaseModel):
     confirmation_approved_by_id: str | None = None
     created_at: datetime
     counts: dict[str, int] = Field(default_factory=dict, description="subscriptions by state")
+    keywords: list[str] = Field(default_factory=list, description="join keywords on the list's sender")
+    slug: str | None = None
+    brand: str | None = None
+    purpose: str | None = None
+    frequency: str | None = None
+    terms_url: str | None = None
+    privacy_url: str | None = None
 
 
 class ConsentIn(BaseModel):
@@ -91,6 +121,18 @@ class ConsentEventOut(BaseModel):
     recorded_at: datetime
     ip: str | None
     inbound_sid: str | None
+    user_agent: str | None = None
+    page_url: str | None = None
+    disclosure_id: str | None = Field(default=None, description="the form's disclosure version: GET /v1/disclosures/{id}")
+
+
+class DisclosureOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str = Field(description="the SHA-256 of text")
+    list_id: str
+    text: str
+    created_at: datetime
 
 
 class SubscriberOut(BaseModel):

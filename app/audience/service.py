@@ -8,12 +8,21 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.audience import attributes, consent, phones, texts
+from app.audience import attributes, consent, keywords, phones, texts
 from app.audit.service import record
 from app.config import Settings
 from app.db.base import utcnow
 from app.errors import Conflict, Invalid, NotFound
-from app.models import ConsentEvent, OutboundText, Sender, Subscriber, SubscriberList, Subscription, User
+from app.models import (
+    ConsentEvent,
+    ListKeyword,
+    OutboundText,
+    Sender,
+    Subscriber,
+    SubscriberList,
+    Subscription,
+    User,
+)
 from app.vocab.audience import SubscriptionState
 
 
@@ -25,7 +34,10 @@ async def get_list(session: AsyncSession, list_id: str, *, lock: bool = False) -
 
 
 async def create_list(session: AsyncSession, *, name: str, opt_in: str, sender_id: str | None,
-                      confirmation_text: str | None, actor: User) -> SubscriberList:
+                      confirmation_text: str | None, actor: User, signup: dict | None = None) -> SubscriberList:
+    """A list; with ``signup`` (keywords, slug, brand, purpose, frequency, terms_url, privacy_url) one that
+    people can join themselves by texting a keyword or through the form at ``/join/{slug}``."""
+    signup = {k: v for k, v in (signup or {}).items() if v not in (None, [], "")}
     if sender_id is not None:
         sender = await session.get(Sender, sender_id)
         if sender is None:
@@ -35,23 +47,94 @@ async def create_list(session: AsyncSession, *, name: str, opt_in: str, sender_i
                           field="sender_id", code="sender_not_verified")
     elif opt_in == "double":
         raise Invalid("a double opt-in list needs a sender_id: the confirmation text is sent from it", field="sender_id")
-    if confirmation_text is not None:
+    words = await _check_signup(session, signup, opt_in=opt_in, sender_id=sender_id)
+    if signup:
+        if confirmation_text is None:
+            confirmation_text = texts.signup_confirmation(signup["brand"], signup["purpose"], signup["frequency"],
+                                                          double=opt_in == "double")
+        else:
+            problem = texts.check_signup_confirmation(confirmation_text, signup["brand"], double=opt_in == "double")
+            if problem:
+                raise Invalid(problem, field="confirmation_text")
+    elif confirmation_text is not None:
         problem = texts.check_custom_confirmation(confirmation_text)
         if problem:
             raise Invalid(problem, field="confirmation_text")
     lst = SubscriberList(name=name, opt_in=opt_in, sender_id=sender_id, confirmation_text=confirmation_text,
-                         created_by_id=actor.id)
+                         created_by_id=actor.id, **{k: v for k, v in signup.items() if k != "keywords"})
     session.add(lst)
     await session.flush()
-    record(session, "list.created", actor=actor, target_type="list", target_id=lst.id, name=name, opt_in=opt_in)
+    session.add_all(ListKeyword(list_id=lst.id, sender_id=sender_id, keyword=word) for word in words)
+    await session.flush()
+    record(session, "list.created", actor=actor, target_type="list", target_id=lst.id, name=name, opt_in=opt_in,
+           keywords=[w.upper() for w in words], slug=signup.get("slug"))
     return lst
+
+
+_DISCLOSURE_FIELDS = ("brand", "purpose", "frequency")
+
+
+async def _check_signup(session: AsyncSession, signup: dict, *, opt_in: str, sender_id: str | None) -> list[str]:
+    """Validate a list's sign-up settings; the join keywords, normalised (lower case)."""
+    if not signup:
+        return []
+    for name in _DISCLOSURE_FIELDS:
+        if name not in signup:
+            raise Invalid(f"a list people sign up to themselves needs its {name} for the disclosures", field=name)
+    if sender_id is None:
+        raise Invalid("a sign-up list needs a sender_id: keywords are texted to it and confirmations sent from it",
+                      field="sender_id")
+    slug = signup.get("slug")
+    if slug is not None:
+        if opt_in != "double":
+            raise Invalid("a list with a sign-up form must be double opt-in: the form never subscribes anyone "
+                          "by itself, the person's Y by text does", field="opt_in")
+        for name in ("terms_url", "privacy_url"):
+            if name not in signup:
+                raise Invalid(f"a sign-up form links to the {name.split('_')[0]}: {name} is required", field=name)
+        if await session.scalar(select(SubscriberList.id).where(SubscriberList.slug == slug)) is not None:
+            raise Conflict(f"the sign-up page /join/{slug} belongs to another list", code="slug_taken")
+    words: list[str] = []
+    for index, raw in enumerate(signup.get("keywords", [])):
+        problem = keywords.keyword_problem(raw)
+        if problem:
+            raise Invalid(problem, field=f"keywords.{index}", code="keyword_refused")
+        word = raw.strip().lower()
+        if word in words:
+            raise Invalid(f"the keyword {raw!r} is given twice", field=f"keywords.{index}")
+        words.append(word)
+    if words:
+        taken = (await session.scalars(select(ListKeyword.keyword).where(
+            ListKeyword.sender_id == sender_id, ListKeyword.keyword.in_(words)))).all()
+        if taken:
+            raise Conflict(f"the keyword {taken[0].upper()} already joins another list on this sender; a keyword "
+                           "is unique per sender", code="keyword_taken")
+    return words
+
+
+async def keywords_by_list(session: AsyncSession, list_ids: list[str]) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {list_id: [] for list_id in list_ids}
+    if list_ids:
+        rows = await session.execute(select(ListKeyword.list_id, ListKeyword.keyword)
+                                     .where(ListKeyword.list_id.in_(list_ids)).order_by(ListKeyword.keyword))
+        for list_id, word in rows:
+            found[list_id].append(word.upper())
+    return found
+
+
+def confirmation_waits_for_review(lst: SubscriberList) -> bool:
+    """A list's own confirmation text (a double opt-in list's, or any sign-up list's: its texts are
+    built from the list's own disclosures) is sent only once a reviewer other than its author approved it."""
+    return (lst.confirmation_text is not None and lst.confirmation_approved_at is None
+            and (lst.opt_in == "double" or lst.brand is not None))
 
 
 def require_reviewed_confirmation(lst: SubscriberList) -> None:
     """A double opt-in list's own confirmation text goes to every number added, so it is reviewed like
     a campaign body: nobody is added (and no text queued) until a reviewer other than its author
-    approved it (``POST /v1/lists/{id}/confirmation/review``). The standard text needs no review."""
-    if lst.opt_in == "double" and lst.confirmation_text is not None and lst.confirmation_approved_at is None:
+    approved it (``POST /v1/lists/{id}/confirmation/review``). The standard text needs no review.
+    A sign-up list's text (keywords, form) is the list's own too, whether single or double opt-in."""
+    if confirmation_waits_for_review(lst):
         raise Conflict(f"list {lst.id}'s own confirmation text has not been approved yet; a reviewer other than its "
                        f"author approves it (POST /v1/lists/{lst.id}/confirmation/review) before anyone is added",
                        code="confirmation_not_approved")
@@ -113,8 +196,16 @@ async def add_subscriber(
     ip: str | None,
     actor: User | None,
     settings: Settings,
+    inbound_sid: str | None = None,
+    user_agent: str | None = None,
+    page_url: str | None = None,
+    disclosure_id: str | None = None,
+    queue_text: bool = True,
 ) -> tuple[Subscriber, Subscription, bool]:
-    """Add one consenting person to a list. Returns (subscriber, subscription, changed)."""
+    """Add one consenting person to a list. Returns (subscriber, subscription, changed).
+
+    ``inbound_sid``, ``user_agent``, ``page_url`` and ``disclosure_id`` are the rest of a sign-up's
+    proof; ``queue_text=False`` leaves the confirmation text to the caller (app/audience/signup.py)."""
     require_reviewed_confirmation(lst)
     phone = normalize_phone(phone, settings)
     if consented_at > utcnow():
@@ -151,7 +242,9 @@ async def add_subscriber(
     if subscription is not None and subscription.state in (SubscriptionState.PENDING, SubscriptionState.SUBSCRIBED):
         return subscriber, subscription, False
     event = consent.record_event(session, subscriber, "opt_in", channel=source, consented_at=consented_at,
-                                 list_id=lst.id, evidence=evidence, ip=ip, actor_id=actor.id if actor else None)
+                                 list_id=lst.id, evidence=evidence, ip=ip, actor_id=actor.id if actor else None,
+                                 inbound_sid=inbound_sid, user_agent=user_agent, page_url=page_url,
+                                 disclosure_id=disclosure_id)
     await session.flush()
     target = SubscriptionState.PENDING if lst.opt_in == "double" else SubscriptionState.SUBSCRIBED
     if subscription is None:
@@ -160,7 +253,7 @@ async def add_subscriber(
         session.add(subscription)
     else:
         subscription.state, subscription.consent_event_id, subscription.updated_at = target, event.id, utcnow()
-    if target == SubscriptionState.PENDING:
+    if target == SubscriptionState.PENDING and queue_text:
         queue_confirmation(session, lst, subscriber, settings)
     await session.flush()
     return subscriber, subscription, True

@@ -10,6 +10,34 @@ def confirmation(brand: str, list_name: str, frequency: str = DEFAULT_FREQUENCY)
             "Msg & data rates may apply. Reply HELP for help, STOP to cancel.")
 
 
+def signup_confirmation(brand: str, purpose: str, frequency: str, *, double: bool) -> str:
+    """What a sign-up list answers a keyword or a form with: a double opt-in list asks for Y first."""
+    frequency = frequency.rstrip(". ")
+    if double:
+        return (f"{brand}: Reply Y to confirm you want {purpose}. {frequency}. Msg & data rates may apply. "
+                "Reply HELP for help, STOP to cancel.")
+    return (f"{brand}: You're subscribed to {purpose}. {frequency}. Msg & data rates may apply. "
+            "Reply HELP for help, STOP to cancel.")
+
+
+def disclosure(brand: str, purpose: str, frequency: str, terms_url: str, privacy_url: str) -> str:
+    """The sign-up form's disclosure, beside its consent checkbox; stored exactly with each consent."""
+    frequency = frequency.rstrip(". ")
+    return (f"By checking this box, I agree to receive recurring automated marketing text messages from {brand} "
+            f"({purpose}) at the number provided. Consent is not a condition of purchase. {frequency}. "
+            "Msg & data rates may apply. Reply HELP for help, STOP to cancel. "
+            f"Terms: {terms_url} Privacy: {privacy_url}")
+
+
+def check_signup_confirmation(text: str, brand: str, *, double: bool) -> str | None:
+    """A sign-up list's own confirmation must still carry the disclosures; the reason if not."""
+    required = [brand, "Msg & data rates may apply", "HELP", "STOP"] + (["Y"] if double else [])
+    missing = [part for part in required if part.upper() not in text.upper()]
+    if missing:
+        return "a sign-up list's confirmation text must mention " + ", ".join(repr(m) for m in missing)
+    return None
+
+
 def opted_out(brand: str) -> str:
     return f"{brand}: You are unsubscribed and will receive no more messages. Reply START to resubscribe."
 

@@ -24,6 +24,49 @@ class SubscriberList(Base):
     # A list's own confirmation text is sent only once a reviewer other than its author approved it.
     confirmation_approved_by_id: Mapped[str | None] = mapped_column(ForeignKey("user.id"))
     confirmation_approved_at: Mapped[datetime | None]
+    # Self sign-up (keywords on the sender, the web form at /join/{slug}): the disclosure's parts, fixed
+    # at creation like the confirmation text. ``brand`` set means the list takes sign-ups.
+    slug: Mapped[str | None] = mapped_column(String(64), unique=True)
+    brand: Mapped[str | None] = mapped_column(String(100))
+    purpose: Mapped[str | None] = mapped_column(String(200))
+    frequency: Mapped[str | None] = mapped_column(String(100))
+    terms_url: Mapped[str | None] = mapped_column(String(500))
+    privacy_url: Mapped[str | None] = mapped_column(String(500))
+
+
+class ListKeyword(Base):
+    """A join keyword (``JOIN``, ``VIP``, …) texted to the list's sender; unique per sender."""
+
+    __tablename__ = "list_keyword"
+    __table_args__ = (UniqueConstraint("sender_id", "keyword"),)
+
+    id: Mapped[str] = id_column("kwd")
+    list_id: Mapped[str] = mapped_column(ForeignKey("subscriber_list.id"), index=True)
+    sender_id: Mapped[str] = mapped_column(ForeignKey("sender.id"))
+    keyword: Mapped[str] = mapped_column(String(20))  # normalised: lower case
+    created_at: Mapped[datetime] = created_at_column()
+
+
+class Disclosure(Base):
+    """The exact disclosure text a sign-up form showed, by its SHA-256. Append-only: a consent event
+    names the version (``disclosure_id``) its person agreed to."""
+
+    __tablename__ = "disclosure"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 hex of ``text``
+    list_id: Mapped[str] = mapped_column(ForeignKey("subscriber_list.id"))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = created_at_column()
+
+
+class SignupLimit(Base):
+    """A fixed-window counter for the sign-up rate limits (per IP, per number, keyword confirmations)."""
+
+    __tablename__ = "signup_limit"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    window_start: Mapped[datetime]
+    hits: Mapped[int]
 
 
 class Subscriber(Base):
@@ -81,6 +124,10 @@ class ConsentEvent(Base):
     ip: Mapped[str | None] = mapped_column(String(64))
     inbound_sid: Mapped[str | None] = mapped_column(String(64))
     actor_id: Mapped[str | None] = mapped_column(ForeignKey("user.id"))
+    # A web-form sign-up's proof beside ``ip``: the browser, the page and the disclosure version shown.
+    user_agent: Mapped[str | None] = mapped_column(String(500))
+    page_url: Mapped[str | None] = mapped_column(String(1000))
+    disclosure_id: Mapped[str | None] = mapped_column(String(64))  # Disclosure.id (not a foreign key: append-only)
 
 
 class Suppression(Base):

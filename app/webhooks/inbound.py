@@ -2,7 +2,9 @@
 
 Order matters (docs/design.md, invariants 3 and 8): the message is stored first (a repeated delivery
 finds it and changes nothing), then the opt-out or opt-in is applied, and the caller commits
-before the 200 — so a STOP is durable before Twilio hears back.
+before the 200 — so a STOP is durable before Twilio hears back. A one-word reply that is a
+list's join keyword on the sender it was texted to (looked up only after the keywords, so STOP
+never waits for it) signs the number up (app/audience/signup.py).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.alerts import guard
-from app.audience import consent, texts
+from app.audience import consent, signup, texts
 from app.audience.keywords import Keyword, classify
 from app.config import Settings
 from app.db.base import new_id, utcnow
@@ -36,6 +38,11 @@ async def handle(session: AsyncSession, params: dict[str, str], settings: Settin
     kind = classify(body)
     if not sid or not phone:
         return InboundResult(kind, duplicate=False, reply=None)
+    join = None
+    if kind is Keyword.REPLY:  # after the keywords: STOP always wins, and never waits for this look-up
+        join = await signup.find_join(session, to=params.get("To") or "",
+                                      messaging_service_sid=params.get("MessagingServiceSid"), body=body)
+        kind = Keyword.JOIN if join is not None else kind
     stored = await insert_ignore(session, InboundMessage, {
         "id": new_id("inb"), "message_sid": sid, "from_phone": phone,
         "to": params.get("To") or "", "body": body, "classification": kind.value, "params": params,
@@ -64,6 +71,10 @@ async def handle(session: AsyncSession, params: dict[str, str], settings: Settin
         return InboundResult(kind, False, None)
     if kind is Keyword.HELP:
         return InboundResult(kind, False, texts.help_text(brand, settings.help_contact))
+    if join is not None:  # the list's confirmation goes through the worker's provider gate, not TwiML
+        await signup.keyword_join(session, join, phone=phone, body=body, to=params.get("To") or "", sid=sid,
+                                  settings=settings)
+        return InboundResult(kind, False, None)
     # Not a keyword: a customer talking to the company. It lands in the inbox, never on a phone.
     conversation = await inbox.on_inbound(session, sid=sid, phone=phone, body=body, params=params, settings=settings)
     if conversation is not None:
