@@ -2,7 +2,7 @@
 
 import pytest
 
-from app.audience.keywords import Keyword, classify
+from app.audience.keywords import Keyword, classify, join_candidate, keyword_problem
 
 OPT_OUTS = [
     # the keywords themselves, with noise around them
@@ -163,3 +163,30 @@ def test_tables_are_big_enough():
 
 def test_none_is_a_reply():
     assert classify(None) is Keyword.REPLY
+
+
+# --- join keywords (issue 18): what a reply may be looked up as, and what a list may not use ---------
+
+@pytest.mark.parametrize(("body", "word"), [
+    ("JOIN", "join"), ("Join!", "join"), ("  vip please ", "vip"), ("deals2026", "deals2026"),
+    ("join now thanks", "join"), ("I want to join", None), ("", None), ("x", None), ("join vip", None),
+])
+def test_join_candidate_is_one_word_of_a_keywords_shape(body, word):
+    assert join_candidate(body) == word
+
+
+@pytest.mark.parametrize("word", ["STOP", "stop", "Unsubscribe", "cancel", "END", "quit", "START", "unstop",
+                                  "YES", "y", "HELP", "info", "optout", "please", "ok"])
+def test_keyword_problem_refuses_every_word_the_classifier_reserves(word):
+    assert keyword_problem(word) is not None
+
+
+@pytest.mark.parametrize("word", ["JOIN", "vip", "Deals", "SHOES24"])
+def test_keyword_problem_accepts_plain_words(word):
+    assert keyword_problem(word) is None
+    assert classify(word) is Keyword.REPLY
+
+
+def test_y_confirms_like_yes_but_stop_still_wins():
+    assert classify("Y") is Keyword.CONFIRM and classify("y!") is Keyword.CONFIRM
+    assert classify("y stop") is Keyword.OPT_OUT
