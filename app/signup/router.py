@@ -118,4 +118,4 @@ async def join_submit(slug: str, request: Request, settings: SettingsDep):
 
 def _done() -> HTMLResponse:
     return _html(page.message("Check your phone", "We've sent you a text message. Reply Y to confirm your "
-                              "subscription. Nothing is sent until you do."))
+                              "subscription. No other texts come until you do."))
