@@ -415,7 +415,8 @@ async def test_each_role_is_refused_on_every_other_roles_routes(app, client, adm
     ids = {"sender_id": world["sender"]["id"], "list_id": world["list"]["id"],
            "campaign_id": world["campaign"]["id"], "subscriber_id": next(iter(world["subscribers"].values())),
            "user_id": marketer.id, "alert_id": alert_id, "conversation_id": conversation_id, "reply_id": reply_id,
-           "segment_id": segment_id}
+           "segment_id": segment_id,
+           "disclosure_id": "0" * 64}  # a role is refused before an id is looked up
     actors = {"admin": admin, "marketer": marketer, "reviewer": reviewer, "ops": ops, "agent": agent}
     probed = 0
     for route, path in _api_routes(app):
