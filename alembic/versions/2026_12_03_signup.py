@@ -13,7 +13,7 @@ from app.db import append_only
 from app.db.base import UTCDateTime
 
 revision: str = '2026_12_03_signup'
-down_revision: str | None = '0010_status_callback_pending'
+down_revision: str | None = '2026_12_03_segments'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
