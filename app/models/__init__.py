@@ -19,6 +19,7 @@ from app.models.campaign import Campaign, CampaignList, Review, TestNumber, Test
 from app.models.company import CompanySettings
 from app.models.conversation import AgentStatus, Conversation, ConversationEvent, Reply
 from app.models.idempotency import IdempotencyRecord
+from app.models.link import Link, LinkClick
 from app.models.message import (
     ContactLedger,
     Message,
@@ -46,6 +47,8 @@ __all__ = [
     "ConversationEvent",
     "IdempotencyRecord",
     "InboundMessage",
+    "Link",
+    "LinkClick",
     "ListKeyword",
     "Message",
     "OutboundText",
