@@ -90,6 +90,13 @@ class Settings(BaseSettings):
     frequency_cap_hours: float = Field(default=16, gt=0, le=168)
     canary_default_percent: float = Field(default=10.0, gt=0, lt=100)
     canary_default_minutes: int = Field(default=30, ge=1)
+    # Tracked links (app/links): every URL of a campaign is sent as <link_domain>/<token> when set.
+    link_domain: str | None = None  # e.g. https://acme.link, served by the API process (GET /<token>)
+    link_ttl_days: float = Field(default=90, gt=0)  # a link answers 404 after this long
+    link_preview_seconds: float = Field(default=10, ge=0)  # a click this soon after delivery is a previewer's
+    link_click_batch: int = Field(default=500, ge=1, le=10_000)  # clicks written per INSERT
+    link_click_buffer: int = Field(default=50_000, ge=100)  # clicks waiting beyond this are dropped, never the redirect
+    link_cache_size: int = Field(default=100_000, ge=0)  # resolved links kept in memory per process
     # Dispatch.
     batch_size: int = Field(default=500, ge=1, le=5000)
     # Provider calls a worker keeps open at once: throughput ~= in flight / (latency + claim-to-send).
@@ -132,6 +139,17 @@ class Settings(BaseSettings):
     @classmethod
     def _no_trailing_slash(cls, value: str) -> str:
         return value.rstrip("/")
+
+    @field_validator("link_domain", mode="before")
+    @classmethod
+    def _link_domain_shape(cls, value):
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        parts = urlsplit(str(value).strip().rstrip("/"))
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.path or parts.query \
+                or parts.fragment or parts.username:
+            raise ValueError("must be a scheme and a host only, e.g. https://acme.link")
+        return f"{parts.scheme}://{parts.netloc}"
 
     @property
     def is_sqlite(self) -> bool:

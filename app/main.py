@@ -17,6 +17,8 @@ from app.db import Database
 from app.errors import install_error_handlers
 from app.flows.router import router as flows_router
 from app.inbox.router import router as inbox_router
+from app.links.clicks import ClickRecorder
+from app.links.router import TrackedLinks
 from app.ops.docs import router as docs_router
 from app.ops.headers import SingleAuthorization
 from app.ops.idempotency import IdempotencyMiddleware
@@ -43,6 +45,8 @@ def create_app(
         db = database or Database.from_url(settings.database_url)
         app.state.db = db
         app.state.provider = provider or build_provider(settings)
+        app.state.clicks = ClickRecorder(db, batch=settings.link_click_batch, buffer=settings.link_click_buffer,
+                                         preview_seconds=settings.link_preview_seconds)
         worker_task = None
         if settings.worker_mode == "inline":
             from app.worker import run_worker
@@ -55,6 +59,7 @@ def create_app(
             if worker_task is not None:
                 stop.set()
                 await worker_task
+            await app.state.clicks.aclose()  # what the redirects answered is written before the engine goes
             if provider is None:
                 await app.state.provider.aclose()
             if database is None:
@@ -76,6 +81,8 @@ def create_app(
     # The Twilio webhooks outermost, answered before any other middleware and FastAPI's routing
     # (app/webhooks/router.py): a full-speed send brings thousands of status callbacks a second.
     app.add_middleware(TwilioWebhooks, settings=settings)
+    # Tracked links (GET /<token>) outermost of all: the hottest public route (app/links/router.py).
+    app.add_middleware(TrackedLinks, settings=settings)
     for router in (ops_router, users_router, company_router, flows_router, senders_router, audience_router, campaigns_router,
                    segments_router, alerts_router, inbox_router, audit_router, ops_page_router, signup_router, docs_router):
         app.include_router(router)

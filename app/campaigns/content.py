@@ -28,6 +28,7 @@ from app.campaigns import oops, segments, template
 from app.campaigns.oops import QUOTES as _QUOTES
 from app.campaigns.oops import OopsCue
 from app.campaigns.oops import brand_pattern as _brand_pattern
+from app.links import rewrite
 from app.vocab.opt_out import DEFAULT_OPT_OUT_TEXT
 
 Severity = Literal["block", "warn"]
@@ -59,6 +60,7 @@ class ContentContext:
     sendable_counts: Mapping[str, int] = field(default_factory=dict)  # list name -> sendable
     quiet_hours_share: float | None = None
     default_region: str = "US"  # how numbers without a country code in the body are read
+    link_domain: str | None = None  # FINELINE_LINK_DOMAIN: URLs are sent (and so counted) as tracked links
 
 
 def _find(pattern: str, text: str) -> re.Match[str] | None:
@@ -345,6 +347,7 @@ def check_content(body: str, ctx: ContentContext) -> list[Finding]:
     """Every finding for ``body`` under ``ctx``, in a stable order."""
     text = full_body(body, ctx)
     sample = template.substitute(text, lambda p: (p.fallback or "").ljust(PLACEHOLDER_ESTIMATE, "x"))
+    sample = rewrite.as_counted(sample, ctx.link_domain)  # priced as sent: each URL a tracked link
     findings: list[Finding] = []
     if not ctx.sender_verified:
         findings.append(Finding("sender_not_verified", "block",

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, Query, Request, status
 from fastapi.responses import JSONResponse
 
 from app.audience import service as audience
-from app.campaigns import confirmations, segments, service, template
+from app.campaigns import confirmations, segments, service
 from app.campaigns import testsend as test_sends
 from app.campaigns.schemas import (
     CampaignIn,
@@ -99,7 +99,7 @@ async def check_campaign(campaign: CampaignDep, session: SessionDep, _: CheckerD
                          samples: Annotated[int, Query(ge=0, le=20)] = 3):
     """The automated review findings, rendered samples, audience size and cost — no state change."""
     result = await service.evaluate(session, campaign, settings)
-    info = segments.segment_info(result["full_body"])
+    info = segments.segment_info(result["sent_body"])  # as sent: each URL a tracked link when they are on
     audience = await service.audience_size(session, result["list_ids"], campaign.audience_filter)
     rows = await service.sample_recipients(session, result["list_ids"], limit=samples,
                                            filter_json=campaign.audience_filter)
@@ -111,8 +111,10 @@ async def check_campaign(campaign: CampaignDep, session: SessionDep, _: CheckerD
         "encoding": info.encoding,
         "audience": audience,
         "estimated_segments_total": audience * info.segments,
-        "samples": [{"first_name": name, "text": template.render(result["full_body"], first_name=name,
-                                                                 attributes=attrs or {})} for name, attrs in rows],
+        "sent_body": result["sent_body"],
+        "tracked_links": result["links"],
+        "samples": [{"first_name": name, "text": service.sample_text(result["full_body"], settings, name, attrs)}
+                    for name, attrs in rows],
         "placeholders": [{"name": name, "distinct_values": t.distinct,
                           "reviewed": "by value" if t.by_value else "by rule",
                           "examples": [value for value, _ in t.counts.most_common(5) if value]}

@@ -88,6 +88,10 @@ class CheckOut(BaseModel):
     findings: list[FindingOut]
     blocking: bool
     full_body: str
+    sent_body: str = Field(description="the body as it is counted and sent: with FINELINE_LINK_DOMAIN set, each URL "
+                                       "as a tracked link of the same length (<domain>/xxxxxxxxxxxxxxxx)")
+    tracked_links: list[str] = Field(default_factory=list, description="the destinations the tracked links lead "
+                                     "to (the reviewed URLs); empty when links are not tracked")
     segments: int
     encoding: str
     audience: int

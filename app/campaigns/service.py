@@ -23,6 +23,7 @@ from app.company import service as company
 from app.config import Settings
 from app.db.base import utcnow
 from app.errors import Conflict, Forbidden, Invalid, NotFound
+from app.links import rewrite
 from app.models import (
     Campaign,
     CampaignList,
@@ -107,6 +108,12 @@ async def list_messages(session: AsyncSession, campaign: Campaign, *, limit: int
     return list((await session.scalars(query)).all())
 
 
+def sample_text(full_body: str, settings: Settings, first_name: str | None, attributes: dict | None) -> str:
+    """One recipient's copy as the review shows it: rendered, each URL as the tracked link it is sent as."""
+    text = template.render(full_body, first_name=first_name, attributes=attributes or {})
+    return rewrite.as_counted(text, settings.link_domain)
+
+
 async def sample_recipients(session: AsyncSession, list_ids: list[str], *, limit: int,
                             filter_json: dict | None = None) -> list[tuple[str | None, dict | None]]:
     """(first name, attributes) of the first ``limit`` sendable subscribers who pass the campaign's
@@ -149,6 +156,7 @@ def content_context(settings: Settings, *, sender: Sender | None, company_number
         sender_verified=sender is not None and sender.is_verified,
         sendable_counts=sendable_counts or {},
         default_region=settings.default_region,
+        link_domain=settings.link_domain,
     )
 
 
@@ -233,6 +241,9 @@ async def evaluate(session: AsyncSession, campaign: Campaign, settings: Settings
         "findings": findings,
         "blocking": [f for f in findings if f.severity == "block"],
         "full_body": full,
+        "sent_body": rewrite.as_counted(full, settings.link_domain),
+        "links": [found.destination for found in rewrite.find_urls(full, settings.link_domain)]
+        if settings.link_domain else [],
         "list_ids": list_ids,
         "sender": sender,
         "tallies": tallies,

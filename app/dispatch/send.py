@@ -35,6 +35,8 @@ from app.db import Database
 from app.db.base import utcnow
 from app.dispatch import frequency, throttle
 from app.dispatch.claim import Claimed
+from app.links import rewrite
+from app.links import service as links
 from app.models import Campaign, Message, Sender, Subscriber
 from app.ops import metrics
 from app.providers.base import Provider
@@ -150,11 +152,14 @@ def recipient_window(settings: Settings, us_state: str | None) -> quiet_hours.Wi
 
 
 def _decide(batch: list[Claimed], contexts: dict[str, _Context], recipients: dict, settings: Settings,
-            now: datetime) -> tuple[list[Outcome], dict[str, list[tuple[Claimed, str]]]]:
+            now: datetime) -> tuple[list[Outcome], dict[str, list[tuple[Claimed, str]]], dict[int, list[dict]]]:
     """The re-checks right before sending: what is decided without the provider (skip, release,
-    defer), and per sender what goes out, with its body rendered."""
+    defer), per sender what goes out, with its body rendered, and per message the tracked links its
+    body now carries (``FINELINE_LINK_DOMAIN``: each URL replaced by a fresh token)."""
     outcomes: list[Outcome] = []
     to_send: dict[str, list[tuple[Claimed, str]]] = defaultdict(list)
+    tracked: dict[int, list[dict]] = {}
+    expires = now + timedelta(days=settings.link_ttl_days)
     for claimed in batch:
         ctx = contexts[claimed.campaign_id]
         subscriber = recipients.get((claimed.campaign_id, claimed.subscriber_id))
@@ -184,8 +189,15 @@ def _decide(batch: list[Claimed], contexts: dict[str, _Context], recipients: dic
                                            "after the approval (review the campaign again to send it)"))
             continue
         body = template.render(ctx.full_body, first_name=subscriber.first_name, attributes=attributes)
+        if settings.link_domain:
+            body, made = rewrite.tracked(body, settings.link_domain)
+            if made:
+                tracked[claimed.id] = [
+                    {"token": token, "campaign_id": claimed.campaign_id, "message_id": claimed.id,
+                     "subscriber_id": claimed.subscriber_id, "position": position, "destination": destination,
+                     "created_at": now, "expires_at": expires} for position, token, destination in made]
         to_send[ctx.campaign.sender_id].append((claimed, body))
-    return outcomes, to_send
+    return outcomes, to_send, tracked
 
 
 async def _hold_frequency_cap(session: AsyncSession, settings: Settings, contexts: dict[str, _Context],
@@ -219,7 +231,7 @@ async def process_batch(db: Database, provider: Provider, settings: Settings, ba
     slots: dict[str, tuple[float, float]] = {}
     async with db.unit_of_work() as session:  # re-check, then reserve the senders' slots: one transaction
         contexts, recipients = await _load(session, batch, settings)
-        outcomes, to_send = _decide(batch, contexts, recipients, settings, now)
+        outcomes, to_send, tracked = _decide(batch, contexts, recipients, settings, now)
         await _hold_frequency_cap(session, settings, contexts, to_send, outcomes, now)
         senders = {ctx.sender.id: ctx.sender for ctx in contexts.values() if ctx.sender is not None}
         for sender_id, items in to_send.items():
@@ -236,6 +248,11 @@ async def process_batch(db: Database, provider: Provider, settings: Settings, ba
                 if not items:
                     continue
             slots[sender_id] = await throttle.reserve(session, sender_id, senders[sender_id].mps, len(items))
+        # The links of what goes out, committed before any provider call: a recipient (or their phone's
+        # previewer) can open one the moment it arrives. A message that then does not leave keeps
+        # links nobody was given; a retry makes new ones.
+        await links.add_links(session, [row for items in to_send.values() for claimed, _ in items
+                                        for row in tracked.get(claimed.id, ())])
     if done is not None:
         for outcome in outcomes:
             done(outcome.claimed)

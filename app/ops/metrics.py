@@ -60,3 +60,6 @@ QUEUE_DEPTH = Gauge("fineline_queue_depth",
                     "Campaign messages waiting to be claimed (queued, not held) at the last worker pass, "
                     "counted up to 100,000",
                     registry=REGISTRY)
+LINK_CLICKS = Counter("fineline_link_clicks_total",
+                      "Tracked-link clicks by what became of them: recorded (by kind), dropped (buffer full or "
+                      "the database failed them three times)", ["outcome"], registry=REGISTRY)
