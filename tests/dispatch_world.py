@@ -13,7 +13,7 @@ DAYTIME = datetime(2026, 11, 23, 18, 0, tzinfo=UTC)
 PHONES = ["+14155552671", "+14155552672", "+14155552673"]
 
 
-async def build(client, admin, marketer, reviewer, *, phones=PHONES, mps=500, launch=True) -> dict:
+async def build(client, admin, marketer, reviewer, *, phones=PHONES, mps=500, launch=True, body=BODY) -> dict:
     sender = (await client.post("/v1/senders", json={"kind": "long_code", "address": OWNED[0], "label": "Main",
                                                      "mps": mps}, headers=admin.headers)).json()
     await client.post(f"/v1/senders/{sender['id']}/verify", headers=admin.headers)
@@ -26,7 +26,7 @@ async def build(client, admin, marketer, reviewer, *, phones=PHONES, mps=500, la
                                   headers=marketer.headers)
         subscribers[phone] = added.json()["subscriber"]["id"]
     campaign = (await client.post("/v1/campaigns", json={"name": "Fall", "sender_id": sender["id"],
-                                                         "list_ids": [lst["id"]], "body": BODY},
+                                                         "list_ids": [lst["id"]], "body": body},
                                   headers=marketer.headers)).json()
     await client.post(f"/v1/campaigns/{campaign['id']}/submit", headers=marketer.headers)
     await client.post(f"/v1/campaigns/{campaign['id']}/review", json={"decision": "approve", "comment": "ok"},
