@@ -5,8 +5,9 @@ the Twilio webhooks are, ``app/webhooks/router.py``). No key, nothing read from 
 path, the method, the user agent and the client's address. A path of exactly one token
 (``TOKEN_CHARS`` URL-safe characters) is answered here; everything else goes on to the app.
 
-- a known, unexpired token: ``302`` to the destination stored at send time (resolved by primary key,
-  then kept in a bounded in-process cache: a link never changes); the click is handed to the
+- a known, unexpired token: ``302`` to the destination stored at send time (resolved by primary key
+  together with the other redirects waiting, ``lookup.GroupLookup``, then kept in a bounded
+  in-process cache: a link never changes); the click is handed to the
   ``ClickRecorder`` after the answer is sent, so recording it never delays or fails the redirect;
 - an unknown or expired token: a small fixed ``404`` page (nothing of the request is reflected), so
   the domain is never an open redirect;
@@ -23,6 +24,7 @@ from urllib.parse import quote
 from app.db.base import utcnow
 from app.links import bots, service
 from app.links.clicks import ClickRecorder
+from app.links.lookup import GroupLookup
 from app.links.rewrite import TOKEN_CHARS, TOKEN_PATTERN
 from app.ops.metrics import HTTP_LATENCY, HTTP_REQUESTS
 
@@ -85,6 +87,12 @@ class TrackedLinks:
     def __init__(self, app, *, settings) -> None:
         self.app, self.settings = app, settings
         self.cache = LinkCache(settings.link_cache_size)
+        self.lookup: GroupLookup | None = None
+
+    def _lookup(self, db) -> GroupLookup:
+        if self.lookup is None or self.lookup.db is not db:
+            self.lookup = GroupLookup(db)
+        return self.lookup
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD") or not is_link_path(scope["path"]):
@@ -104,8 +112,7 @@ class TrackedLinks:
         link = self.cache.get(token)
         if link is None:
             try:
-                async with state.db.session() as session:
-                    link = await service.resolve(session, token)
+                link = await self._lookup(state.db).get(token)
             except Exception:
                 log.exception("a tracked link could not be resolved")
                 await _answer(send, 503, UNAVAILABLE_PAGE, ((b"content-type", b"text/html; charset=utf-8"),

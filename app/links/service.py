@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ARRAY, BigInteger, bindparam, insert, select
+from sqlalchemy import ARRAY, BigInteger, String, bindparam, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.links import bots
@@ -48,14 +48,23 @@ async def add_links(session: AsyncSession, rows: Sequence[dict]) -> None:
         await session.execute(insert(_LINK), list(rows))
 
 
-_RESOLVE = select(_LINK.c.token, _LINK.c.destination, _LINK.c.expires_at, _LINK.c.campaign_id, _LINK.c.message_id,
-                  _LINK.c.subscriber_id, _LINK.c.position).where(_LINK.c.token == bindparam("token"))
+_RESOLVED = (_LINK.c.token, _LINK.c.destination, _LINK.c.expires_at, _LINK.c.campaign_id, _LINK.c.message_id,
+             _LINK.c.subscriber_id, _LINK.c.position)
 
 
-async def resolve(session: AsyncSession, token: str) -> Resolved | None:
-    """The link of ``token`` (expired or not: the caller decides), or None: one primary-key probe."""
-    row = (await session.execute(_RESOLVE, {"token": token})).first()
-    return None if row is None else Resolved(*row)
+def _resolve_statement(dialect: str, tokens: list[str]):
+    """Primary-key probes, one statement text whatever the number of tokens on PostgreSQL."""
+    if dialect == "postgresql":
+        return select(*_RESOLVED).where(_LINK.c.token == bindparam("tokens", tokens, type_=ARRAY(String)).any_())
+    return select(*_RESOLVED).where(_LINK.c.token.in_(tokens))
+
+
+async def resolve_many(session: AsyncSession, tokens: Sequence[str]) -> dict[str, Resolved]:
+    """The links of ``tokens`` that exist (expired or not: the caller decides), by token."""
+    if not tokens:
+        return {}
+    rows = await session.execute(_resolve_statement(session.get_bind().dialect.name, list(tokens)))
+    return {row.token: Resolved(*row) for row in rows}
 
 
 def _delivery_lookup(dialect: str, ids: list[int]):
