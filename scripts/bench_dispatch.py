@@ -89,6 +89,9 @@ LO_SENDER, LO_CODE = "snd_bench_lo", "67890"
 IMPORT_CODE = "24680"  # the short code of the after-import runs, registered and verified over HTTP
 USER_ID = "usr_bench"
 BODY = "Fineline bench: hi {first_name|there}, the fall sale starts today. Reply STOP to opt out."
+URL_BODY = ("Fineline bench: hi {first_name|there}, the fall sale starts today: "
+            "https://shop.example.com/fall?utm_source=sms. Reply STOP to opt out.")
+LINK_DOMAIN: list[str | None] = [None]  # --link-domain: the workers rewrite each URL into a tracked link
 FINELINE = str(ROOT / ".venv" / "bin" / "fineline")
 OPEN_STATES = ("queued", "sending")
 GOALS = {"per_worker": 2000.0, "vs_raw": 0.7, "vs_naive": 100.0}
@@ -342,9 +345,11 @@ async def seed(url: str, args, plan: Plan) -> float:
     for campaign_id, (sender_id, list_id, _) in plan.campaigns.items():
         statements += [
             f"""INSERT INTO campaign (id, name, author_id, owner_id, sender_id, body, spike_policy, state,
-                                      oops_warned, created_at, updated_at, approved_at, approved_by_id)
+                                      oops_warned, created_at, updated_at, approved_at, approved_by_id,
+                                      approved_values)
                 VALUES ('{campaign_id}', '{campaign_id}', '{USER_ID}', '{USER_ID}', '{sender_id}', :body,
-                        'alert_only', 'approved', false, now(), now(), now(), '{USER_ID}')""",
+                        'alert_only', 'approved', false, now(), now(), now(), '{USER_ID}',
+                        '{{"first_name": {{"values": ["Ana"]}}}}')""",
             f"INSERT INTO campaign_list (campaign_id, list_id) VALUES ('{campaign_id}', '{list_id}')",
         ]
     try:
@@ -390,6 +395,7 @@ def worker_env(url: str, fake: Fake, public_base_url: str, max_in_flight: int) -
         "FINELINE_FREQUENCY_CAP_MESSAGES": "0",
         "FINELINE_WORKER": "off",
         "FINELINE_LOG_LEVEL": "WARNING",
+        **({"FINELINE_LINK_DOMAIN": LINK_DOMAIN[0]} if LINK_DOMAIN[0] else {}),
     })
     return env
 
@@ -468,6 +474,9 @@ async def drain(name: str, url: str, db: Database, fake: Fake, campaign_id: str,
     async with db.session() as session:
         rows = (await session.execute(text("SELECT state, count(*) FROM message WHERE campaign_id = :c GROUP BY state"),
                                       {"c": campaign_id})).all()
+        if LINK_DOMAIN[0]:
+            links = await session.scalar(text("SELECT count(*) FROM link WHERE campaign_id = :c"), {"c": campaign_id})
+            log(f"{name}: {links} tracked links written")
     summary = await asyncio.to_thread(fake.summary)
     result = Drain(name, campaign_id, workers, count, elapsed, {s: int(n) for s, n in rows}, summary, rss, cpu,
                    fake.cpu() - fake_cpu0, timed_out)
@@ -815,6 +824,7 @@ def report(args, results: Results) -> None:
 
 
 def main() -> None:
+    global BODY
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pg-url", default="postgresql+asyncpg://postgres@127.0.0.1:5432/postgres",
                         help="a database on the server to use; a scratch database is created beside it")
@@ -832,12 +842,19 @@ def main() -> None:
     parser.add_argument("--skip-low", action="store_true")
     parser.add_argument("--after-import", type=int, default=20_000,
                         help="(d): rows imported over HTTP before launching (0 skips it)")
+    parser.add_argument("--with-url", action="store_true",
+                        help="the campaign body carries a URL (compare with and without --link-domain)")
+    parser.add_argument("--link-domain", help="FINELINE_LINK_DOMAIN for the workers: every URL becomes a "
+                        "tracked link, a link row written per message (implies --with-url)")
     parser.add_argument("--memory-check", action="store_true")
     parser.add_argument("--memory-large", type=int, default=200_000)
     parser.add_argument("--max-in-flight", type=int, default=0,
                         help="requests in flight for (b) and each worker (default: the worker's own setting)")
     parser.add_argument("--timeout", type=float, default=600.0, help="per drain, seconds")
     args = parser.parse_args()
+    if args.with_url or args.link_domain:
+        BODY = URL_BODY
+    LINK_DOMAIN[0] = args.link_domain
     args.workers = {int(w) for w in args.workers.split(",") if w.strip()}
     workdir = Path(tempfile.mkdtemp(prefix="bench_dispatch_"))
     results = Results()
