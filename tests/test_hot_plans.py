@@ -30,6 +30,7 @@ from app.db import Database, migrations
 from app.db.base import UTCDateTime
 from app.dispatch import claim, frequency, runner, send, throttle
 from app.dispatch.claim import Claimed
+from app.links import service as links
 from app.models import Campaign, CampaignList, Sender, SubscriberList, User
 from app.vocab.campaign import CampaignState
 from app.webhooks import status
@@ -67,6 +68,10 @@ _SEED = [
     "CASE WHEN i <= :sent THEN 'sent' ELSE 'queued' END, "
     "CASE WHEN i <= :sent THEN 'SM' || CAST(1000000 + i AS VARCHAR(20)) END, 0, false, :now, "
     "CASE WHEN i <= :sent THEN :an_hour_ago END, CASE WHEN i <= :sent THEN :an_hour_ago END FROM g",
+    # a tracked link per message sent (tokens of the real shape: 16 URL-safe characters)
+    _COUNTER + "INSERT INTO link (token, campaign_id, message_id, subscriber_id, position, destination, created_at, "
+    f"expires_at) SELECT 'L' || CAST(100000000000000 + i AS VARCHAR(20)), :campaign, i, {_SUB}, 0, "
+    "'https://acme.example/fall', :now, :now FROM g WHERE i <= :sent",
 ]
 
 
@@ -353,3 +358,21 @@ async def test_holding_the_frequency_cap_touches_the_batchs_numbers_only(never_a
         await assert_each_touches_only(connection, seen, BATCH, "the frequency cap",
                                        {"message ": ("(rowid=?)", "ix_message_contacted"),
                                         "contact_ledger ": "(phone=?)"})
+
+
+async def test_a_redirect_and_its_click_write_touch_their_links_only(never_analysed):
+    url, world = never_analysed
+    tokens = [f"L{100000000000000 + i}" for i in range(1000, 1000 + 200)]
+    async with _database(url) as (db, connection):
+        with captured(connection, "") as seen:
+            async with db.unit_of_work() as session:
+                found = await links.resolve_many(session, tokens + ["Lnot-a-token-000"])
+                assert sorted(found) == sorted(tokens)
+                counts = await links.store_clicks(session, [
+                    links.PendingClick(link, NOW, "GET", "Mozilla/5.0 (iPhone)", "203.0.113.0/24")
+                    for link in found.values()], preview_seconds=10)
+                assert counts == {"human": 200}  # delivered (sent) an hour before NOW
+        reads = [(s, p) for s, p in seen if s.lstrip().upper().startswith("SELECT")]
+        assert len(reads) == 2
+        await assert_each_touches_only(connection, reads, 200, "a redirect and its click",
+                                       {"link ": "(token=?)", "message ": "(rowid=?)"})

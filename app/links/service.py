@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ARRAY, BigInteger, String, bindparam, insert, select
+from sqlalchemy import ARRAY, BigInteger, String, bindparam, func, insert, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.links import bots
@@ -52,10 +52,20 @@ _RESOLVED = (_LINK.c.token, _LINK.c.destination, _LINK.c.expires_at, _LINK.c.cam
              _LINK.c.subscriber_id, _LINK.c.position)
 
 
+def _probes(keys: list, key_type, column, columns):
+    """PostgreSQL: one primary-key probe per key of ``unnest($1)``, in a LATERAL subquery the planner
+    cannot flatten (its LIMIT), so it never turns it into a scan of the table whatever it knows of it
+    (``= ANY($1)`` on a never-analysed ``link`` was a sequential scan: tests/test_hot_plans.py). One
+    statement text whatever the number of keys."""
+    batch = func.unnest(bindparam("keys", keys, type_=ARRAY(key_type))).table_valued("key").render_derived(
+        name="batch")
+    one = select(*columns).where(column == batch.c.key).limit(1).lateral("found")
+    return select(*one.c).select_from(batch).join(one, true())
+
+
 def _resolve_statement(dialect: str, tokens: list[str]):
-    """Primary-key probes, one statement text whatever the number of tokens on PostgreSQL."""
     if dialect == "postgresql":
-        return select(*_RESOLVED).where(_LINK.c.token == bindparam("tokens", tokens, type_=ARRAY(String)).any_())
+        return _probes(tokens, String, _LINK.c.token, _RESOLVED)
     return select(*_RESOLVED).where(_LINK.c.token.in_(tokens))
 
 
@@ -71,7 +81,7 @@ def _delivery_lookup(dialect: str, ids: list[int]):
     """The messages' delivery and sending times, one statement text whatever the batch's size."""
     columns = (_MESSAGE.c.id, _MESSAGE.c.delivered_at, _MESSAGE.c.sent_at)
     if dialect == "postgresql":
-        return select(*columns).where(_MESSAGE.c.id == bindparam("ids", ids, type_=ARRAY(BigInteger)).any_())
+        return _probes(ids, BigInteger, _MESSAGE.c.id, columns)
     return select(*columns).where(_MESSAGE.c.id.in_(ids))
 
 
