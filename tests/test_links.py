@@ -16,6 +16,7 @@ from sqlalchemy import func, select, update
 from app.db.base import utcnow
 from app.links import service as links_service
 from app.links.router import recorder_of
+from app.main import create_app
 from app.models import Link, LinkClick, Message
 from app.providers.twilio import TwilioProvider
 from tests.dispatch_world import build, drain
@@ -239,3 +240,29 @@ async def test_a_full_buffer_drops_the_click_not_the_redirect(client, app, admin
     recorder.buffer = 0
     response = await client.get(f"/{token}", headers={"user-agent": IPHONE})
     assert response.status_code == 302 and recorder.dropped == 1 and recorder.waiting == 0
+
+
+async def test_erasing_a_subscriber_erases_their_links_and_click_details(
+        client, app, admin, marketer, reviewer, db, provider, settings, session):
+    world = await build(client, admin, marketer, reviewer, body=BODY)
+    await drain(db, provider, settings)
+    await _delivered_minutes_ago(session, world["campaign"]["id"])
+    bodies = {m.to: m.body for m in provider.sent}
+    gone, kept = LINK.findall(bodies["+14155552671"])[0], LINK.findall(bodies["+14155552672"])[0]
+    await click(client, app, settings, gone, IPHONE)
+    await click(client, app, settings, kept, IPHONE)
+    erased = await client.delete(f"/v1/subscribers/{world['subscribers']['+14155552671']}", headers=admin.headers)
+    assert erased.status_code in (200, 204), erased.text
+    # Another API process (nothing cached) answers 404 from now on.
+    other = create_app(settings, database=db, provider=provider)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=other), base_url="http://acme.link") as fresh:
+        assert (await fresh.get(f"/{gone}", headers={"user-agent": IPHONE})).status_code == 404
+        assert (await fresh.get(f"/{kept}", headers={"user-agent": IPHONE})).status_code == 302
+        await recorder_of(other.state, settings).flush()
+    session.expire_all()
+    link = await session.get(Link, gone)
+    assert link.destination == "" and link.expires_at <= utcnow()
+    clicks = {c.token: c for c in (await _clicks(session, world["campaign"]["id"]))[:2]}
+    assert (clicks[gone].user_agent, clicks[gone].ip, clicks[gone].kind) == (None, None, "human")
+    assert (clicks[kept].user_agent, clicks[kept].ip) == (IPHONE, "127.0.0.0/24")
+    assert (await session.get(Link, kept)).destination == "https://shop.acme.com/fall?utm=sms"

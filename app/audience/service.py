@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audience import attributes, consent, keywords, phones, texts
@@ -15,7 +15,10 @@ from app.db.base import utcnow
 from app.errors import Conflict, Invalid, NotFound
 from app.models import (
     ConsentEvent,
+    Link,
+    LinkClick,
     ListKeyword,
+    Message,
     OutboundText,
     Sender,
     Subscriber,
@@ -349,6 +352,12 @@ async def erase(session: AsyncSession, subscriber: Subscriber, *, actor: User) -
     subscriber.first_name = None
     subscriber.attributes = {}
     subscriber.erased_at = now
+    # Their tracked links stop resolving and forget their destinations (a rendered URL may carry their
+    # values); their clicks keep the time and the kind, not the user agent or the network.
+    await session.execute(update(Link).where(Link.message_id.in_(
+        select(Message.id).where(Message.subscriber_id == subscriber.id))).values(destination="", expires_at=now))
+    await session.execute(update(LinkClick).where(LinkClick.subscriber_id == subscriber.id)
+                          .values(user_agent=None, ip=None))
     await consent.opt_out(session, subscriber.phone, channel="api", reason="erased at the company's request", at=now)
     record(session, "subscriber.erased", actor=actor, target_type="subscriber", target_id=subscriber.id)
     await session.flush()

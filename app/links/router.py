@@ -7,7 +7,7 @@ path, the method, the user agent and the client's address. A path of exactly one
 
 - a known, unexpired token: ``302`` to the destination stored at send time (resolved by primary key
   together with the other redirects waiting, ``lookup.GroupLookup``, then kept in a bounded
-  in-process cache: a link never changes); the click is handed to the
+  in-process cache for up to ``CACHE_SECONDS``); the click is handed to the
   ``ClickRecorder`` after the answer is sent, so recording it never delays or fails the redirect;
 - an unknown or expired token: a small fixed ``404`` page (nothing of the request is reflected), so
   the domain is never an open redirect;
@@ -44,23 +44,33 @@ def is_link_path(path: str) -> bool:
     return len(path) == TOKEN_CHARS + 1 and TOKEN_PATTERN.fullmatch(path, 1) is not None
 
 
-class LinkCache:
-    """The links resolved lately, least recently used out first (``size`` 0: no cache)."""
+#: A cached link is resolved again after this long, so a change to it (an erased subscriber's links
+#: stop resolving) reaches every process within a minute.
+CACHE_SECONDS = 60.0
 
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._items: OrderedDict[str, service.Resolved] = OrderedDict()
+
+class LinkCache:
+    """The links resolved lately, least recently used out first (``size`` 0: no cache), each for at
+    most ``CACHE_SECONDS``."""
+
+    def __init__(self, size: int, max_age: float = CACHE_SECONDS) -> None:
+        self.size, self.max_age = size, max_age
+        self._items: OrderedDict[str, tuple[service.Resolved, float]] = OrderedDict()
 
     def get(self, token: str) -> service.Resolved | None:
-        link = self._items.get(token)
-        if link is not None:
-            self._items.move_to_end(token)
-        return link
+        item = self._items.get(token)
+        if item is None:
+            return None
+        if time.monotonic() - item[1] > self.max_age:
+            del self._items[token]
+            return None
+        self._items.move_to_end(token)
+        return item[0]
 
     def put(self, link: service.Resolved) -> None:
         if self.size <= 0:
             return
-        self._items[link.token] = link
+        self._items[link.token] = (link, time.monotonic())
         if len(self._items) > self.size:
             self._items.popitem(last=False)
 
