@@ -12,7 +12,7 @@ from alembic import op
 import app.db.base
 
 revision: str = '2026_12_03_links'
-down_revision: str | None = '0010_status_callback_pending'
+down_revision: str | None = '2026_12_03_signup'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
