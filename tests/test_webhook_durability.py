@@ -1,5 +1,8 @@
 """Group-committed status callbacks are never answered before they are durable (issue 15).
 
+In process: batches committed several at once (pipelined) still release each callback only after
+its own batch's COMMIT, and a batch that fails answers none of its callbacks.
+
 A real ``fineline serve`` process on the run's database takes a flood of signed status callbacks on
 many connections and is SIGKILLed in the middle of it, batches in flight. Every callback it answered
 2xx must be in the database afterwards (a callback may be stored without its answer, never the
@@ -22,6 +25,8 @@ import pytest
 from sqlalchemy import text
 
 from app.db import Database, migrations
+from app.webhooks import status
+from app.webhooks.ingest import GroupCommit
 from tests import crash_support as cs
 from tests.twilio_signing import sign
 
@@ -117,3 +122,56 @@ async def test_sigkilled_api_loses_no_callback_it_answered(api, scratch_database
 
 async def _value(value):
     return value
+
+
+async def test_pipelined_batches_answer_each_callback_only_once_committed(scratch_database_url):
+    """Several batches commit at once (``in_flight``), and a callback's ``store`` returns only after
+    the COMMIT of its own batch: the moment it returns, another connection already reads the row."""
+    await asyncio.to_thread(migrations.upgrade, scratch_database_url)
+    db, observer = Database.from_url(scratch_database_url), Database.from_url(scratch_database_url)
+    ingest = GroupCommit(db, max_batch=10, in_flight=4)
+    unseen: list[str] = []
+
+    async def one(n: int) -> None:
+        sid = f"SM{n:032d}"
+        await ingest.store(status.parse({"MessageSid": sid, "MessageStatus": "sent"}, None))
+        async with observer.session() as session:  # a connection of its own: sees committed rows only
+            if not await session.scalar(text("SELECT count(*) FROM status_callback WHERE message_sid = :s"),
+                                        {"s": sid}):
+                unseen.append(sid)
+
+    try:
+        await asyncio.gather(*(one(n) for n in range(300)))
+        assert not unseen, f"{len(unseen)} callbacks answered before their batch was committed"
+        assert ingest.most_in_flight == 4 and ingest.batches >= 30  # pipelined, in batches of at most 10
+        async with observer.session() as session:
+            assert await session.scalar(text("SELECT count(*) FROM status_callback_pending")) == 300
+        # a replay of every one of them, batches in flight at once: stored once, no deadlock
+        await asyncio.gather(*(ingest.store(status.parse({"MessageSid": f"SM{n % 300:032d}", "MessageStatus": "sent"},
+                                                         None)) for n in range(600)))
+        async with observer.session() as session:
+            assert await session.scalar(text("SELECT count(*) FROM status_callback")) == 300
+    finally:
+        await ingest.aclose()
+        await db.dispose()
+        await observer.dispose()
+
+
+async def test_a_failed_batch_answers_none_of_its_callbacks(scratch_database_url):
+    await asyncio.to_thread(migrations.upgrade, scratch_database_url)
+    db = Database.from_url(scratch_database_url)
+    ingest = GroupCommit(db, max_batch=1000, in_flight=2)
+    bad = {"p_sid": "SM" + "9" * 32, "p_status": None, "p_code": None, "p_message_id": None}  # NOT NULL
+    good = [status.parse({"MessageSid": f"SM{n:032d}", "MessageStatus": "sent"}, None) for n in range(20)]
+    try:
+        results = await asyncio.gather(*(ingest.store(row) for row in good), ingest.store(bad),
+                                       return_exceptions=True)  # arrive together: one batch
+        assert all(isinstance(result, Exception) for result in results)  # none answered 2xx ...
+        async with db.session() as session:  # ... and none stored
+            assert await session.scalar(text("SELECT count(*) FROM status_callback")) == 0
+        await asyncio.gather(*(ingest.store(row) for row in good))  # Twilio retries them
+        async with db.session() as session:
+            assert await session.scalar(text("SELECT count(*) FROM status_callback_pending")) == 20
+    finally:
+        await ingest.aclose()
+        await db.dispose()

@@ -1,11 +1,19 @@
 """Group commit for status callbacks: many requests, one INSERT and one COMMIT, then every answer.
 
-Each callback request hands its row to ``GroupCommit.store`` and waits. One task takes whatever has
-gathered (up to ``max_batch``), stores it with ``status.store`` (one multi-row INSERT and the pending
-rows) and commits; only then are the waiting requests released to answer 204. While a commit is in
-flight the next batch gathers, so the batch grows with the load and the cost per callback falls.
-A callback is therefore never answered 2xx before it is durable; if the commit fails every request
-of the batch answers 503 and Twilio retries it (the status callback URL asks for retries).
+Each callback request hands its row to ``GroupCommit.store`` and waits. A committer takes whatever
+has gathered (up to ``max_batch``), stores it with ``status.store`` (one multi-row INSERT and the
+pending rows) and commits; only then are that batch's requests released to answer 204. Up to
+``in_flight`` committers run at once, each on its own pooled connection: while one batch waits for its
+COMMIT's fsync the next is already being written (PostgreSQL flushes concurrent commits together), so
+throughput is not one fsync round trip per batch. Below ``in_flight`` busy committers a callback starts
+its own at once (no waiting at a light load); above it, the batch grows with the load and the cost per
+callback falls.
+
+A callback is therefore never answered 2xx before it is durable: a request's future is resolved only
+after the COMMIT of the batch holding it returned. If that commit fails every request of the batch
+answers 503 and Twilio retries it (the status callback URL asks for retries). Each batch is written
+in (MessageSid, status) order, so two batches in flight holding the same replayed callback wait for
+each other in one order and never deadlock.
 
 Beyond ``max_waiting`` callbacks waiting, a new one is refused at once (``Overloaded``, answered 503
 with Retry-After) rather than queued until Twilio's 15 s timeout. STOPs never come here: inbound
@@ -28,14 +36,23 @@ class Overloaded(Exception):
 
 
 class GroupCommit:
-    def __init__(self, db: Database, *, max_batch: int = 1000, max_waiting: int = 4000) -> None:
-        self.db, self.max_batch, self.max_waiting = db, max_batch, max_waiting
+    def __init__(self, db: Database, *, max_batch: int = 500, max_waiting: int = 4000, in_flight: int = 4) -> None:
+        if in_flight < 1:
+            raise ValueError("in_flight must be at least 1")
+        self.db, self.max_batch, self.max_waiting, self.in_flight = db, max_batch, max_waiting, in_flight
         self._waiting: list[tuple[dict, asyncio.Future]] = []
-        self._task: asyncio.Task | None = None
+        self._tasks: set[asyncio.Task] = set()
+        self.batches = 0  # committed so far
+        self._committing = 0
+        self.most_in_flight = 0  # the most batches between BEGIN and the end of COMMIT at once so far
 
     @property
     def waiting(self) -> int:
         return len(self._waiting)
+
+    @property
+    def committing(self) -> int:
+        return len(self._tasks)
 
     async def store(self, row: dict) -> None:
         """Returns once ``row`` is committed (or was already stored); raises ``Overloaded``, or the
@@ -44,29 +61,49 @@ class GroupCommit:
             raise Overloaded(f"{len(self._waiting)} status callbacks are waiting to be stored")
         future = asyncio.get_running_loop().create_future()
         self._waiting.append((row, future))
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._run(), name="status-callback-group-commit")
+        if len(self._tasks) < self.in_flight:
+            self._tasks.add(asyncio.create_task(self._run(), name="status-callback-group-commit"))
         await future
 
     async def _run(self) -> None:
-        """Commits batches while callbacks wait, then ends (``store`` starts it again): nothing is left
-        running between bursts. No await between the last check and the end, so none is stranded."""
+        """Commits batches while callbacks wait, then ends (``store`` starts another): nothing is left
+        running between bursts. No await between the last check and leaving ``_tasks``, so a callback
+        arriving meanwhile either is taken by this loop or finds a free slot and starts a committer."""
+        try:
+            await self._commit_while_waiting()
+        finally:
+            self._tasks.discard(asyncio.current_task())
+
+    async def _commit_while_waiting(self) -> None:
         while self._waiting:
             batch, self._waiting = self._waiting[:self.max_batch], self._waiting[self.max_batch:]
+            self._committing += 1
+            self.most_in_flight = max(self.most_in_flight, self._committing)
             try:
                 async with self.db.unit_of_work() as session:
-                    await status.store(session, [row for row, _ in batch])
+                    await status.store(session, sorted((row for row, _ in batch), key=_lock_order))
             except Exception as exc:
                 log.warning("a batch of %d status callbacks could not be stored: %s", len(batch), exc)
                 for _, future in batch:
                     if not future.done():
                         future.set_exception(exc)
-            else:
+                continue
+            except asyncio.CancelledError:  # shutting down: not committed, so never answered 2xx
                 for _, future in batch:
-                    if not future.done():
-                        future.set_result(None)
+                    future.cancel()
+                raise
+            finally:
+                self._committing -= 1
+            self.batches += 1
+            for _, future in batch:  # committed: only now may any of them be answered
+                if not future.done():
+                    future.set_result(None)
 
     async def aclose(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def _lock_order(row: dict) -> tuple[str, str]:
+    return row["p_sid"], row["p_status"]

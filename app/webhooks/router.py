@@ -7,8 +7,9 @@ its signature checked with twilio's RequestValidator, then:
 - ``POST /webhooks/twilio/status``: handed to the group commit (``ingest.GroupCommit``) and answered
   204 once its batch is committed; 503 with Retry-After when too many wait or the commit failed, so
   Twilio retries (the callback URL carries ``#rc=…&rp=all``);
-- ``POST /webhooks/twilio/inbound``: its own session, ``inbound.handle``, COMMIT, then the TwiML answer
-  — a STOP is durable before the 200, never queued behind callbacks.
+- ``POST /webhooks/twilio/inbound``: its own session on the inbound pool (``app.state.inbound_db``, a
+  few connections no callback or other request uses), ``inbound.handle``, COMMIT, then the TwiML
+  answer — a STOP is durable before the 200, never queued behind callbacks for a batch or a connection.
 
 Errors keep the API's shape (``{"error": {...}}``) and statuses.
 """
@@ -108,11 +109,11 @@ class TwilioWebhooks:
                               headers.get(b"x-twilio-signature", b"").decode("latin-1") or None, settings.auth_token)
         except AppError as exc:
             return await _error(send, exc)
-        db = scope["app"].state.db
+        state = scope["app"].state
         if path == STATUS:
-            return await self._status(scope, send, db, params)
-        try:
-            async with db.unit_of_work() as session:
+            return await self._status(scope, send, state.db, params)
+        try:  # the inbound path's own pool (app.main): a STOP never waits behind callbacks for a connection
+            async with getattr(state, "inbound_db", state.db).unit_of_work() as session:
                 result = await inbound.handle(session, params, settings)
         except AppError as exc:
             return await _error(send, exc)
@@ -127,7 +128,8 @@ class TwilioWebhooks:
         row = status.parse(params, _query_value(scope, b"m"))
         if row is not None:
             if self.ingest is None or self.ingest.db is not db:
-                self.ingest = GroupCommit(db)
+                # SQLite has one writer: batches in flight would only wait for its lock in turn
+                self.ingest = GroupCommit(db, in_flight=1 if db.dialect == "sqlite" else 4)
             try:
                 await self.ingest.store(row)
             except Overloaded as exc:
