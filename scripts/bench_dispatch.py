@@ -494,28 +494,33 @@ HOT_TABLES = ("subscriber", "subscription", "suppression", "message")
 
 class ThroughTheApi:
     """The user's path: ``fineline serve`` on the scratch database, people and a sender made over
-    HTTP, subscribers imported from a CSV, campaigns approved and launched through the API."""
+    HTTP, subscribers imported from a CSV, campaigns approved and launched through the API.
+    ``env``/``port``/``code``/``mps``: another provider's settings (bench_under_send: the Twilio double)."""
 
-    def __init__(self, url: str, workdir: Path) -> None:
-        self.env = bench_import._env(url) | {"FINELINE_SANDBOX_OWNED_NUMBERS": IMPORT_CODE}
-        self.workdir = workdir
+    def __init__(self, url: str, workdir: Path, *, env: dict[str, str] | None = None, port: int | None = None,
+                 code: str = IMPORT_CODE, mps: int = HI_MPS) -> None:
+        self.env = env or bench_import._env(url) | {"FINELINE_SANDBOX_OWNED_NUMBERS": IMPORT_CODE}
+        self.workdir, self.port, self.code, self.mps = workdir, port, code, mps
         self.server: bench_import.Server | None = None
         self.client: httpx.Client | None = None
 
     def start(self) -> None:
         admin_key = bench_import._run(["create-admin", "bench-dispatch@example.com"], self.env,
                                       self.workdir).strip().splitlines()[-1]
-        self.server = bench_import.Server(self.env, self.workdir, self.workdir / "server.log")
+        self.server = bench_import.Server(self.env, self.workdir, self.workdir / "server.log", self.port)
         self.server.wait_ready()
         self.client = httpx.Client(base_url=self.server.base, timeout=600, trust_env=False)
         self.admin = {"Authorization": f"Bearer {admin_key}"}
         self.marketer, self.reviewer = (self._person(role) for role in ("marketer", "reviewer"))
         sender = self._expect("POST", "/v1/senders", 201, self.admin, json={
-            "kind": "short_code", "address": IMPORT_CODE, "label": "Bench import", "mps": HI_MPS})
+            "kind": "short_code", "address": self.code, "label": "Bench import", "mps": self.mps})
         self._expect("POST", f"/v1/senders/{sender['id']}/verify", 200, self.admin)
         self.sender_id = sender["id"]
-        self.list_id = self._expect("POST", "/v1/lists", 201, self.marketer, json={
-            "name": "Bench after import", "opt_in": "single", "sender_id": self.sender_id})["id"]
+        self.list_id = self.new_list("Bench after import")
+
+    def new_list(self, name: str) -> str:
+        return self._expect("POST", "/v1/lists", 201, self.marketer, json={
+            "name": name, "opt_in": "single", "sender_id": self.sender_id})["id"]
 
     def _person(self, role: str) -> dict:
         user = self._expect("POST", "/v1/users", 201, self.admin, json={
@@ -525,19 +530,21 @@ class ThroughTheApi:
     def _expect(self, method: str, path: str, status: int, headers: dict, **kwargs) -> dict:
         return bench_import._expect(self.client.request(method, path, headers=headers, **kwargs), status)
 
-    def import_csv(self, rows: int) -> tuple[dict, float]:
-        data = bench_import.write_csv(self.workdir / "import.csv", rows)
+    def import_csv(self, rows: int, list_id: str | None = None, first: int = 0) -> tuple[dict, float]:
+        data = bench_import.write_csv(self.workdir / "import.csv", rows, first=first)
         started = time.perf_counter()
-        response = self.client.post(f"/v1/lists/{self.list_id}/imports", content=bench_import.file_chunks(data.path),
+        response = self.client.post(f"/v1/lists/{list_id or self.list_id}/imports",
+                                    content=bench_import.file_chunks(data.path),
                                     headers={**self.marketer, "content-type": "text/csv",
                                              "content-length": str(data.size)})
         return bench_import._expect(response, 200), time.perf_counter() - started
 
-    def launch(self, name: str) -> tuple[str, int, float]:
+    def launch(self, name: str, list_id: str | None = None, spike_policy: str = "alert_only",
+               body: str = BODY) -> tuple[str, int, float]:
         """Create, submit, approve and launch a campaign to the list: (id, messages, launch seconds)."""
         campaign = self._expect("POST", "/v1/campaigns", 201, self.marketer, json={
-            "name": name, "sender_id": self.sender_id, "list_ids": [self.list_id], "body": BODY,
-            "spike_policy": "alert_only"})
+            "name": name, "sender_id": self.sender_id, "list_ids": [list_id or self.list_id], "body": body,
+            "spike_policy": spike_policy})
         self._expect("POST", f"/v1/campaigns/{campaign['id']}/submit", 200, self.marketer)
         self._expect("POST", f"/v1/campaigns/{campaign['id']}/review", 200, self.reviewer,
                      json={"decision": "approve", "comment": "bench"})

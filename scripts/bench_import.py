@@ -123,11 +123,13 @@ class NumberSource:
         return (f"+1{area}{exchange}{line}", f"({area}) {exchange}-{line}", f"{area}-{exchange}-{line}")[k % 3]
 
 
-def write_csv(path: Path, rows: int, seed: int = 1) -> CsvFile:
+def write_csv(path: Path, rows: int, seed: int = 1, first: int = 0) -> CsvFile:
+    """``rows`` rows, the numbers NumberSource's ``first`` to ``first + rows - 1`` (so files written
+    with different ``first`` and no overlap share no number)."""
     numbers = NumberSource()
     rng = random.Random(seed)
     # A sample of the good numbers must pass the same check the import applies.
-    sample = rng.sample(range(rows), min(rows, 2000))
+    sample = rng.sample(range(first, first + rows), min(rows, 2000))
     seen = set()
     for k in sample:
         e164 = phones.normalize(numbers.spelled(k))  # raises InvalidPhone if the generator is wrong
@@ -141,7 +143,7 @@ def write_csv(path: Path, rows: int, seed: int = 1) -> CsvFile:
         writer = csv.writer(handle)
         writer.writerow(HEADER)
         for i in range(rows):
-            phone = numbers.spelled(i)
+            phone = numbers.spelled(first + i)
             when = (start + timedelta(seconds=37 * i)).strftime("%Y-%m-%dT%H:%M:%SZ")
             source = SOURCES[i % len(SOURCES)]
             evidence = ("https://acme.example/join (disclosure v3)" if source == "web_form"
@@ -237,8 +239,8 @@ def _cpu_seconds(pid: int) -> float:
 
 
 class Server:
-    def __init__(self, env: dict[str, str], cwd: Path, log: Path) -> None:
-        self.port = free_port()
+    def __init__(self, env: dict[str, str], cwd: Path, log: Path, port: int | None = None) -> None:
+        self.port = port or free_port()
         self.log = log
         self._log_handle = log.open("wb")
         self.proc = subprocess.Popen(
