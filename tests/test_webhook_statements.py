@@ -86,13 +86,14 @@ async def test_an_attributed_stop_adds_one_statement_for_its_campaign(client, ma
     assert campaign.opt_out_count == 1 and campaign.state == "sending"  # one STOP is no spike
 
 
-async def test_a_delivered_callback_is_two_statements_and_its_replay_one(client, marketer, world, engine, db,
+async def test_a_delivered_callback_is_stored_in_two_statements_at_most_and_its_replay_one(client, marketer, world, engine, db,
                                                                          settings, session):
     message = await _sent_message(client, marketer, world, session)
     with counted(engine) as statements:
         assert (await status(client, message.provider_sid, "delivered")).status_code == 204
-    # store the callback (finding its message), queue it for the applier; committed before the 204
-    assert len(statements) == 2, "\n".join(statements)
+    # store the callback (finding its message), queue it for the applier; committed before the 204.
+    # PostgreSQL does both in one statement (the queued rows from the INSERT's RETURNING).
+    assert len(statements) == (1 if db.dialect == "postgresql" else 2), "\n".join(statements)
     with counted(engine) as statements:
         assert (await status(client, message.provider_sid, "delivered")).status_code == 204
     assert len(statements) == 1, "\n".join(statements)  # the insert that finds it stored; nothing queued

@@ -36,7 +36,7 @@ class Overloaded(Exception):
 
 
 class GroupCommit:
-    def __init__(self, db: Database, *, max_batch: int = 500, max_waiting: int = 4000, in_flight: int = 4) -> None:
+    def __init__(self, db: Database, *, max_batch: int = 128, max_waiting: int = 4000, in_flight: int = 4) -> None:
         if in_flight < 1:
             raise ValueError("in_flight must be at least 1")
         self.db, self.max_batch, self.max_waiting, self.in_flight = db, max_batch, max_waiting, in_flight

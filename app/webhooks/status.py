@@ -70,10 +70,11 @@ def _store_one():
     ).on_conflict_do_nothing(index_elements=["message_sid", "status"]).returning(_callbacks.c.id)
 
 
-# PostgreSQL: the whole batch in one INSERT … SELECT over unnest()ed arrays — one prepared statement
-# whatever the batch size, each row's message found by SID or (our ?m=) by id as above.
+# PostgreSQL: the whole batch in one statement — an INSERT … SELECT over unnest()ed arrays (one prepared
+# statement whatever the batch size, each row's message found by SID or (our ?m=) by id as above) and,
+# in the same statement, the new rows' pending entries: one round trip before the COMMIT.
 _STORE_MANY = text(f"""
-    INSERT INTO status_callback (message_sid, status, error_code, message_id, known, received_at)
+    WITH stored AS (INSERT INTO status_callback (message_sid, status, error_code, message_id, known, received_at)
     SELECT v.sid, v.status, v.code, f.id, f.id IS NOT NULL, :p_now
     FROM unnest(CAST(:p_sids AS varchar[]), CAST(:p_statuses AS varchar[]), CAST(:p_codes AS integer[]),
                 CAST(:p_message_ids AS bigint[])) AS v(sid, status, code, message_id)
@@ -82,7 +83,9 @@ _STORE_MANY = text(f"""
         (SELECT m.id FROM message m WHERE m.id = v.message_id AND m.provider_sid IS NULL
             AND m.state IN ({", ".join(f"'{state}'" for state in ATTACHABLE)}))) AS id) AS f ON true
     ON CONFLICT (message_sid, status) DO NOTHING
-    RETURNING id""").bindparams(bindparam("p_now", type_=_callbacks.c.received_at.type))
+    RETURNING id)
+    INSERT INTO status_callback_pending (callback_id) SELECT id FROM stored
+    RETURNING callback_id""").bindparams(bindparam("p_now", type_=_callbacks.c.received_at.type))
 _ENQUEUE = insert(_pending)
 
 
@@ -93,14 +96,13 @@ async def store(session: AsyncSession, rows: list[dict]) -> int:
         return 0
     connection = await session.connection()
     now = utcnow()
-    if connection.dialect.name == "postgresql":
-        stored = (await connection.execute(_STORE_MANY, {
+    if connection.dialect.name == "postgresql":  # stored and queued in one statement
+        return len((await connection.execute(_STORE_MANY, {
             "p_now": now, "p_sids": [row["p_sid"] for row in rows], "p_statuses": [row["p_status"] for row in rows],
             "p_codes": [row["p_code"] for row in rows], "p_message_ids": [row["p_message_id"] for row in rows],
-        })).scalars().all()
-    else:
-        stored = [callback_id for row in rows
-                  if (callback_id := await connection.scalar(_store_one(), {**row, "p_now": now})) is not None]
+        })).scalars().all())
+    stored = [callback_id for row in rows
+              if (callback_id := await connection.scalar(_store_one(), {**row, "p_now": now})) is not None]
     if stored:
         await connection.execute(_ENQUEUE, [{"callback_id": callback_id} for callback_id in stored])
     return len(stored)
