@@ -59,6 +59,7 @@ AUTH_TOKEN = "bench-under-send-auth-token"
 CODE, MPS = "12345", 5000
 BODY = "Fineline bench: the fall sale starts today. Reply STOP to opt out."
 GOAL_INGEST_RATIO, GOAL_P99_MS, GOAL_GUARD_S = 2.0, 50.0, 1.0
+KEPT_PACE_S = 2.0  # the API "kept pace" if the last callback was applied this soon after the double's schedule
 INBOUND, STATUS = "/webhooks/twilio/inbound", "/webhooks/twilio/status"
 _no_proxy = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
@@ -333,6 +334,9 @@ def report(args, r: dict, load_before: float) -> None:
     cb_p99, stop_p99, guard_p99 = r["callback_ms"]["p99"], r["stop_p99_ms"], r["guard_p99_s"]
     counts_equal = r["posted"] == r["answered_2xx"] == r["stored"] == r["applied"] and not r["lost"]
     problems = [f"{name}: {n}" for name, n in r["checks"].items() if n] + r["errors"]
+    peak = r["peak_second"] / r["send_rate"] if r["send_rate"] else 0.0
+    # kept pace: the last callback applied within the double's own schedule plus KEPT_PACE_S
+    kept_pace = r["lag_s"] is not None and r["lag_s"] <= 2 * args.callback_delay_ms / 1000 + KEPT_PACE_S
     lines = [
         "", "Webhooks under a full-speed send (one API process, one worker, PostgreSQL; "
         f"{os.cpu_count()} cores, load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after)",
@@ -341,9 +345,10 @@ def report(args, r: dict, load_before: float) -> None:
         f"  callbacks                posted {r['posted']:,}, answered 2xx {r['answered_2xx']:,}, retried "
         f"{r['retried']:,} {r['non_2xx'] or ''}, lost {r['lost']:,}; stored {r['stored']:,}, applied {r['applied']:,}"
         f"  [{verdict(counts_equal and not problems)}: posted = stored = applied, nothing applied twice]",
-        f"  callback ingest          {r['ingest_rate']:,.0f} stored/s = {ratio:.2f}x the send rate; busiest second "
-        f"{r['peak_second']:,} = {r['peak_second'] / r['send_rate'] if r['send_rate'] else 0:.2f}x  "
-        f"[{verdict(ratio >= GOAL_INGEST_RATIO)}: >= {GOAL_INGEST_RATIO:.0f}x]",
+        f"  callback ingest          {r['ingest_rate']:,.0f} stored/s over the posting window = {ratio:.2f}x the send "
+        f"rate (the double offers 2 per message); busiest second {r['peak_second']:,} stored = {peak:.2f}x; "
+        f"kept pace: {'yes' if kept_pace else 'NO'}  [{verdict(peak >= GOAL_INGEST_RATIO and kept_pace)}: "
+        f">= {GOAL_INGEST_RATIO:.0f}x absorbed, never falling behind]",
         f"  callback round trip      p50 {r['callback_ms']['p50']} ms, p99 {cb_p99} ms  "
         f"[{verdict(cb_p99 is not None and cb_p99 < GOAL_P99_MS)}: p99 < {GOAL_P99_MS:.0f} ms]",
         f"  inside the API           callbacks p50 <= {r['server_ms'][STATUS]['p50']} ms, p99 <= "
