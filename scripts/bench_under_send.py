@@ -8,24 +8,27 @@
 Run by hand, never from the tests; traffic stays on 127.0.0.1. What it does:
 
 1. A scratch database on the server of ``--pg-url`` (migrated; dropped WITH (FORCE) at the end).
-2. Seeds set-based: a verified short code (high MPS), ``--campaigns`` approved campaigns with the guard's
-   ``pause`` policy, each over its own list of ``--recipients`` opted-in subscribers, and 20 completed
-   campaigns at a 0.5% opt-out rate (the guard's baseline).
-3. Starts the Twilio double (``scripts/fake_twilio.py``: ``--latency-ms`` per create, then signed
+2. Starts the Twilio double (``scripts/fake_twilio.py``: ``--latency-ms`` per create, then signed
    ``sent`` and ``delivered`` callbacks for every message, ``--callback-delay-ms`` apart, to the
-   StatusCallback URL the worker gave, retried as its ``#rc=…&rp=…`` overrides say), ``fineline serve``
-   (FINELINE_WORKER=off) and ``fineline worker`` as real processes; launches every campaign.
-4. When ``--wave-at`` of the messages are sent, the STOP wave: for every campaign at once, its recipients
-   already sent to reply STOP one after another (signed inbound webhooks, attributed to that campaign)
-   until the campaign reads ``paused`` in the database; guard latency = from posting the deciding STOP
-   to seeing the campaign paused. Every STOP's round trip is timed (the STOP p50/p99 under load).
+   StatusCallback URL the worker gave, retried as its ``#rc=…&rp=…`` overrides say, on up to
+   ``--callback-concurrency`` connections at once) and ``fineline serve`` (FINELINE_WORKER=off).
+3. Seeds as a client would, over the API (``bench_dispatch.ThroughTheApi``): an admin from
+   ``fineline create-admin``, a marketer and a reviewer, a short code registered and verified with the
+   double, per campaign a list and a CSV import of ``--recipients`` rows (disjoint numbers; 1% of the
+   rows deliberately bad and refused), then the campaign (guard policy ``pause``) created, submitted,
+   approved and launched. No table statistics are gathered. Then ``fineline worker`` starts.
+4. When ``--wave-at`` of a campaign's messages are sent, its STOP wave: its recipients already sent to
+   reply STOP one after another (signed inbound webhooks, attributed to that campaign) until the
+   campaign reads ``paused`` in the database; guard latency = from posting the deciding STOP to seeing
+   the campaign paused. Every STOP's round trip is timed (the STOP p50/p99 under load).
 5. Waits for the send to finish and every callback to be answered and applied, then checks in the
    database: callbacks posted = stored = applied, every message's final state, and each campaign's
    ``delivered_count`` equal to its delivered messages (nothing applied twice).
-6. Prints send rate, callback ingest rate (2xx answers per second while the send ran, and stored rows
-   per second), the callbacks' p50/p99 as the double saw them, posted/stored/applied, the lag from the
-   last send to the last callback applied, STOP p50/p99 under load and guard latency p50/p99, with the
-   goals of issue 15 and this command line.
+6. Prints send rate, callback ingest (stored rows per second over the posting window, the busiest
+   second, and whether the API kept pace), the callbacks' p50/p99 as the double saw them and as the
+   API's own histogram saw them, posted/answered/stored/applied, the lag from the last send to the
+   last callback applied, cores busy per process, STOP p50/p99 under load and guard latency p50/p99,
+   each goal of issue 15 met or missed, the load average and this command line.
 """
 
 from __future__ import annotations
