@@ -106,6 +106,9 @@ class Settings(BaseSettings):
     unknown_grace_seconds: int = Field(default=60, ge=0)
     sandbox_callback_delay: float = Field(default=1.0, ge=0)
     sandbox_failure_share: float = Field(default=0.03, ge=0, le=1)
+    # The campaign report (app/reports/): its estimated cost, per billed SMS segment.
+    price_per_segment: float = Field(default=0.0083, ge=0, le=10)
+    price_currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
     # The company inbox (app/inbox/policy.py).
     inbox_reply_window_hours: float = Field(default=24, gt=0, le=24 * 30)  # answer a customer this long after
     inbox_texting_grace_minutes: float = Field(default=15, ge=0, le=24 * 60)  # "they are texting": send now

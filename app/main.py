@@ -28,6 +28,7 @@ from app.ops.router import router as ops_router
 from app.ops.sanity import InputSanity
 from app.opspage.router import router as ops_page_router
 from app.providers import Provider, build_provider
+from app.reports.router import router as reports_router
 from app.senders.router import router as senders_router
 from app.signup.router import router as signup_router
 from app.targeting.router import router as segments_router
@@ -92,7 +93,8 @@ def create_app(
     app.add_middleware(TwilioWebhooks, settings=settings)
     # Tracked links (GET /<token>) outermost of all: the hottest public route (app/links/router.py).
     app.add_middleware(TrackedLinks, settings=settings)
-    for router in (ops_router, users_router, company_router, flows_router, senders_router, audience_router, campaigns_router,
-                   segments_router, alerts_router, inbox_router, audit_router, ops_page_router, signup_router, docs_router):
+    for router in (ops_router, users_router, company_router, flows_router, senders_router, audience_router,
+                   campaigns_router, segments_router, reports_router, alerts_router, inbox_router, audit_router,
+                   ops_page_router, signup_router, docs_router):
         app.include_router(router)
     return app

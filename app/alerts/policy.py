@@ -25,11 +25,14 @@ def failure_policy(settings: Settings) -> detector.SpikePolicy:
                                 alpha=settings.spike_alpha, ceiling=settings.failure_ceiling)
 
 
-async def company_baseline(session: AsyncSession, settings: Settings) -> float:
+async def company_baseline(session: AsyncSession, settings: Settings, *, excluding: str | None = None) -> float:
+    """The company's normal opt-out rate over its recent completed campaigns; ``excluding`` one
+    campaign (the campaign report measures a campaign against the others, not against itself)."""
+    query = select(Campaign.opt_out_count, Campaign.delivered_count).where(Campaign.state == CampaignState.COMPLETED)
+    if excluding is not None:
+        query = query.where(Campaign.id != excluding)
     history = (await session.execute(
-        select(Campaign.opt_out_count, Campaign.delivered_count).where(Campaign.state == CampaignState.COMPLETED)
-        .order_by(Campaign.completed_at.desc()).limit(settings.baseline_campaigns)
-    )).all()
+        query.order_by(Campaign.completed_at.desc()).limit(settings.baseline_campaigns))).all()
     return detector.baseline_rate([(o, d) for o, d in history], prior=settings.baseline_prior)
 
 

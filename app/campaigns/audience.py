@@ -94,18 +94,20 @@ def effective_rollout(campaign: Campaign, settings: Settings) -> dict | None:
 
 
 async def hold_rest(session: AsyncSession, campaign_id: str, percent: float) -> int:
-    """Hold all but a random ``percent`` of the campaign's queued messages. Returns how many are held."""
+    """Hold all but a random ``percent`` of the campaign's queued messages. Returns how many are held.
+
+    ``canary_rest`` marks them for good (``held`` is cleared at the release): the report's first slice vs rest."""
     dialect = session.get_bind().dialect.name
     pick = func.random() if dialect == "postgresql" else (func.abs(func.random()) % 1_000_000) / 1_000_000.0
     result = await session.execute(
         update(Message).where(Message.campaign_id == campaign_id, Message.state == MessageState.QUEUED,
                               pick >= percent / 100.0)
-        .values(held=True).execution_options(synchronize_session=False))
+        .values(held=True, canary_rest=True).execution_options(synchronize_session=False))
     held = result.rowcount or 0
     queued = (Message.campaign_id == campaign_id, Message.state == MessageState.QUEUED)  # not the capped ones
     total = await session.scalar(select(func.count()).select_from(Message).where(*queued))
     if held and held == total:  # a slice of nobody proves nothing: release one
         first = await session.scalar(select(func.min(Message.id)).where(*queued))
-        await session.execute(update(Message).where(Message.id == first).values(held=False))
+        await session.execute(update(Message).where(Message.id == first).values(held=False, canary_rest=False))
         held -= 1
     return held

@@ -16,6 +16,7 @@ Two details carriers get right and so must we:
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -138,6 +139,12 @@ def segment_info(body: str) -> SegmentInfo:
         ucs2_chars=ucs2_chars,
         extension_chars=extension_chars,
     )
+
+
+@functools.lru_cache(maxsize=1024)
+def billed_segments(body: str) -> int:
+    """How many parts ``body`` is billed as; cached, since most of a campaign's texts are the same."""
+    return segment_info(body).segments
 
 
 @dataclass(frozen=True)

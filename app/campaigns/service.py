@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from datetime import datetime
 
 from sqlalchemy import Text, case, cast, delete, func, select
@@ -69,12 +70,10 @@ async def active_for_sender(session: AsyncSession, sender_id: str) -> list[Campa
         .order_by(Campaign.id))).all())
 
 
-async def campaign_counts(session: AsyncSession, campaign_id: str) -> dict[str, float | int]:
-    """The counts the API shows: audience, queued, sent, delivered, failed, skipped (of which
-    frequency_capped: by the company's frequency cap), opt_outs, rate."""
-    by_state = dict((await session.execute(
-        select(Message.state, func.count()).where(Message.campaign_id == campaign_id).group_by(Message.state)
-    )).all())
+def counts_of(by_state: Mapping[str, int], opt_outs: int, frequency_capped: int = 0) -> dict[str, float | int]:
+    """The counts the API shows, from a number of messages per state: audience, queued, sent,
+    delivered, failed, skipped (of which frequency_capped: by the company's frequency cap), opt_outs
+    and the rate (the campaign's, and the report's slices)."""
     delivered = by_state.get(MessageState.DELIVERED, 0)
     counts: dict[str, float | int] = {
         "audience": sum(by_state.values()),
@@ -83,13 +82,24 @@ async def campaign_counts(session: AsyncSession, campaign_id: str) -> dict[str, 
         "delivered": delivered,
         "failed": by_state.get(MessageState.FAILED, 0) + by_state.get(MessageState.UNDELIVERED, 0),
         "skipped": by_state.get(MessageState.SKIPPED, 0),
-        "frequency_capped": int(await session.scalar(select(func.count()).select_from(Message).where(
-            Message.campaign_id == campaign_id, Message.state == MessageState.SKIPPED,
-            Message.skip_reason == SkipReason.FREQUENCY_CAP)) or 0) if by_state.get(MessageState.SKIPPED) else 0,
-        "opt_outs": int(await session.scalar(select(Campaign.opt_out_count).where(Campaign.id == campaign_id)) or 0),
+        "frequency_capped": frequency_capped,
+        "opt_outs": opt_outs,
     }
-    counts["opt_out_rate"] = rates.opt_out_rate(counts["opt_outs"], delivered)  # as the spike guard judges it
+    counts["opt_out_rate"] = rates.opt_out_rate(opt_outs, delivered)  # as the spike guard judges it
     return counts
+
+
+async def campaign_counts(session: AsyncSession, campaign_id: str) -> dict[str, float | int]:
+    """The counts the API shows: audience, queued, sent, delivered, failed, skipped (of which
+    frequency_capped: by the company's frequency cap), opt_outs, rate."""
+    by_state = dict((await session.execute(
+        select(Message.state, func.count()).where(Message.campaign_id == campaign_id).group_by(Message.state)
+    )).all())
+    opt_outs = int(await session.scalar(select(Campaign.opt_out_count).where(Campaign.id == campaign_id)) or 0)
+    capped = int(await session.scalar(select(func.count()).select_from(Message).where(
+        Message.campaign_id == campaign_id, Message.state == MessageState.SKIPPED,
+        Message.skip_reason == SkipReason.FREQUENCY_CAP)) or 0) if by_state.get(MessageState.SKIPPED) else 0
+    return counts_of(by_state, opt_outs, capped)
 
 
 async def list_reviews(session: AsyncSession, campaign: Campaign) -> list[Review]:

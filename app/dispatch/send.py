@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.alerts import guard
 from app.audience import consent, quiet_hours
 from app.audience.consent import sendable_subscriber
-from app.campaigns import content, template, variants
+from app.campaigns import content, segments, template, variants
 from app.campaigns.service import content_context, list_ids_of
 from app.company import service as company
 from app.config import Settings
@@ -322,14 +322,16 @@ async def _attempt(provider: Provider, settings: Settings, sender: Sender, claim
             metrics.PROVIDER_LATENCY.observe(time.perf_counter() - started)
     if answer.result == SendResult.FAILED and answer.error_code in SENDER_NOT_REGISTERED_CODES:
         blocked.add(sender.id)
-    return _outcome_of(claimed, answer, settings, now)
+    return _outcome_of(claimed, answer, settings, now, body)
 
 
-def _outcome_of(claimed: Claimed, answer: Attempt, settings: Settings, now: datetime) -> Outcome:
-    """What the provider's answer (read by the shared ``classify``) does to a campaign message."""
+def _outcome_of(claimed: Claimed, answer: Attempt, settings: Settings, now: datetime, body: str) -> Outcome:
+    """What the provider's answer (read by the shared ``classify``) does to a campaign message; a sent
+    one keeps the segments its body is billed as (the report's cost)."""
     match answer.result:
         case SendResult.SENT:
-            return Outcome(claimed, {"state": MessageState.SENT, "provider_sid": answer.sent.sid, "sent_at": utcnow()})
+            return Outcome(claimed, {"state": MessageState.SENT, "provider_sid": answer.sent.sid, "sent_at": utcnow(),
+                                     "segments": segments.billed_segments(body)})
         case SendResult.SENDER_REFUSED:
             return _release(claimed)
         case SendResult.OPTED_OUT:

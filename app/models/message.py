@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, String, UniqueConstraint, text
+from sqlalchemy import (
+    BigInteger,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base, created_at_column
@@ -52,6 +62,10 @@ class Message(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     not_before: Mapped[datetime | None]  # quiet hours or back-off: not claimed before this
     held: Mapped[bool] = mapped_column(default=False)  # canary: the rest waits for the first slice's verdict
+    # Canary: held at launch behind the first slice (kept after the release, so the report can tell them apart).
+    canary_rest: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
+    # The billing parts of the body as it was sent (app/campaigns/segments.py); null until sent.
+    segments: Mapped[int | None] = mapped_column(SmallInteger)
     opted_out_at: Mapped[datetime | None]  # the recipient's opt-out was attributed to this message
     # A marketing message's place under the company's frequency cap, taken right before sending (in
     # the transaction of the re-check) and given back if the message goes back to the queue or is
