@@ -11,6 +11,7 @@ import io
 import os
 import shutil
 import time
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -119,10 +120,49 @@ def _run(http, base, admin_key, sync_playwright):
         page.wait_for_selector(f"[data-campaign-id='{campaign['id']}'][data-state='paused']", timeout=15000)
         page.wait_for_selector("button:has-text('Resume campaign')", timeout=10000)
         _figures_agree(page, http, keys["ops"], campaign["id"], alert)
+        _report_is_drawn(page, http, keys["ops"], campaign["id"], f"[data-campaign-id='{campaign['id']}'] ")
+
+        # A finished campaign: a small one to three other people completes, and its report is drawn too.
+        small = post("/v1/lists", keys["marketer"], json={"name": "Few", "opt_in": "single", "sender_id": sender["id"]})
+        for phone in ("+12125559001", "+12125559002", "+12125559003"):
+            post(f"/v1/lists/{small['id']}/subscribers", keys["marketer"], json={
+                "phone": phone, "consent": {"source": "web_form", "evidence": "https://example.com/join",
+                                            "consented_at": "2026-10-01T00:00:00Z"}})
+        done = post("/v1/campaigns", keys["marketer"], json={
+            "name": "Thank you", "sender_id": sender["id"], "list_ids": [small["id"]],
+            "body": "Fineline Demo Co: thanks for shopping with us. Reply STOP to opt out."})
+        post(f"/v1/campaigns/{done['id']}/submit", keys["marketer"])
+        post(f"/v1/campaigns/{done['id']}/review", keys["reviewer"], json={"decision": "approve", "comment": "ok"})
+        post(f"/v1/campaigns/{done['id']}/launch", keys["marketer"])
+        page.wait_for_selector(f"#finished [data-campaign-id='{done['id']}'][data-state='completed']", timeout=30000)
+        _report_is_drawn(page, http, keys["ops"], done["id"], "#finished ")
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "ops-page.png"), full_page=True)
         browser.close()
     assert console_errors == []
+
+
+def _report_is_drawn(page, http, ops_key, campaign_id, where):
+    """The report of a paused or finished campaign: its figures are the API's, its timeline an SVG
+    with a line per series and a point per minute from the first active minute to the last."""
+    headers = {"Authorization": f"Bearer {ops_key}"}
+    before = http.get(f"/v1/campaigns/{campaign_id}/report", headers=headers).json()
+    page.click(f"{where}[data-report-for='{campaign_id}']")
+    card = page.wait_for_selector(f"#report [data-report-id='{campaign_id}']", timeout=10000)
+    after = http.get(f"/v1/campaigns/{campaign_id}/report", headers=headers).json()
+    for name in ("audience", "sent", "delivered", "failed", "skipped", "opt_outs"):
+        shown = int(card.query_selector(f"[data-metric='{name}'] b").inner_text())
+        assert before[name] <= shown <= after[name], name  # late delivery callbacks only add
+    assert card.query_selector("[data-metric='clicks'] b").inner_text() == "n/a"
+    spans = set()
+    for report in (before, after):
+        minutes = [int(datetime.fromisoformat(p["minute"]).timestamp()) // 60 for p in report["timeline"]["points"]]
+        spans.add(minutes[-1] - minutes[0] + 1)
+    series = {line.get_attribute("data-series"): line.get_attribute("points").split()
+              for line in card.query_selector_all("svg.timeline polyline")}
+    assert set(series) == {"sent", "delivered", "failed", "opt_outs"}
+    assert len(series["sent"]) in spans and len({len(p) for p in series.values()}) == 1
+    assert len({point.split(",")[1] for point in series["sent"]}) > 1 or len(series["sent"]) == 1  # not a flat line
 
 
 def _number(text: str) -> float:

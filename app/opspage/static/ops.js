@@ -4,7 +4,7 @@
 "use strict";
 
 const state = { key: sessionStorage.getItem("fineline.key"), me: null, alerts: new Map(), lastEventId: null,
-                campaigns: [], history: new Map(), guard: new Map(), streamAbort: null, pollTimer: null,
+                campaigns: [], finished: [], history: new Map(), guard: new Map(), streamAbort: null, pollTimer: null,
                 signOut: (message) => signOut(message) };
 
 const pct = (x) => `${(100 * (x || 0)).toFixed(2)}%`;
@@ -54,10 +54,11 @@ async function poll() {
   clearTimeout(state.pollTimer);
   if (!state.key) return;
   try {
-    const [sending, paused, senders] = await Promise.all([
+    const [sending, paused, completed, senders] = await Promise.all([
       api("GET", "/v1/campaigns?state=sending&limit=50"), api("GET", "/v1/campaigns?state=paused&limit=50"),
-      api("GET", "/v1/senders?limit=100")]);
+      api("GET", "/v1/campaigns?state=completed&limit=50"), api("GET", "/v1/senders?limit=100")]);
     state.campaigns = [...paused.items, ...sending.items];
+    state.finished = completed.items;
     const now = Date.now();
     for (const c of state.campaigns) {
       const points = state.history.get(c.id) || [];
@@ -65,7 +66,7 @@ async function poll() {
       state.history.set(c.id, points.slice(-120));
       state.guard.set(c.id, await api("GET", `/v1/alerts/guard/${c.id}`));
     }
-    renderCampaigns(); renderSenders(senders.items); renderAlerts();
+    renderCampaigns(); renderFinished(); renderSenders(senders.items); renderAlerts();
   } catch (err) { /* the next poll tries again */ }
   state.pollTimer = setTimeout(poll, 1500);
 }
@@ -148,11 +149,108 @@ function renderCampaigns() {
              // the rate is over max(delivered, opt-outs), as the guard judges it (API: opt_out_rate)
              figure("opt_outs", "opt-outs", n.opt_outs,
                     ` of ${Math.max(n.delivered, n.opt_outs)} delivered (${pct(n.opt_out_rate)})`)),
-          c.state_reason ? el("div", { class: "legend reason" }, `why ${c.state}: ${c.state_reason}`) : ""),
+          c.state_reason ? el("div", { class: "legend reason" }, `why ${c.state}: ${c.state_reason}`) : "",
+          c.state === "paused" ? reportButton(c) : ""),
         el("figure", {}, canvas, chartCaption(state.guard.get(c.id)))));
     drawChart(canvas, state.history.get(c.id) || [], state.guard.get(c.id));
     return card;
   }));
+}
+
+// ---- the campaign report (a finished or paused campaign) ---------------------------------------
+// Fetched when asked for (it counts every message of the campaign), drawn with inline SVG.
+const reportButton = (c) => el("button", { class: "report-button", "data-report-for": c.id,
+  onclick: () => showReport(c.id) }, "Report");
+
+function renderFinished() {
+  const box = $("#finished");
+  if (!state.finished.length) return box.replaceChildren(el("p", { class: "empty" }, "No finished campaigns."));
+  box.replaceChildren(...state.finished.map((c) => el("div", { class: "card finished", "data-campaign-id": c.id,
+    "data-state": c.state }, el("span", {}, c.name, el("span", { class: `state ${c.state}` }, c.state)), " ",
+    el("span", { class: "legend" }, `sent ${c.counts.sent} · delivered ${c.counts.delivered} · opt-outs ${c.counts.opt_outs}`),
+    " ", reportButton(c))));
+}
+
+async function showReport(id) {
+  try { renderReport(await api("GET", `/v1/campaigns/${id}/report`)); } catch (err) { window.alert(err.message); }
+}
+
+const money = (x, currency) => `${Number(x).toFixed(2)} ${currency}`;
+
+function renderReport(r) {
+  const box = $("#report");
+  box.hidden = false;
+  const slice = (name, n) => el("tr", { "data-slice": name }, el("td", {}, name),
+    ...[n.audience, n.sent, n.delivered, n.failed, n.skipped, n.opt_outs, pct(n.opt_out_rate)].map((v) => el("td", {}, v)));
+  const list = (items, label) => items.length
+    ? el("ul", {}, ...items.map((i) => el("li", {}, `${label(i)}: `, el("b", {}, i.count)))) : el("p", { class: "empty" }, "none");
+  const base = r.opt_out_baseline;
+  box.replaceChildren(el("div", { class: "card report", "data-report-id": r.campaign_id },
+    el("h3", {}, `Report: ${r.name}`, el("span", { class: `state ${r.state}` }, r.state)),
+    el("div", { class: "legend" }, `as of ${time(r.generated_at)}`,
+       el("button", { onclick: () => showReport(r.campaign_id) }, "Refresh")),
+    el("div", { class: "metrics" },
+      figure("audience", "audience", r.audience), figure("sent", "sent", r.sent),
+      figure("delivered", "delivered", r.delivered), figure("failed", "failed", r.failed),
+      figure("skipped", "skipped", r.skipped),
+      figure("opt_outs", "opt-outs", r.opt_outs, ` (${pct(r.opt_out_rate)}; baseline ${pct(base.baseline_rate)}` +
+        (base.ratio === null ? ")" : `, ×${base.ratio.toFixed(1)})`)),
+      figure("replied", "replied", r.replies.replied, ` (${pct(r.replies.reply_rate)})`),
+      figure("clicks", "human clicks", r.clicks.available ? r.clicks.unique_human : "n/a",
+        r.clicks.available ? ` (${pct(r.clicks.click_rate)})` : " (tracked links not enabled)"),
+      figure("segments_sent", "segments", r.cost.segments_sent),
+      figure("estimated_cost", "est. cost", money(r.cost.estimated_cost, r.cost.currency))),
+    el("div", { class: "row" },
+      el("div", {}, el("h4", {}, "failed by error code"),
+        list(r.failed_by_error_code, (i) => (i.error_code === null ? "no code" : i.error_code))),
+      el("div", {}, el("h4", {}, "skipped by reason"), list(r.skipped_by_reason, (i) => i.reason))),
+    r.canary ? el("table", { class: "canary" }, el("thead", {}, el("tr", {}, ...["", "audience", "sent", "delivered",
+      "failed", "skipped", "opt-outs", "rate"].map((h) => el("th", {}, h)))),
+      el("tbody", {}, slice("first slice", r.canary.first_slice), slice("rest", r.canary.rest))) : "",
+    el("h4", {}, "per minute"), timelineChart(r.timeline)));
+}
+
+const SVG = "http://www.w3.org/2000/svg";
+const svgEl = (tag, attrs = {}) => {
+  const node = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+  return node;
+};
+const SERIES = [["sent", "#2c5fd6"], ["delivered", "#1f7a43"], ["failed", "#c62f2f"], ["opt_outs", "#b36b00"]];
+
+function timelineChart(timeline) {
+  // One point per minute from the first to the last active one (quiet minutes are zeros), unless the
+  // campaign spans more than a day of minutes: then only the active ones, placed by time.
+  const w = 720, h = 160, pad = 24;
+  const svg = svgEl("svg", { class: "timeline", width: w, height: h, viewBox: `0 0 ${w} ${h}`, role: "img",
+                             "aria-label": "sent, delivered, failed and opt-outs per minute" });
+  const raw = timeline.points.map((p) => ({ ...p, t: Date.parse(p.minute) / 60000 }));
+  if (!raw.length) { svg.append(svgEl("text", { x: pad, y: h / 2 })); svg.lastChild.textContent = "nothing sent yet"; return svg; }
+  const t0 = raw[0].t, t1 = raw[raw.length - 1].t;
+  let points = raw;
+  if (t1 - t0 <= 1440) {
+    const byT = new Map(raw.map((p) => [p.t, p]));
+    points = [];
+    for (let t = t0; t <= t1; t++) points.push(byT.get(t) || { t, sent: 0, delivered: 0, failed: 0, opt_outs: 0 });
+  }
+  const top = Math.max(1, ...points.flatMap((p) => SERIES.map(([k]) => p[k])));
+  const x = (t) => pad + (w - 2 * pad) * (t1 > t0 ? (t - t0) / (t1 - t0) : 0.5);
+  const y = (v) => h - pad - (h - 2 * pad) * (v / top);
+  svg.append(svgEl("line", { x1: pad, y1: h - pad, x2: w - pad, y2: h - pad, stroke: "#b9bfcc" }));
+  for (const [k, color] of SERIES) {
+    svg.append(svgEl("polyline", { "data-series": k, fill: "none", stroke: color, "stroke-width": 2,
+      points: points.map((p) => `${x(p.t).toFixed(1)},${y(p[k]).toFixed(1)}`).join(" ") }));
+    if (points.length <= 90) {  // few minutes: a dot per minute, so a one-minute campaign is seen too
+      for (const p of points) svg.append(svgEl("circle", { cx: x(p.t).toFixed(1), cy: y(p[k]).toFixed(1), r: 3, fill: color }));
+    }
+  }
+  const label = (text, attrs) => { const node = svgEl("text", { "font-size": 11, fill: "#6b7385", ...attrs }); node.textContent = text; return node; };
+  svg.append(label(`${top}/min`, { x: 2, y: pad - 6 }),
+             label(new Date(t0 * 60000).toLocaleTimeString(), { x: pad, y: h - 6 }),
+             label(new Date(t1 * 60000).toLocaleTimeString(), { x: w - pad, y: h - 6, "text-anchor": "end" }));
+  const legend = el("div", { class: "legend" }, ...SERIES.map(([k, color]) =>
+    el("span", { style: `color:${color}` }, k.replace("_", "-"))));
+  return el("figure", { class: "timeline-figure" }, svg, legend);
 }
 
 function chartCaption(guard) {
