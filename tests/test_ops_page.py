@@ -62,6 +62,14 @@ def _run(http, base, admin_key, sync_playwright):
     writer.writerows([p, "Ana", "web_form", "https://example.com/join", "2026-10-01"] for p in phones)
     post(f"/v1/lists/{lst['id']}/imports", keys["marketer"], content=out.getvalue(), headers={"content-type": "text/csv"})
 
+    def launch(name, list_id, body):
+        campaign = post("/v1/campaigns", keys["marketer"], json={"name": name, "sender_id": sender["id"],
+                                                                 "list_ids": [list_id], "body": body})
+        post(f"/v1/campaigns/{campaign['id']}/submit", keys["marketer"])
+        post(f"/v1/campaigns/{campaign['id']}/review", keys["reviewer"], json={"decision": "approve", "comment": "ok"})
+        post(f"/v1/campaigns/{campaign['id']}/launch", keys["marketer"])
+        return campaign
+
     console_errors: list[str] = []
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[
@@ -83,12 +91,7 @@ def _run(http, base, admin_key, sync_playwright):
         page.wait_for_selector("#stream-state.live")
         assert keys["ops"] not in page.url
 
-        campaign = post("/v1/campaigns", keys["marketer"], json={
-            "name": "Winter sale", "sender_id": sender["id"], "list_ids": [lst["id"]],
-            "body": "Fineline Demo Co: winter sale, 30% off today. Reply STOP to opt out."})
-        post(f"/v1/campaigns/{campaign['id']}/submit", keys["marketer"])
-        post(f"/v1/campaigns/{campaign['id']}/review", keys["reviewer"], json={"decision": "approve", "comment": "ok"})
-        post(f"/v1/campaigns/{campaign['id']}/launch", keys["marketer"])
+        campaign = launch("Winter sale", lst["id"], "Fineline Demo Co: winter sale, 30% off today. Reply STOP to opt out.")
         page.wait_for_selector(f"[data-campaign-id='{campaign['id']}'][data-state='sending']", timeout=15000)
 
         # wait until some messages were delivered, then the STOP wave
@@ -128,12 +131,7 @@ def _run(http, base, admin_key, sync_playwright):
             post(f"/v1/lists/{small['id']}/subscribers", keys["marketer"], json={
                 "phone": phone, "consent": {"source": "web_form", "evidence": "https://example.com/join",
                                             "consented_at": "2026-10-01T00:00:00Z"}})
-        done = post("/v1/campaigns", keys["marketer"], json={
-            "name": "Thank you", "sender_id": sender["id"], "list_ids": [small["id"]],
-            "body": "Fineline Demo Co: thanks for shopping with us. Reply STOP to opt out."})
-        post(f"/v1/campaigns/{done['id']}/submit", keys["marketer"])
-        post(f"/v1/campaigns/{done['id']}/review", keys["reviewer"], json={"decision": "approve", "comment": "ok"})
-        post(f"/v1/campaigns/{done['id']}/launch", keys["marketer"])
+        done = launch("Thank you", small["id"], "Fineline Demo Co: thanks for shopping with us. Reply STOP to opt out.")
         page.wait_for_selector(f"#finished [data-campaign-id='{done['id']}'][data-state='completed']", timeout=30000)
         _report_is_drawn(page, http, keys["ops"], done["id"], "#finished ")
         ARTIFACTS.mkdir(exist_ok=True)

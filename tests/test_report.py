@@ -6,12 +6,14 @@ from __future__ import annotations
 import csv
 import io
 from collections import Counter
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 
+from app.alerts import policy
+from app.db.base import utcnow
 from app.dispatch import canary
 from app.models import Campaign, InboundMessage, Message, Subscriber
 from app.reports import export, service
@@ -233,3 +235,42 @@ async def test_who_may_read_the_report(client, marketer, mixed, db):
     assert (await client.get(f"/v1/campaigns/{cid}/report.csv", headers=agent.headers)).status_code == 403
     assert (await client.get("/v1/campaigns/cmp_nope/report", headers=marketer.headers)).status_code == 404
     assert (await client.get("/v1/campaigns/cmp_nope/report.csv", headers=marketer.headers)).status_code == 404
+
+
+async def test_timeline_is_grouped_in_the_database(mixed, session):
+    """600 more messages over three minutes come back as three per-minute points (one row per minute
+    and kind from the database, whatever the audience), each with the exact counts."""
+    campaign = await session.get(Campaign, mixed["cid"])
+    start = datetime(2026, 11, 23, 18, 0, 0, 250_000, tzinfo=UTC)
+    at = [start + timedelta(minutes=i % 3, seconds=(i // 3) % 59) for i in range(600)]
+    people = [{"id": f"sub_t{i:05d}", "phone": f"+1646555{i:04d}", "time_zone": "America/New_York",
+               "attributes": {}, "time_zones": []} for i in range(600)]
+    await session.execute(insert(Subscriber), people)
+    await session.execute(insert(Message), [
+        {"campaign_id": campaign.id, "subscriber_id": p["id"], "to": p["phone"], "state": "delivered",
+         "sent_at": at[i], "delivered_at": at[i] + timedelta(seconds=1),
+         "segments": 2, "created_at": start} for i, p in enumerate(people)])
+    await session.flush()
+    result = await service.timeline(session, campaign.id)
+    ours = [p for p in result["points"] if p["minute"].date() == start.date()]
+    assert [p["minute"] for p in ours] == [start.replace(second=0, microsecond=0) + timedelta(minutes=k)
+                                           for k in range(3)]
+    assert [p["sent"] for p in ours] == [200, 200, 200]
+    assert [p["delivered"] for p in ours] == [200, 200, 200]
+
+
+async def test_unrecorded_segments_are_estimated_and_the_baseline_leaves_the_campaign_out(client, marketer, mixed,
+                                                                                          session, settings):
+    cid = mixed["cid"]
+    one = await session.scalar(select(Message.id).where(Message.campaign_id == cid, Message.state == "delivered")
+                               .limit(1))
+    await session.execute(update(Message).where(Message.id == one).values(segments=None))  # as if reconciled
+    await session.execute(update(Campaign).where(Campaign.id == cid).values(state="completed", completed_at=utcnow()))
+    await session.commit()
+    report = (await client.get(f"/v1/campaigns/{cid}/report", headers=marketer.headers)).json()
+    cost = report["cost"]
+    assert cost["messages_estimated"] == 1 and cost["estimated_segments_per_message"] == 1
+    assert cost["segments_recorded"] == 12 and cost["segments_sent"] == 13
+    # the guard's baseline now pools this completed campaign; the report's compares it with the others
+    assert report["opt_out_baseline"]["baseline_rate"] == pytest.approx(settings.baseline_prior)
+    assert await policy.company_baseline(session, settings) > settings.baseline_prior
