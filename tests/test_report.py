@@ -15,7 +15,7 @@ from sqlalchemy import func, insert, select, update
 from app.alerts import policy
 from app.db.base import utcnow
 from app.dispatch import canary
-from app.models import Campaign, InboundMessage, Message, Subscriber
+from app.models import Campaign, InboundMessage, Link, LinkClick, Message, Subscriber
 from app.reports import export, service
 from tests.conftest import OWNED
 from tests.dispatch_world import build, drain
@@ -81,8 +81,23 @@ async def mixed(client, admin, marketer, reviewer, db, provider, settings, sessi
     await inbound(client, "SM" + "d" * 32, delivered[3], "thanks!")
     await inbound(client, "SM" + "e" * 32, delivered[4], "HELP")  # a keyword: not a reply
     await inbound(client, "SM" + "f" * 32, "+14155559999", "who is this?")  # not a recipient
+
+    # Tracked-link clicks as the redirect route writes them (app.links, issue 19 part 1): one person
+    # twice, another once, and a link previewer on a third message, which is not a person.
+    by_phone = {m.to: m for m in sent}
+    clicks = [(delivered[5], "human"), (delivered[5], "human"), (delivered[6], "human"), (delivered[7], "bot")]
+    for index, (phone, kind) in enumerate(clicks):
+        m = by_phone[phone]
+        token = f"tok{index:029d}"
+        session.add(Link(token=token, campaign_id=cid, message_id=m.id, subscriber_id=m.subscriber_id, position=0,
+                         destination="https://acme.example/sale", expires_at=utcnow() + timedelta(days=30)))
+        await session.flush()
+        session.add(LinkClick(token=token, campaign_id=cid, message_id=m.id, subscriber_id=m.subscriber_id,
+                              position=0, clicked_at=utcnow(), kind=kind))
+    await session.commit()
     session.expire_all()
-    return {"cid": cid, "world": world, "replied": {delivered[2], delivered[3]}}
+    return {"cid": cid, "world": world, "replied": {delivered[2], delivered[3]},
+            "clicked": {delivered[5], delivered[6]}}
 
 
 async def _truth(session, settings, cid):
@@ -146,7 +161,10 @@ async def test_report_numbers_equal_the_per_message_truth(client, marketer, mixe
     baseline = report["opt_out_baseline"]
     assert baseline["baseline_rate"] == pytest.approx(settings.baseline_prior)  # no other completed campaign
     assert baseline["ratio"] == pytest.approx(report["opt_out_rate"] / settings.baseline_prior)
-    assert report["clicks"] == {"available": False, "unique_human": 0, "click_rate": None}
+    human = {(c.subscriber_id) for c in (await session.scalars(select(LinkClick).where(
+        LinkClick.campaign_id == cid, LinkClick.kind == "human"))).all()}
+    assert report["clicks"] == {"available": True, "unique_human": len(human), "click_rate": pytest.approx(2 / 11)}
+    assert {m.to for m in messages if m.subscriber_id in human} == mixed["clicked"]
 
     segments = sum(m.segments for m in messages if m.state in SENT)
     assert all(m.segments == 1 for m in messages if m.state in SENT)  # recorded as each message left
@@ -196,7 +214,7 @@ async def test_report_csv_rows_equal_the_messages(client, marketer, ops, reviewe
         assert row["delivered_at"] == (m.delivered_at.isoformat() if m.delivered_at else "")
         assert row["opted_out"] == ("yes" if m.opted_out_at else "no")
         assert row["replied"] == ("yes" if answered[m.id] else "no")
-        assert row["clicked"] == ""  # clicks are not available yet
+        assert row["clicked"] == ("yes" if m.to in mixed["clicked"] else "no")
         assert row["canary_rest"] == ("yes" if m.canary_rest else "no")
     assert sum(r["replied"] == "yes" for r in rows) == 2 and sum(r["opted_out"] == "yes" for r in rows) == 2
 
@@ -209,7 +227,7 @@ async def test_export_pages_join_up(mixed, db, settings, session):
     campaign = await session.get(Campaign, mixed["cid"])
     ids = []
     async for rows, clicked in service.outcome_pages(db, campaign.id, campaign.sender_id, settings, page=2):
-        assert len(rows) <= 2 and clicked is None
+        assert len(rows) <= 2 and clicked <= {row.subscriber_id for row in rows}
         ids.extend(row.id for row in rows)
     expected = (await session.scalars(select(Message.id).where(Message.campaign_id == campaign.id)
                                       .order_by(Message.id))).all()
@@ -217,13 +235,13 @@ async def test_export_pages_join_up(mixed, db, settings, session):
 
 
 def test_csv_cells_cannot_start_a_formula():
-    row = SimpleNamespace(id=1, to="+14155550100", state="skipped", skip_reason="=HYPERLINK(\"http://x\")",
+    row = SimpleNamespace(id=1, subscriber_id="sub_1", to="+14155550100", state="skipped", skip_reason="=HYPERLINK(\"http://x\")",
                           error_code=None, sent_at=None, delivered_at=None, opted_out_at=None, replied=False,
                           segments=None, canary_rest=False)
-    cells = export.row_of(row, None)
+    cells = export.row_of(row, set())
     assert cells[1] == "'+14155550100" and cells[3].startswith("'=")
     for value in ("-1", "@SUM(A1)", "+1"):
-        assert export.row_of(SimpleNamespace(**{**vars(row), "skip_reason": value}), None)[3] == "'" + value
+        assert export.row_of(SimpleNamespace(**{**vars(row), "skip_reason": value}), set())[3] == "'" + value
 
 
 async def test_who_may_read_the_report(client, marketer, mixed, db):

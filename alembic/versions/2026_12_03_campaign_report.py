@@ -1,7 +1,7 @@
 """the campaign report: which messages a canary held back, and the segments each sent message was billed as
 
 Revision ID: 2026_12_03_campaign_report
-Revises: 0010_status_callback_pending
+Revises: 2026_12_03_links
 Create Date: 2026-12-03 11:45:00
 """
 from collections.abc import Sequence
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '2026_12_03_campaign_report'
-down_revision: str | None = '0010_status_callback_pending'
+down_revision: str | None = '2026_12_03_links'  # after h-links' model commit (cherry-picked); main's head is 0010_status_callback_pending
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -24,13 +24,13 @@ def _flag(value: bool | None) -> str:
     return "" if value is None else ("yes" if value else "no")
 
 
-def row_of(message, clicked: set[int] | None) -> list[str]:
+def row_of(message, clicked: set[str]) -> list[str]:
     """One message's cells, each guarded against spreadsheet formulas (a phone starts with '+')."""
     return [safe_cell(cell) for cell in (
         message.id, message.to, message.state, message.skip_reason, message.error_code,
         _time(message.sent_at), _time(message.delivered_at), _flag(message.opted_out_at is not None),
         _time(message.opted_out_at), _flag(bool(message.replied)),
-        _flag(None if clicked is None else message.id in clicked), message.segments, _flag(message.canary_rest))]
+        _flag(message.subscriber_id in clicked), message.segments, _flag(message.canary_rest))]
 
 
 async def outcome_csv(db: Database, campaign_id: str, sender_id: str, settings: Settings) -> AsyncIterator[str]:

@@ -44,9 +44,9 @@ class RepliesOut(BaseModel):
 
 
 class ClicksOut(BaseModel):
-    available: bool  # false until tracked links exist: unique_human is then 0 and click_rate null
-    unique_human: int
-    click_rate: float | None  # unique_human / delivered
+    available: bool  # clicks are counted (tracked links)
+    unique_human: int  # recipients who clicked a tracked link, link previewers left out
+    click_rate: float  # unique_human / delivered
 
 
 class CostOut(BaseModel):

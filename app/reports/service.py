@@ -12,7 +12,7 @@ and active minutes, never with the audience. Takes the session first, changes no
 - Replies: an inbound text that is not a keyword (it went to the company inbox), from the recipient to
   the campaign's sender, within ``attribution_hours`` after the message and before any later
   campaign message to that number — attributed as opt-outs are.
-- Clicks: ``human_clicks`` (tracked links are not built yet: ``available`` is false).
+- Clicks: ``human_clicks`` and ``clicked_subscribers``, over the tracked links' human clicks.
 - Cost: the billed segments recorded when each message was sent, times ``price_per_segment``.
 - Canary: ``Message.canary_rest`` says which messages were held behind the first slice.
 - Timeline: per-minute buckets of sent, delivered, failed and opted-out messages.
@@ -36,7 +36,8 @@ from app.campaigns.service import content_context, counts_of
 from app.config import Settings
 from app.db import Database
 from app.db.base import utcnow
-from app.models import Campaign, InboundMessage, Message, Sender
+from app.models import Campaign, InboundMessage, LinkClick, Message, Sender
+from app.vocab.link import ClickKind
 from app.vocab.message import MessageState, SkipReason
 
 #: The states in which a message left for the carriers (``counts_of``'s ``sent``): billed.
@@ -78,19 +79,25 @@ def replied_condition(dialect: str, settings: Settings, sender: Sender | None, m
     ).exists()
 
 
-# Clicks come from these two functions only. Tracked links are not built yet, so nothing is counted
-# and the report says so (``available`` false) rather than showing a zero that looks measured.
-CLICKS_AVAILABLE = False
+# Clicks come from these two functions only: the tracked links' ``link_click`` rows of kind human
+# (a person, not a link previewer), unique per recipient; one recipient is one message of the campaign.
+def _human_clicks_of(campaign_id: str):
+    return (LinkClick.campaign_id == campaign_id, LinkClick.kind == ClickKind.HUMAN.value)
 
 
 async def human_clicks(session: AsyncSession, campaign_id: str) -> int:
     """Unique recipients of the campaign who clicked one of its tracked links (bots excluded)."""
-    return 0
+    return int(await session.scalar(select(func.count(func.distinct(LinkClick.subscriber_id)))
+                                    .where(*_human_clicks_of(campaign_id))) or 0)
 
 
-async def clicked_messages(session: AsyncSession, campaign_id: str, message_ids: list[int]) -> set[int] | None:
-    """Which of ``message_ids`` led to a human click; None while clicks are not available."""
-    return None
+async def clicked_subscribers(session: AsyncSession, campaign_id: str, subscriber_ids: list[str]) -> set[str]:
+    """Which of ``subscriber_ids`` clicked a tracked link of the campaign (exact probes of the click
+    index by recipient)."""
+    if not subscriber_ids:
+        return set()
+    return set((await session.scalars(select(LinkClick.subscriber_id).distinct().where(
+        *_human_clicks_of(campaign_id), LinkClick.subscriber_id.in_(subscriber_ids)))).all())
 
 
 async def _sender(session: AsyncSession, campaign: Campaign) -> Sender | None:
@@ -173,9 +180,9 @@ async def campaign_report(session: AsyncSession, campaign: Campaign, settings: S
             "window_hours": settings.attribution_hours,
         },
         "clicks": {
-            "available": CLICKS_AVAILABLE,
+            "available": True,  # tracked links: a campaign without any simply has none
             "unique_human": clicks,
-            "click_rate": (clicks / counts["delivered"] if counts["delivered"] else 0.0) if CLICKS_AVAILABLE else None,
+            "click_rate": clicks / counts["delivered"] if counts["delivered"] else 0.0,
         },
         "cost": {
             "segments_sent": segments_total,
@@ -227,10 +234,10 @@ async def timeline(session: AsyncSession, campaign_id: str) -> dict:
 # --- per recipient ---------------------------------------------------------------------------------
 
 async def outcome_pages(db: Database, campaign_id: str, sender_id: str, settings: Settings, *,
-                        page: int = PAGE) -> AsyncIterator[tuple[list, set[int] | None]]:
+                        page: int = PAGE) -> AsyncIterator[tuple[list, set[str]]]:
     """The campaign's messages with whether each was answered, in keyset pages on the message id, one
-    short session per page (a long export holds no transaction open); with each page the ids of its
-    messages that drew a human click (None while clicks are not available)."""
+    short session per page (a long export holds no transaction open); with each page the recipients
+    of it who clicked a tracked link."""
     after = 0
     while True:
         async with db.session() as session:
@@ -238,12 +245,12 @@ async def outcome_pages(db: Database, campaign_id: str, sender_id: str, settings
             sender = await session.get(Sender, sender_id)
             replied = and_(Message.sent_at.is_not(None), replied_condition(dialect, settings, sender))
             rows = (await session.execute(
-                select(Message.id, Message.to, Message.state, Message.skip_reason, Message.error_code,
+                select(Message.id, Message.subscriber_id, Message.to, Message.state, Message.skip_reason, Message.error_code,
                        Message.sent_at, Message.delivered_at, Message.opted_out_at, Message.segments,
                        Message.canary_rest, replied.label("replied"))
                 .where(Message.campaign_id == campaign_id, Message.id > after)
                 .order_by(Message.id).limit(page))).all()
-            clicked = await clicked_messages(session, campaign_id, [row.id for row in rows]) if rows else None
+            clicked = await clicked_subscribers(session, campaign_id, [row.subscriber_id for row in rows])
         if not rows:
             return
         yield rows, clicked
