@@ -103,6 +103,7 @@ async def mixed(client, admin, marketer, reviewer, db, provider, settings, sessi
 async def _truth(session, settings, cid):
     messages = (await session.scalars(select(Message).where(Message.campaign_id == cid).order_by(Message.id))).all()
     inbound_rows = (await session.scalars(select(InboundMessage))).all()
+    everyone = (await session.scalars(select(Message))).all()  # a later message of any campaign counts
 
     def answered(m) -> bool:
         if m.sent_at is None or m.state not in SENT:
@@ -113,7 +114,7 @@ async def _truth(session, settings, cid):
                 continue
             if not m.sent_at <= i.received_at < window:
                 continue
-            if any(o.to == m.to and o.sent_at and m.sent_at < o.sent_at <= i.received_at for o in messages):
+            if any(o.to == m.to and o.sent_at and m.sent_at < o.sent_at <= i.received_at for o in everyone):
                 continue  # a later campaign message to that number was the one answered
             return True
         return False
@@ -292,3 +293,26 @@ async def test_unrecorded_segments_are_estimated_and_the_baseline_leaves_the_cam
     # the guard's baseline now pools this completed campaign; the report's compares it with the others
     assert report["opt_out_baseline"]["baseline_rate"] == pytest.approx(settings.baseline_prior)
     assert await policy.company_baseline(session, settings) > settings.baseline_prior
+
+
+async def test_a_reply_belongs_to_the_last_campaign_message_before_it(client, marketer, mixed, session, settings):
+    """A later campaign message to the same number, sent before the reply, is the one answered."""
+    cid = mixed["cid"]
+    phone = sorted(mixed["replied"])[0]
+    first = await session.scalar(select(Message).where(Message.campaign_id == cid, Message.to == phone))
+    reply_at = await session.scalar(select(func.min(InboundMessage.received_at)).where(
+        InboundMessage.from_phone == phone, InboundMessage.classification == "reply"))
+    own = await session.get(Campaign, cid)
+    other = Campaign(name="Next", author_id=own.author_id, owner_id=own.owner_id, sender_id=own.sender_id,
+                     body=own.body, state="completed")
+    session.add(other)
+    await session.flush()
+    session.add(Message(campaign_id=other.id, subscriber_id=first.subscriber_id, to=phone, state="delivered",
+                        sent_at=first.sent_at + (reply_at - first.sent_at) / 2, segments=1))
+    await session.commit()
+
+    mine = (await client.get(f"/v1/campaigns/{cid}/report", headers=marketer.headers)).json()["replies"]
+    theirs = (await client.get(f"/v1/campaigns/{other.id}/report", headers=marketer.headers)).json()["replies"]
+    _, answered = await _truth(session, settings, cid)
+    assert mine["replied"] == sum(answered.values()) == 1
+    assert theirs["replied"] == 1
