@@ -155,7 +155,7 @@ async def measure(url: str, rows: int, settings: Settings) -> list[dict]:
             csv_s = time.perf_counter() - started
             if lines != rows + 1:
                 raise SystemExit(f"the CSV has {lines} lines for {rows} messages")
-            csv_peak = 0.0
+            csv_peak = None
             if label == "no statistics":  # the memory pass is slow (tracemalloc): once per size
                 tracemalloc.start()
                 await csv_once()
@@ -163,10 +163,10 @@ async def measure(url: str, rows: int, settings: Settings) -> list[dict]:
                 tracemalloc.stop()
             results.append({"rows": rows, "when": label, "report_s": report_s, "report_peak_mb": report_peak / 2**20,
                             "points": len(report["timeline"]["points"]), "csv_s": csv_s, "csv_mb": size / 2**20,
-                            "csv_peak_mb": csv_peak / 2**20})
+                            "csv_peak_mb": None if csv_peak is None else csv_peak / 2**20})
             print(f"  {rows:>9,} {label:<14} report {report_s:7.2f} s, peak {report_peak / 2**20:6.2f} MiB "
                   f"({len(report['timeline']['points'])} minutes) | CSV {csv_s:7.2f} s, {size / 2**20:7.1f} MiB, "
-                  f"peak {csv_peak / 2**20:6.2f} MiB", flush=True)
+                  f"peak {'—' if csv_peak is None else f'{csv_peak / 2**20:.2f} MiB'}", flush=True)
     finally:
         await engine.dispose()
     return results
@@ -189,7 +189,8 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|")
     for r in all_results:
         print(f"| {r['rows']:,} | {r['when']} | {r['report_s']:.2f} | {r['report_peak_mb']:.2f} | {r['points']} | "
-              f"{r['csv_s']:.2f} | {r['csv_mb']:.1f} | {r['csv_peak_mb']:.2f} |")
+              f"{r['csv_s']:.2f} | {r['csv_mb']:.1f} | "
+              f"{'—' if r['csv_peak_mb'] is None else format(r['csv_peak_mb'], '.2f')} |")
     print("command:", " ".join(shlex.quote(a) for a in [sys.executable, "-m", "scripts.bench_report", *sys.argv[1:]]))
 
 
