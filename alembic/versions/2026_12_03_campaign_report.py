@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '2026_12_03_campaign_report'
-down_revision: str | None = '2026_12_03_links'  # after h-links' model commit (cherry-picked); main's head is 0010_status_callback_pending
+down_revision: str | None = '2026_12_03_links'  # main's head when this was written
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
