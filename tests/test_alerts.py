@@ -208,6 +208,8 @@ async def test_canary_holds_a_bad_campaign(client, admin, marketer, reviewer, db
     assert verdicts["held"] == [cid]
     campaign = await session.get(Campaign, cid, populate_existing=True)
     assert campaign.state == "paused" and campaign.paused_by_guard
+    shown = (await client.get(f"/v1/campaigns/{cid}", headers=marketer.headers)).json()
+    assert shown["paused_by_guard"] is True  # the ops page offers ops the Resume only then
     kinds = set((await session.scalars(select(Alert.kind))).all())
     assert "canary_held" in kinds
     sent_before = len(provider.sent)

@@ -97,7 +97,7 @@ async def test_full_path_to_sending_and_pause_resume_cancel(client, marketer, re
     launched = await client.post(f"/v1/campaigns/{campaign['id']}/launch", headers=marketer.headers)
     assert launched.json()["state"] == "sending"
     paused = await client.post(f"/v1/campaigns/{campaign['id']}/pause", json={"comment": "checking"}, headers=ops.headers)
-    assert paused.json()["state"] == "paused"
+    assert paused.json()["state"] == "paused" and paused.json()["paused_by_guard"] is False  # its owner resumes it
     resumed = await client.post(f"/v1/campaigns/{campaign['id']}/resume", headers=marketer.headers)
     assert resumed.json()["state"] == "sending"
     cancelled = await client.post(f"/v1/campaigns/{campaign['id']}/cancel", headers=marketer.headers)

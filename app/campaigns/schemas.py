@@ -186,6 +186,8 @@ class CampaignOut(BaseModel):
                                 "segment_id, or inline); null: the whole of the lists")
     state: CampaignState
     state_reason: str | None
+    paused_by_guard: bool = Field(default=False, description="paused by the unsubscribe-spike guard: only ops resume it "
+                                  "(with a comment); any other pause is resumed by the campaign's owner")
     approved_by_id: str | None
     approved_at: datetime | None
     created_at: datetime

@@ -110,7 +110,10 @@ function alertCard(a) {
     if (a.state === "open") actions.append(el("button", { onclick: () => act(`/v1/alerts/${a.id}/acknowledge`) }, "Acknowledge"));
     actions.append(el("button", { onclick: () => act(`/v1/alerts/${a.id}/resolve`) }, "Resolve"));
     const campaign = state.campaigns.find((c) => c.id === a.campaign_id);
-    if (campaign && campaign.state === "paused") {
+    if (campaign && campaign.state === "paused" && !campaign.paused_by_guard) {
+      // Paused for another reason (a suspended sender, its owner): only the owner resumes it.
+      actions.append(el("span", { class: "legend" }, "paused, not by the guard: the campaign's owner resumes it"));
+    } else if (campaign && campaign.state === "paused") {
       const comment = el("input", { type: "text", placeholder: "why it is safe to resume", "aria-label": "comment" });
       actions.append(comment, el("button", { class: "primary", onclick: () => {
         if (!comment.value.trim()) { comment.focus(); return; }
