@@ -14,6 +14,7 @@ from app.models import (
     Campaign,
     ConsentEvent,
     InboundMessage,
+    LinkClick,
     Message,
     Sender,
     Subscriber,
@@ -47,6 +48,7 @@ class Person:
     consented_at: datetime
     received_at: list[datetime] = field(default_factory=list)
     replied_at: list[datetime] = field(default_factory=list)
+    clicked_at: list[datetime] = field(default_factory=list)  # human clicks only
 
     @property
     def sendable(self) -> bool:
@@ -64,7 +66,9 @@ async def build(session, count: int = 60) -> dict:
     await session.flush()
     earlier = Campaign(name="Earlier", author_id=user.id, owner_id=user.id, sender_id=sender.id,
                        body="Acme: hi. Reply STOP to opt out.", state="completed")
-    session.add(earlier)
+    linked = Campaign(name="Linked", author_id=user.id, owner_id=user.id, sender_id=sender.id,
+                      body="Acme: see https://acme.example/sale Reply STOP to opt out.", state="completed")
+    session.add_all([earlier, linked])
     await session.flush()
     people = []
     for i in range(count):
@@ -107,6 +111,19 @@ async def build(session, count: int = 60) -> dict:
             session.add(InboundMessage(message_sid=f"SMseg{i:05d}", from_phone=phone, to=sender.address,
                                        body="hi", classification="other", received_at=received))
             person.replied_at.append(received)
+        if i % 4 == 3:  # a tracked link of the earlier campaign: opened by the person, or only previewed
+            message = Message(campaign_id=linked.id, subscriber_id=subscriber.id, to=phone, state="delivered",
+                              sent_at=NOW - timedelta(days=60))
+            session.add(message)
+            await session.flush()
+            person.received_at.append(message.sent_at)
+            clicked = NOW - timedelta(days=(i % 45) + 1)
+            human = i % 8 == 3
+            session.add(LinkClick(token=f"tok{i:05d}", campaign_id=linked.id, message_id=message.id,
+                                  subscriber_id=subscriber.id, position=0, clicked_at=clicked,
+                                  kind="human" if human else "bot"))
+            if human:
+                person.clicked_at.append(clicked)
         people.append(person)
     await session.flush()
     return {"list_id": target.id, "other_list_id": other.id, "people": people, "user": user, "sender": sender}
@@ -160,6 +177,8 @@ def passes(node: f.Node, person: Person, now: datetime = NOW) -> bool:
             return any(at >= now - timedelta(days=days) for at in person.received_at)
         case f.Replied(days):
             return any(at >= now - timedelta(days=days) for at in person.replied_at)
+        case f.Clicked(days):
+            return any(at >= now - timedelta(days=days) for at in person.clicked_at)
         case f.Attribute(key, op, value):
             text = _text(person.attributes.get(key))
             if op == "exists":

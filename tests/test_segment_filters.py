@@ -61,6 +61,7 @@ LEAVES = st.one_of(
     st.one_of(MOMENTS.map(lambda m: {"joined": {"after": m}}), MOMENTS.map(lambda m: {"joined": {"before": m}})),
     st.integers(min_value=1, max_value=60).map(lambda d: {"received_within_days": d}),
     st.integers(min_value=1, max_value=60).map(lambda d: {"replied_within_days": d}),
+    st.integers(min_value=1, max_value=60).map(lambda d: {"clicked_within_days": d}),
 )
 FILTERS = st.recursive(LEAVES, lambda inner: st.one_of(
     st.lists(inner, min_size=1, max_size=3).map(lambda c: {"all": c}),
@@ -110,6 +111,7 @@ async def test_the_world_has_people_a_filter_must_keep_out(session, world):
      lambda p: p.us_state == "TX" and p.time_zone == "America/Chicago"),
     ({"received_within_days": 10}, lambda p: any(at >= NOW - segment_world.timedelta(days=10) for at in p.received_at)),
     ({"replied_within_days": 10}, lambda p: any(at >= NOW - segment_world.timedelta(days=10) for at in p.replied_at)),
+    ({"clicked_within_days": 10}, lambda p: any(at >= NOW - segment_world.timedelta(days=10) for at in p.clicked_at)),
     ({"joined": {"after": "2026-01-01"}}, lambda p: p.consented_at >= segment_world.datetime(2026, 1, 1, tzinfo=segment_world.UTC)),
 ])
 async def test_each_kind_of_condition(session, world, raw, want):

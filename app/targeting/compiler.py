@@ -42,8 +42,9 @@ from sqlalchemy import (
 from sqlalchemy.sql.elements import ColumnElement
 
 from app.audience.consent import sendable_condition
-from app.models import ConsentEvent, InboundMessage, Message, Subscriber, Subscription
+from app.models import ConsentEvent, InboundMessage, LinkClick, Message, Subscriber, Subscription
 from app.targeting import filters as f
+from app.vocab.link import ClickKind
 from app.vocab.message import MessageState
 
 _NUMBER_PG = r"^-?[0-9]+(\.[0-9]+)?$"
@@ -56,7 +57,8 @@ def audience_condition(list_ids, filter_json: dict | None, *, dialect: str, now:
     """Consent (``sendable_condition``) AND the filter, over ``Subscriber``/``Subscription``.
 
     ``filter_json`` is a normalised filter (as stored), or None for the whole of the lists. ``now``
-    anchors the engagement windows (``received_within_days``, ``replied_within_days``).
+    anchors the engagement windows (``received_within_days``, ``replied_within_days``,
+    ``clicked_within_days``).
     """
     consent = sendable_condition(list_ids)
     if not filter_json:
@@ -97,6 +99,10 @@ class _Compiler:
                 return (select(InboundMessage.id).where(
                     InboundMessage.from_phone == Subscriber.phone,
                     InboundMessage.received_at >= self.now - timedelta(days=days)).correlate(Subscriber).exists())
+            case f.Clicked(days):  # along ix_link_click_subscriber_at; previewers' fetches never count
+                return (select(LinkClick.id).where(
+                    LinkClick.subscriber_id == Subscriber.id, LinkClick.kind == ClickKind.HUMAN,
+                    LinkClick.clicked_at >= self.now - timedelta(days=days)).correlate(Subscriber).exists())
         raise TypeError(f"not a filter node: {node!r}")
 
     def joined(self, after: datetime | None, before: datetime | None) -> ColumnElement[bool]:

@@ -13,6 +13,7 @@ The grammar (each node one JSON object; docs/api.md, "Segments"):
     {"time_zone": "America/Chicago" | [...]}        {"region": "TX" | [...]}   (US state)
     {"joined": {"after": "2026-01-01", "before": "2026-07-01T00:00:00Z"}}
     {"received_within_days": 30}                    {"replied_within_days": 7}
+    {"clicked_within_days": 30}                     (a person, not a link previewer, opened a tracked link)
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ ATTRIBUTE_KEY = re.compile(r"[\w-]{1,64}")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _REGION = re.compile(r"[A-Z]{2}")
 _KINDS = ("all", "any", "not", "attribute", "time_zone", "region", "joined", "received_within_days",
-          "replied_within_days")
+          "replied_within_days", "clicked_within_days")
 
 Scalar = str | int | float | bool
 
@@ -108,7 +109,14 @@ class Replied:
     days: int
 
 
-Node = Union[All, AnyOf, Not, Attribute, TimeZone, Region, Joined, Received, Replied]  # noqa: UP007
+@dataclass(frozen=True)
+class Clicked:
+    """Opened a tracked link of a campaign (a human click, never a previewer's) in the last ``days`` days."""
+
+    days: int
+
+
+Node = Union[All, AnyOf, Not, Attribute, TimeZone, Region, Joined, Received, Replied, Clicked]  # noqa: UP007
 
 
 def parse(raw: Any, path: str = "filter") -> Node:
@@ -144,6 +152,8 @@ def normal(node: Node) -> dict:
             return {"received_within_days": days}
         case Replied(days):
             return {"replied_within_days": days}
+        case Clicked(days):
+            return {"clicked_within_days": days}
     raise TypeError(f"not a filter node: {node!r}")
 
 
@@ -213,7 +223,7 @@ def _node(raw: Any, path: str, depth: int, counter: list[int]) -> Node:
         return _joined(body, here)
     if isinstance(body, bool) or not isinstance(body, int) or not 1 <= body <= MAX_DAYS:
         raise FilterError(here, f"a whole number of days from 1 to {MAX_DAYS}")
-    return Received(body) if kind == "received_within_days" else Replied(body)
+    return {"received_within_days": Received, "replied_within_days": Replied, "clicked_within_days": Clicked}[kind](body)
 
 
 def _attribute(raw: dict, path: str) -> Attribute:

@@ -44,7 +44,8 @@ def error_of(raw) -> FilterError:
     ({"received_within_days": 0}, "filter.received_within_days", "whole number of days"),
     ({"replied_within_days": 7.5}, "filter.replied_within_days", "whole number of days"),
     ({"replied_within_days": True}, "filter.replied_within_days", "whole number of days"),
-    ({"clicked_within_days": 7}, "filter.clicked_within_days", "unknown filter"),
+    ({"clicked_within_days": 0}, "filter.clicked_within_days", "whole number of days"),
+    ({"clicks_within_days": 7}, "filter.clicks_within_days", "unknown filter"),
 ])
 def test_a_bad_node_is_named_by_its_path(raw, path, words):
     error = error_of(raw)
