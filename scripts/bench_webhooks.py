@@ -179,7 +179,7 @@ def fire(base: str, path: str, params: list[dict[str, str]], concurrency: int, e
     job.write_text(json.dumps({"base": base, "path": path, "params": params, "concurrency": concurrency,
                                "token": TOKEN, "expect": expect}))
     cpu0, stat0 = proc_cpu(api_pid), system_cpu()
-    done = subprocess.run([sys.executable, __file__, "--loadgen", str(job)], capture_output=True, text=True,
+    done = subprocess.run([sys.executable, "-m", "scripts.bench_webhooks", "--loadgen", str(job)], capture_output=True, text=True,
                           timeout=600, cwd=ROOT)
     api_cpu, (busy, total) = proc_cpu(api_pid) - cpu0, [b - a for a, b in zip(stat0, system_cpu(), strict=True)]
     if done.returncode != 0:
