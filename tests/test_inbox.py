@@ -111,6 +111,15 @@ async def test_keywords_act_as_before_and_open_nothing(client, sender, agent, se
     assert (await session.scalars(select(Conversation))).all() == []
 
 
+async def test_a_yes_with_nothing_to_confirm_is_a_reply_in_the_inbox(client, sender, agent, session):
+    await available(client, agent)
+    answer = await customer_says(client, "Yes")
+    assert "<Message>" not in answer.text  # no keyword answer: a person will reply
+    conversation = await the_conversation(client, agent)
+    thread = (await client.get(f"/v1/conversations/{conversation['id']}", headers=agent.headers)).json()
+    assert [(m["body"], m["classification"]) for m in thread["messages"]] == [("Yes", "confirm")]
+
+
 async def test_an_opt_out_in_plain_words_inside_a_conversation_is_an_opt_out(client, sender, agent, session):
     await available(client, agent)
     await customer_says(client, "what time do you open?")

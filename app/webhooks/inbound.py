@@ -68,7 +68,8 @@ async def handle(session: AsyncSession, params: dict[str, str], settings: Settin
             await consent.opt_back_in(session, phone, channel="keyword", evidence=f"replied {body.strip()[:60]!r}",
                                       inbound_sid=sid)
             return InboundResult(kind, False, texts.opted_back_in(brand))
-        return InboundResult(kind, False, None)
+        # Nothing to confirm: a "Yes" is the customer answering the company ("Reply YES to book"), so it
+        # goes to the inbox below like any reply, never dropped.
     if kind is Keyword.HELP:
         return InboundResult(kind, False, texts.help_text(brand, settings.help_contact))
     if join is not None:  # the list's confirmation goes through the worker's provider gate, not TwiML
