@@ -6,6 +6,8 @@ from typing import Annotated, Generic, TypeVar
 
 from fastapi import Depends, Query
 from pydantic import BaseModel
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 T = TypeVar("T")
 
@@ -35,3 +37,12 @@ def page_of(rows: list, params: PageParams, *, key=lambda row: row.id) -> dict:
     items = rows[: params.limit]
     next_cursor = key(items[-1]) if len(rows) > params.limit else None
     return {"items": items, "next_cursor": next_cursor}
+
+
+async def keyset(session: AsyncSession, model, *, limit: int, cursor: str | None, where=()) -> list:
+    """One page of ``model`` rows in id order after ``cursor`` (the ``id`` of the last row seen),
+    narrowed by the ``where`` conditions."""
+    query = select(model).where(*where).order_by(model.id).limit(limit)
+    if cursor:
+        query = query.where(model.id > cursor)
+    return list((await session.scalars(query)).all())

@@ -26,6 +26,7 @@ from app.models import (
     Subscription,
     User,
 )
+from app.pagination import keyset
 from app.vocab.audience import SubscriptionState
 
 
@@ -144,10 +145,7 @@ def require_reviewed_confirmation(lst: SubscriberList) -> None:
 
 
 async def list_lists(session: AsyncSession, *, limit: int, cursor: str | None) -> list[SubscriberList]:
-    query = select(SubscriberList).order_by(SubscriberList.id).limit(limit)
-    if cursor:
-        query = query.where(SubscriberList.id > cursor)
-    return list((await session.scalars(query)).all())
+    return await keyset(session, SubscriberList, limit=limit, cursor=cursor)
 
 
 async def counts_by_state(session: AsyncSession, list_ids: list[str]) -> dict[str, dict[str, int]]:

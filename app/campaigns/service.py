@@ -36,6 +36,7 @@ from app.models import (
     Subscription,
     User,
 )
+from app.pagination import keyset
 from app.targeting import service as targeting
 from app.vocab.campaign import CampaignState
 from app.vocab.message import MessageState, SkipReason
@@ -55,12 +56,7 @@ async def list_ids_of(session: AsyncSession, campaign: Campaign) -> list[str]:
 
 
 async def list_campaigns(session: AsyncSession, *, limit: int, cursor: str | None, state: str | None) -> list[Campaign]:
-    query = select(Campaign).order_by(Campaign.id).limit(limit)
-    if cursor:
-        query = query.where(Campaign.id > cursor)
-    if state:
-        query = query.where(Campaign.state == state)
-    return list((await session.scalars(query)).all())
+    return await keyset(session, Campaign, limit=limit, cursor=cursor, where=[Campaign.state == state] if state else ())
 
 
 async def active_for_sender(session: AsyncSession, sender_id: str) -> list[Campaign]:

@@ -17,6 +17,7 @@ from app.campaigns import service as campaigns
 from app.db.base import utcnow
 from app.errors import Conflict, Forbidden, Invalid, NotFound, ProviderFailed
 from app.models import Sender, User
+from app.pagination import keyset
 from app.providers import registration
 from app.providers.base import Provider
 from app.providers.errors import ProviderError
@@ -34,12 +35,7 @@ async def get_sender(session: AsyncSession, sender_id: str, *, lock: bool = Fals
 
 
 async def list_senders(session: AsyncSession, *, limit: int, cursor: str | None, state: str | None = None) -> list[Sender]:
-    query = select(Sender).order_by(Sender.id).limit(limit)
-    if cursor:
-        query = query.where(Sender.id > cursor)
-    if state:
-        query = query.where(Sender.state == state)
-    return list((await session.scalars(query)).all())
+    return await keyset(session, Sender, limit=limit, cursor=cursor, where=[Sender.state == state] if state else ())
 
 
 def _move(session: AsyncSession, sender: Sender, target: str, *, actor: User | None, reason: str) -> None:

@@ -15,6 +15,7 @@ from app.audit.service import record
 from app.db.base import utcnow
 from app.errors import Invalid, NotFound
 from app.models import Segment, Subscriber, SubscriberList, Subscription, User
+from app.pagination import keyset
 from app.targeting import filters
 from app.targeting.compiler import audience_condition
 
@@ -54,10 +55,7 @@ async def get_segment(session: AsyncSession, segment_id: str, *, field: str | No
 
 
 async def list_segments(session: AsyncSession, *, limit: int, cursor: str | None) -> list[Segment]:
-    query = select(Segment).order_by(Segment.id).limit(limit)
-    if cursor:
-        query = query.where(Segment.id > cursor)
-    return list((await session.scalars(query)).all())
+    return await keyset(session, Segment, limit=limit, cursor=cursor)
 
 
 async def campaign_filter(session: AsyncSession, *, segment_id: str | None, filter_json) -> dict | None:

@@ -10,6 +10,7 @@ from app.audit.service import record
 from app.db.base import utcnow
 from app.errors import Conflict, Forbidden, NotFound
 from app.models import ApiKey, User
+from app.pagination import keyset
 from app.vocab.roles import Role
 
 
@@ -21,10 +22,7 @@ async def get_user(session: AsyncSession, user_id: str) -> User:
 
 
 async def list_users(session: AsyncSession, *, limit: int, cursor: str | None) -> list[User]:
-    query = select(User).order_by(User.id).limit(limit)
-    if cursor:
-        query = query.where(User.id > cursor)
-    return list((await session.scalars(query)).all())
+    return await keyset(session, User, limit=limit, cursor=cursor)
 
 
 async def create_user(
