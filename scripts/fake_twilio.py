@@ -31,7 +31,8 @@ What it serves (Twilio's JSON shapes, trimmed to what Fineline reads):
 
 Status callbacks (``--callback-delay-ms``, default 1000; ``--no-callbacks`` to disable): for every
 accepted create carrying a StatusCallback, the server posts ``sent`` after the delay and
-``delivered`` after another, form-encoded like Twilio and signed with the twilio package's
+``delivered`` after another (``--callback-spread S``: each delay drawn uniformly from delay × (1 ± S),
+as carriers' reports spread, rather than every message created together calling back together), form-encoded like Twilio and signed with the twilio package's
 ``RequestValidator`` using ``--auth-token`` (``X-Twilio-Signature``). A callback URL's fragment
 (Twilio's connection overrides, ``#rc=3&rp=all``) is neither sent nor signed, and says how often a
 failed callback (refused, timed out, 5xx) is retried, as Twilio does. At most
@@ -61,8 +62,8 @@ import argparse
 import asyncio
 import base64
 import binascii
-import collections
 import contextlib
+import heapq
 import json
 import os
 import random
@@ -96,6 +97,7 @@ class FakeTwilioConfig:
     # Status callbacks (off when embedded, so tests never post anywhere unless they ask).
     callbacks: bool = False
     callback_delay_ms: float = 1000.0
+    callback_spread: float = 0.0  # each delay drawn from delay × (1 ± spread); 0: exactly the delay
     callback_concurrency: int = 64
     callback_queue: int = 200_000
     callback_timeout_s: float = 15.0  # Twilio's own timeout
@@ -297,8 +299,9 @@ def _quantile(ordered: list[float], q: float) -> float:
 class CallbackSender:
     """Posts ``sent`` then ``delivered`` for each accepted message, signed, bounded in flight.
 
-    One FIFO (the delay is constant, so it is ordered by due time) drained by ``concurrency``
-    tasks; no task per message.
+    A heap ordered by due time, released by one task into a queue that ``concurrency`` posting tasks
+    drain; no task per message. With ``callback_spread`` each callback's delay varies, as carriers'
+    reports do, instead of every message created in the same instant calling back in the same instant.
     """
 
     def __init__(self, config: FakeTwilioConfig, state: FakeTwilioState) -> None:
@@ -306,9 +309,14 @@ class CallbackSender:
 
         self.config, self.state = config, state
         self.validator = RequestValidator(config.auth_token or "")
-        self.queue: collections.deque[tuple[float, str, str, StoredMessage]] = collections.deque()
+        # (due, sequence, status, url, message): a heap, since with a spread a later callback can be due first
+        self.due: list[tuple[float, int, str, str, StoredMessage]] = []
+        self.ready: asyncio.Queue[tuple[float, int, str, str, StoredMessage]] = asyncio.Queue()
+        self.seq = 0
         self.wakeup = asyncio.Event()
         self.delay = config.callback_delay_ms / 1000.0
+        self.spread = config.callback_spread
+        self.rng = random.Random(config.seed)
         self.session: ClientSession | None = None
         self.tasks: list[asyncio.Task] = []
 
@@ -319,6 +327,7 @@ class CallbackSender:
             trust_env=False,
         )
         self.tasks = [asyncio.create_task(self._run()) for _ in range(max(1, self.config.callback_concurrency))]
+        self.tasks.append(asyncio.create_task(self._release()))
 
     async def stop(self) -> None:
         for task in self.tasks:
@@ -327,29 +336,48 @@ class CallbackSender:
         if self.session is not None:
             await self.session.close()
 
-    def schedule(self, message: StoredMessage, url: str, status: str = "sent", due: float | None = None) -> None:
+    def schedule(self, message: StoredMessage, url: str, status: str = "sent", after: float | None = None) -> None:
+        """Posts ``status`` one callback delay after ``after`` (default: now); with a spread the delay is
+        drawn uniformly from ``delay × (1 ± spread)``."""
         counts = self.state.callbacks
         host = urlsplit(url).hostname
         if host not in LOOPBACK:
             counts["skipped_not_loopback"] += 1
             return
-        if len(self.queue) >= self.config.callback_queue:
+        if self.waiting >= self.config.callback_queue:
             counts["dropped_queue_full"] += 1
             return
         counts["scheduled"] += 1
-        self.queue.append((due if due is not None else time.monotonic() + self.delay, status, url, message))
+        delay = self.delay * (1 + self.spread * (2 * self.rng.random() - 1)) if self.spread else self.delay
+        self.seq += 1
+        heapq.heappush(self.due, ((after if after is not None else time.monotonic()) + delay, self.seq, status, url,
+                                  message))
         self.wakeup.set()
 
-    async def _run(self) -> None:
+    @property
+    def waiting(self) -> int:
+        """Callbacks not posted yet: waiting for their time, or for a free connection."""
+        return len(self.due) + self.ready.qsize()
+
+    async def _release(self) -> None:
+        """Moves each callback to the posters when its time comes (due order, whatever order they were
+        scheduled in): an open loop, never waiting for an earlier callback's answer."""
         while True:
-            if not self.queue:
+            if not self.due:
                 self.wakeup.clear()
                 await self.wakeup.wait()
                 continue
-            due, status, url, message = self.queue.popleft()
-            wait = due - time.monotonic()
+            wait = self.due[0][0] - time.monotonic()
             if wait > 0:
-                await asyncio.sleep(wait)
+                self.wakeup.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.wakeup.wait(), wait)
+                continue
+            self.ready.put_nowait(heapq.heappop(self.due))
+
+    async def _run(self) -> None:
+        while True:
+            due, _, status, url, message = await self.ready.get()
             params = {
                 "AccountSid": message.account_sid,
                 "ApiVersion": API_VERSION,
@@ -368,8 +396,7 @@ class CallbackSender:
                 params["ErrorCode"] = refused
             await self._post(url, params)
             if status == "sent":
-                self.schedule(message, url, "delivered", due=max(due, time.monotonic()) + self.delay)
-
+                self.schedule(message, url, "delivered", after=max(due, time.monotonic()))
 
     async def _post(self, url: str, params: dict[str, str]) -> None:
         """One callback as Twilio delivers it: the URL's fragment (connection overrides such as
@@ -869,7 +896,7 @@ async def list_tollfree_verifications(request: web.Request) -> web.Response:
 async def get_stats(request: web.Request) -> web.Response:
     stats = request.app[STATE_KEY].stats()
     if CALLBACKS_KEY in request.app:  # callbacks still waiting for their time (or a free connection)
-        stats["callback_queue"] = len(request.app[CALLBACKS_KEY].queue)
+        stats["callback_queue"] = request.app[CALLBACKS_KEY].waiting
     return _json(200, stats)
 
 
@@ -957,6 +984,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-callbacks", action="store_true", help="never post status callbacks")
     p.add_argument("--callback-delay-ms", type=float, default=1000.0,
                    help="create -> 'sent' callback, and 'sent' -> 'delivered' (default 1000)")
+    p.add_argument("--callback-spread", type=float, default=0.0,
+                   help="each callback's delay drawn uniformly from delay x (1 +- spread), 0..1 (default 0: exact)")
     p.add_argument("--callback-concurrency", type=int, default=64, help="callback POSTs in flight at most")
     p.add_argument("--callback-queue", type=int, default=200_000, help="callbacks waiting at most (then dropped)")
     p.add_argument("--registration", default="",
@@ -984,6 +1013,7 @@ def main(argv: list[str] | None = None) -> None:
         short_codes=_split(args.short_codes),
         callbacks=not args.no_callbacks,
         callback_delay_ms=args.callback_delay_ms,
+        callback_spread=args.callback_spread,
         callback_concurrency=args.callback_concurrency,
         callback_queue=args.callback_queue,
         registration=dict(item.split("=", 1) for item in _split(args.registration)),

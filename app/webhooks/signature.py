@@ -14,9 +14,10 @@ named ``34AccountSid``. Twilio's own parameter names are ASCII words starting wi
 from __future__ import annotations
 
 import re
-from urllib.parse import parse_qsl
+from functools import lru_cache
+from urllib.parse import parse_qsl, urlparse
 
-from twilio.request_validator import RequestValidator
+from twilio.request_validator import RequestValidator, add_port, compare, remove_port
 
 from app.errors import AppError, Forbidden
 
@@ -47,7 +48,27 @@ def verified(url: str, params: dict[str, str], signature: str | None, auth_token
     if odd is not None:
         raise AppError(f"{odd[:64]!r} is not a Twilio parameter name; webhooks carry only Twilio's own "
                        "parameters (a capital letter, then letters and digits)", code="bad_parameter_name")
-    if not RequestValidator(auth_token).validate(url, params, signature):
+    if not _genuine(url, params, signature, auth_token):
         raise Forbidden("X-Twilio-Signature does not match this request", code="bad_signature")
     # Genuine, but NUL characters cannot be stored (PostgreSQL text): drop them, keep the message.
     return {key.replace("\x00", ""): value.replace("\x00", "") for key, value in params.items()}
+
+
+@lru_cache(maxsize=4)
+def _validator(auth_token: str) -> RequestValidator:
+    return RequestValidator(auth_token)
+
+
+def _genuine(url: str, params: dict[str, str], signature: str, auth_token: str) -> bool:
+    """``RequestValidator.validate`` for a form body, with the same answer for less work.
+
+    ``validate`` computes both signatures Twilio may have used (the URL without and with its default
+    port, since Twilio's signing is inconsistent about it) and accepts either. Twilio signs without
+    the port when the URL has none, so that one is computed first and the second only when it does
+    not match — one HMAC per genuine callback instead of two (a quarter of each callback's CPU under a
+    full-speed send). Both come from twilio's own ``compute_signature``, ``add_port``/``remove_port``
+    and constant-time ``compare``.
+    """
+    validator, parsed = _validator(auth_token), urlparse(url)
+    return (compare(validator.compute_signature(remove_port(parsed), params), signature)
+            or compare(validator.compute_signature(add_port(parsed), params), signature))
