@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from sqlalchemy import func, select, text, update
 
 from app.config import Settings
@@ -77,3 +78,40 @@ async def test_three_appliers_at_once_apply_each_callback_once(scratch_database_
             assert campaign.delivered_count == n
     finally:
         await db.dispose()
+
+
+async def test_a_send_recorded_while_the_applier_runs_still_gets_its_callbacks(scratch_database_url, monkeypatch):
+    """A 'delivered' callback (it carries ?m=<id>) stored before the worker recorded the send: the
+    applier reads the message without a SID, and the worker's record commits before the applier tries
+    to attach the SID itself. The callback is applied all the same, never consumed for nothing."""
+    if scratch_database_url.startswith("sqlite"):
+        pytest.skip("SQLite has one writer: no worker can commit inside the applier's transaction there")
+    seeded = await cs.seed_world(scratch_database_url, 1, mps=60)
+    settings = Settings(database_url=scratch_database_url, provider="sandbox", worker="off", _env_file=None)
+    db, worker = Database.from_url(scratch_database_url), Database.from_url(scratch_database_url)
+    sid = "SM" + "4" * 32
+    try:
+        async with db.unit_of_work() as session:
+            message = await session.scalar(select(Message).where(Message.campaign_id == seeded["campaign"]["id"]))
+            message.state = "sending"  # claimed and handed to the provider; its answer not recorded yet
+            message_id = message.id
+        async with db.unit_of_work() as session:
+            await status.store(session, [status.parse({"MessageSid": sid, "MessageStatus": value}, str(message_id))
+                                         for value in ("sent", "delivered")])
+        attach = status.attach_sid
+
+        async def worker_records_first(session, message_pk, sid_):
+            async with worker.unit_of_work() as other:  # the worker's own transaction, on its own connection
+                await other.execute(update(Message).where(Message.id == message_pk, Message.state == "sending")
+                                    .values(state="sent", provider_sid=sid))
+            return await attach(session, message_pk, sid_)
+
+        monkeypatch.setattr(status, "attach_sid", worker_records_first)
+        assert await apply_callbacks(db, settings) == 2
+        async with db.session() as session:
+            assert await session.scalar(select(Message.state).where(Message.id == message_id)) == "delivered"
+            campaign = await session.get(Campaign, seeded["campaign"]["id"])
+            assert campaign.delivered_count == 1
+    finally:
+        await db.dispose()
+        await worker.dispose()

@@ -119,6 +119,9 @@ _LOAD = (
     .select_from(_callbacks.outerjoin(_messages, _messages.c.id == _callbacks.c.message_id))
     .where(_callbacks.c.id.in_(bindparam("p_ids", expanding=True))).order_by(_callbacks.c.id)
 )
+# A worker that recorded its send between _LOAD and attach_sid: its SID, read again (without it, the
+# callback was consumed unapplied and the message stayed "sent" for good; bench_under_send found it).
+_RECORDED_SID = select(_messages.c.provider_sid).where(_messages.c.id == bindparam("p_id"))
 # Forward only: from a state the report advances (states.forward_moves), never back.
 _MOVE = (
     update(_messages)
@@ -156,9 +159,10 @@ async def apply_pending(session: AsyncSession, *, settings: Settings, limit: int
         if message_pk is None:  # not a campaign message: perhaps a reply from the company inbox
             await delivery.record_status(session, sid, status, code, reply_id=None, now=utcnow())
             continue  # otherwise an unknown SID: stored, nothing to apply
-        if provider_sid is None:  # the callback proves a send whose SID was never recorded (rare)
+        if provider_sid is None:  # the callback came before the worker recorded the send, or proves a lost one
             if message_pk not in attached:
-                attached[message_pk] = sid if await attach_sid(session, message_pk, sid) is not None else None
+                attached[message_pk] = sid if await attach_sid(session, message_pk, sid) is not None else \
+                    await connection.scalar(_RECORDED_SID, {"p_id": message_pk})  # recorded since _LOAD read it
             provider_sid = attached[message_pk]
         if provider_sid != sid:
             continue
