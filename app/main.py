@@ -33,8 +33,9 @@ from app.senders.router import router as senders_router
 from app.signup.router import router as signup_router
 from app.targeting.router import router as segments_router
 from app.users.router import router as users_router
-from app.webhooks.lane import Lane
 from app.webhooks.router import TwilioWebhooks
+
+INBOUND_POOL_SIZE, INBOUND_POOL_OVERFLOW = 4, 4  # the inbound webhook's own connections (PostgreSQL)
 
 
 def create_app(
@@ -46,14 +47,11 @@ def create_app(
     async def lifespan(app: FastAPI):
         db = database or Database.from_url(settings.database_url)
         app.state.db = db
-        # The Twilio webhooks' database work in a thread of its own with connections of its own
-        # (app/webhooks/lane.py): a STOP never waits behind the status callbacks' parsing, their group
-        # commit or the API's other requests. SQLite has one writer: there they share the main loop.
-        lane = None
-        if database is None and not settings.is_sqlite:
-            lane = Lane(settings.database_url, settings)
-            await lane.start()
-        app.state.webhook_lane = lane
+        # STOPs and other inbound texts on connections of their own (app/webhooks/router.py): never a
+        # pool checkout behind the status callbacks' group commit or the API's other requests.
+        inbound_db = db if database is not None or settings.is_sqlite else Database.from_url(
+            settings.database_url, pool_size=INBOUND_POOL_SIZE, max_overflow=INBOUND_POOL_OVERFLOW)
+        app.state.inbound_db = inbound_db
         app.state.provider = provider or build_provider(settings)
         app.state.clicks = ClickRecorder(db, batch=settings.link_click_batch, buffer=settings.link_click_buffer,
                                          preview_seconds=settings.link_preview_seconds)
@@ -72,16 +70,16 @@ def create_app(
             await app.state.clicks.aclose()  # what the redirects answered is written before the engine goes
             if provider is None:
                 await app.state.provider.aclose()
-            if lane is not None:
-                await lane.aclose()
             if database is None:
+                if inbound_db is not db:
+                    await inbound_db.dispose()
                 await db.dispose()
 
     # /docs and /redoc come from app/ops/docs.py: assets served here, never from a CDN.
     app = FastAPI(title="Fineline", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.settings = settings
     if database is not None:
-        app.state.db = database
+        app.state.db = app.state.inbound_db = database
     if provider is not None:
         app.state.provider = provider
     install_error_handlers(app)

@@ -24,11 +24,9 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from app.config import Settings
 from app.db import Database, migrations
 from app.webhooks import status
 from app.webhooks.ingest import GroupCommit
-from app.webhooks.lane import Lane
 from tests import crash_support as cs
 from tests.twilio_signing import sign
 
@@ -177,46 +175,3 @@ async def test_a_failed_batch_answers_none_of_its_callbacks(scratch_database_url
     finally:
         await ingest.aclose()
         await db.dispose()
-
-
-async def test_through_the_lane_each_callback_is_answered_only_once_committed(scratch_database_url):
-    """The same promise when the group commit lives in the webhooks' lane (its own thread and loop,
-    app/webhooks/lane.py) and the requests wait on another loop: released only after their batch's
-    COMMIT, several batches in flight, a failed batch answering none of its callbacks."""
-    if scratch_database_url.startswith("sqlite"):
-        pytest.skip("the lane serves PostgreSQL only (SQLite has one writer)")
-    await asyncio.to_thread(migrations.upgrade, scratch_database_url)
-    settings = Settings(database_url=scratch_database_url, _env_file=None)
-    lane, observer = Lane(scratch_database_url, settings), Database.from_url(scratch_database_url)
-    await lane.start()
-    lane.ingest.max_batch = 10
-    unseen: list[str] = []
-
-    async def one(n: int) -> None:
-        sid = f"SM{n:032d}"
-        await lane.store(status.parse({"MessageSid": sid, "MessageStatus": "sent"}, None))
-        async with observer.session() as session:
-            if not await session.scalar(text("SELECT count(*) FROM status_callback WHERE message_sid = :s"),
-                                        {"s": sid}):
-                unseen.append(sid)
-
-    try:
-        assert lane.ingest.loop is lane.loop and lane.loop is not asyncio.get_running_loop()
-        await asyncio.gather(*(one(n) for n in range(300)))
-        assert not unseen, f"{len(unseen)} callbacks answered before their batch was committed"
-        assert lane.ingest.most_in_flight > 1 and lane.ingest.batches >= 30
-        bad = {"p_sid": "SM" + "9" * 32, "p_status": None, "p_code": None, "p_message_id": None}  # NOT NULL
-        lane.ingest.max_batch = 1000
-        good = [status.parse({"MessageSid": f"SM{n:032d}", "MessageStatus": "delivered"}, None) for n in range(20)]
-        results = await asyncio.gather(*(lane.store(row) for row in good), lane.store(bad), return_exceptions=True)
-        async with observer.session() as session:
-            stored = await session.scalar(text("SELECT count(*) FROM status_callback WHERE status = 'delivered'"))
-        # each batch that failed answered none of its callbacks 2xx, and stored none of them
-        assert sum(1 for result in results if result is None) == stored
-        assert isinstance(results[-1], Exception)
-        async with observer.session() as session:
-            assert await session.scalar(text("SELECT count(*) FROM status_callback")) == 300 + stored
-    finally:
-        await lane.aclose()
-        await observer.dispose()
-    assert not lane._thread.is_alive()

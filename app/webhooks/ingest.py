@@ -18,20 +18,12 @@ each other in one order and never deadlock.
 Beyond ``max_waiting`` callbacks waiting, a new one is refused at once (``Overloaded``, answered 503
 with Retry-After) rather than queued until Twilio's 15 s timeout. STOPs never come here: inbound
 messages keep their own synchronous path and their own connections.
-
-The committers run on the loop the group commit was made on. ``store`` is for a request on that same
-loop; ``store_across`` for a request on another thread's loop (the API's main loop, when the group
-commit lives in the webhooks' lane, app/webhooks/lane.py): the request's future stays on its own
-loop, the committers are woken once per gathering rather than once per callback, and a committed
-batch is handed back to that loop in one call — two thread crossings per batch, not per callback.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import threading
-from collections import defaultdict
 
 from app.db import Database
 from app.webhooks import status
@@ -49,9 +41,6 @@ class GroupCommit:
             raise ValueError("in_flight must be at least 1")
         self.db, self.max_batch, self.max_waiting, self.in_flight = db, max_batch, max_waiting, in_flight
         self._waiting: list[tuple[dict, asyncio.Future]] = []
-        self._lock = threading.Lock()  # guards _waiting and _kicked: store_across appends from another thread
-        self._kicked = False  # a wake-up of the committers' loop is on its way
-        self.loop: asyncio.AbstractEventLoop | None = None  # the committers' loop, known from the first use
         self._tasks: set[asyncio.Task] = set()
         self.batches = 0  # committed so far
         self._committing = 0
@@ -67,45 +56,14 @@ class GroupCommit:
 
     async def store(self, row: dict) -> None:
         """Returns once ``row`` is committed (or was already stored); raises ``Overloaded``, or the
-        database's error when the batch could not be committed. On the committers' own loop."""
+        database's error when the batch could not be committed."""
         if len(self._waiting) >= self.max_waiting:
             raise Overloaded(f"{len(self._waiting)} status callbacks are waiting to be stored")
-        self.loop = self.loop or asyncio.get_running_loop()
-        future = self.loop.create_future()
-        with self._lock:
-            self._waiting.append((row, future))
-        self._start_committers()
-        await future
-
-    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
-        """The committers run on ``loop`` (the lane's), whoever calls ``store_across``."""
-        self.loop = loop
-
-    async def store_across(self, row: dict) -> None:
-        """``store`` for a caller on another thread's loop than the committers' (``bind``)."""
-        if len(self._waiting) >= self.max_waiting:
-            raise Overloaded(f"{len(self._waiting)} status callbacks are waiting to be stored")
-        assert self.loop is not None, "bind() the committers' loop first"
         future = asyncio.get_running_loop().create_future()
-        with self._lock:
-            self._waiting.append((row, future))
-            kick, self._kicked = not self._kicked, True
-        if kick:  # one wake-up carries everything gathered until it runs
-            self.loop.call_soon_threadsafe(self._kick)
-        await future
-
-    def _kick(self) -> None:
-        with self._lock:
-            self._kicked = False
-        self._start_committers()
-
-    def _start_committers(self) -> None:
-        """Below ``in_flight`` committers a callback that finds every committer busy committing starts
-        one at once (no waiting at a light load); one that a starting committer will take does not."""
-        while self._waiting and len(self._tasks) < self.in_flight:
-            if (len(self._tasks) - self._committing) * self.max_batch >= len(self._waiting):
-                break
+        self._waiting.append((row, future))
+        if len(self._tasks) < self.in_flight:
             self._tasks.add(asyncio.create_task(self._run(), name="status-callback-group-commit"))
+        await future
 
     async def _run(self) -> None:
         """Commits batches while callbacks wait, then ends (``store`` starts another): nothing is left
@@ -118,10 +76,7 @@ class GroupCommit:
 
     async def _commit_while_waiting(self) -> None:
         while self._waiting:
-            with self._lock:
-                batch, self._waiting = self._waiting[:self.max_batch], self._waiting[self.max_batch:]
-            if not batch:
-                return
+            batch, self._waiting = self._waiting[:self.max_batch], self._waiting[self.max_batch:]
             self._committing += 1
             self.most_in_flight = max(self.most_in_flight, self._committing)
             try:
@@ -129,46 +84,25 @@ class GroupCommit:
                     await status.store(session, sorted((row for row, _ in batch), key=_lock_order))
             except Exception as exc:
                 log.warning("a batch of %d status callbacks could not be stored: %s", len(batch), exc)
-                _settle(batch, exc)
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
                 continue
             except asyncio.CancelledError:  # shutting down: not committed, so never answered 2xx
-                _settle(batch, None, cancel=True)
+                for _, future in batch:
+                    future.cancel()
                 raise
             finally:
                 self._committing -= 1
             self.batches += 1
-            _settle(batch, None)  # committed: only now may any of them be answered
+            for _, future in batch:  # committed: only now may any of them be answered
+                if not future.done():
+                    future.set_result(None)
 
     async def aclose(self) -> None:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-
-
-def _settle(batch: list[tuple[dict, asyncio.Future]], exc: BaseException | None, *, cancel: bool = False) -> None:
-    """Answers a batch's waiting requests: the committers' own loop's at once, another loop's in one
-    call made on that loop."""
-    here = asyncio.get_running_loop()
-    by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future]] = defaultdict(list)
-    for _, future in batch:
-        by_loop[future.get_loop()].append(future)
-    for loop, futures in by_loop.items():
-        if loop is here:
-            _resolve(futures, exc, cancel)
-        elif not loop.is_closed():
-            loop.call_soon_threadsafe(_resolve, futures, exc, cancel)
-
-
-def _resolve(futures: list[asyncio.Future], exc: BaseException | None, cancel: bool) -> None:
-    for future in futures:
-        if future.done():
-            continue
-        if cancel:
-            future.cancel()
-        elif exc is not None:
-            future.set_exception(exc)
-        else:
-            future.set_result(None)
 
 
 def _lock_order(row: dict) -> tuple[str, str]:

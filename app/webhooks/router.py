@@ -7,13 +7,9 @@ its signature checked with twilio's RequestValidator, then:
 - ``POST /webhooks/twilio/status``: handed to the group commit (``ingest.GroupCommit``) and answered
   204 once its batch is committed; 503 with Retry-After when too many wait or the commit failed, so
   Twilio retries (the callback URL carries ``#rc=…&rp=all``);
-- ``POST /webhooks/twilio/inbound``: ``inbound.handle`` in a unit of work of its own, COMMIT, then
-  the TwiML answer — a STOP is durable before the 200.
-
-On PostgreSQL both run in the webhooks' lane (``app.state.webhook_lane``, app/webhooks/lane.py): a
-thread with its own loop and pools, so a STOP never waits behind callbacks for the event loop, a
-batch or a connection. Without a lane (SQLite, or a database handed to ``create_app``) they run here,
-on the app's database.
+- ``POST /webhooks/twilio/inbound``: its own session on the inbound pool (``app.state.inbound_db``, a
+  few connections no callback or other request uses), ``inbound.handle``, COMMIT, then the TwiML
+  answer — a STOP is durable before the 200, never queued behind callbacks for a batch or a connection.
 
 Errors keep the API's shape (``{"error": {...}}``) and statuses.
 """
@@ -101,9 +97,7 @@ class TwilioWebhooks:
             return await _error(send, MethodNotAllowed(f"{scope['method']} is not allowed on {scope['path']}"),
                                 ((b"allow", b"POST"),))
         settings, path = self.settings, scope["path"]
-        lane = getattr(scope["app"].state, "webhook_lane", None)
-        if path == STATUS and (lane.overloaded if lane is not None else
-                               self.ingest is not None and self.ingest.waiting >= self.ingest.max_waiting):
+        if path == STATUS and self.ingest is not None and self.ingest.waiting >= self.ingest.max_waiting:
             # Shed load before reading or checking anything: nothing is stored, Twilio retries.
             return await _error(send, Unavailable("too many status callbacks at once; retry shortly"),
                                 ((b"retry-after", b"1"),))
@@ -117,13 +111,10 @@ class TwilioWebhooks:
             return await _error(send, exc)
         state = scope["app"].state
         if path == STATUS:
-            return await self._status(scope, send, lane, state.db, params)
-        try:
-            if lane is not None:
-                result = await lane.inbound(params)
-            else:
-                async with state.db.unit_of_work() as session:
-                    result = await inbound.handle(session, params, settings)
+            return await self._status(scope, send, state.db, params)
+        try:  # the inbound path's own pool (app.main): a STOP never waits behind callbacks for a connection
+            async with getattr(state, "inbound_db", state.db).unit_of_work() as session:
+                result = await inbound.handle(session, params, settings)
         except AppError as exc:
             return await _error(send, exc)
         except Exception:  # not committed: Twilio retries the message
@@ -133,14 +124,14 @@ class TwilioWebhooks:
         await _answer(send, 200, twiml(result.reply), b"application/xml")
         return 200
 
-    async def _status(self, scope, send, lane, db, params: dict[str, str]) -> int:
+    async def _status(self, scope, send, db, params: dict[str, str]) -> int:
         row = status.parse(params, _query_value(scope, b"m"))
         if row is not None:
-            if lane is None and (self.ingest is None or self.ingest.db is not db):
+            if self.ingest is None or self.ingest.db is not db:
                 # SQLite has one writer: batches in flight would only wait for its lock in turn
                 self.ingest = GroupCommit(db, in_flight=1 if db.dialect == "sqlite" else 4)
             try:
-                await (lane.store(row) if lane is not None else self.ingest.store(row))
+                await self.ingest.store(row)
             except Overloaded as exc:
                 return await _error(send, Unavailable(str(exc)), ((b"retry-after", b"1"),))
             except Exception:  # not committed: not acknowledged; Twilio retries it
