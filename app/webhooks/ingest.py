@@ -5,9 +5,12 @@ has gathered (up to ``max_batch``), stores it with ``status.store`` (one multi-r
 pending rows) and commits; only then are that batch's requests released to answer 204. Up to
 ``in_flight`` committers run at once, each on its own pooled connection: while one batch waits for its
 COMMIT's fsync the next is already being written (PostgreSQL flushes concurrent commits together), so
-throughput is not one fsync round trip per batch. Below ``in_flight`` busy committers a callback starts
-its own at once (no waiting at a light load); above it, the batch grows with the load and the cost per
-callback falls.
+throughput is not one fsync round trip per batch. A callback that finds no committer starts one at
+once (no waiting at a light load); while one runs, what arrives gathers into its next batch, and
+another committer starts only when a full batch (``max_batch``) is waiting. Starting one per arrival
+instead made batches of one or two callbacks once arrivals spread out, each paying a BEGIN, an
+INSERT and a COMMIT (~0.6 ms of the API's CPU through SQLAlchemy): a quarter of the API's CPU under
+a full-speed send.
 
 A callback is therefore never answered 2xx before it is durable: a request's future is resolved only
 after the COMMIT of the batch holding it returned. If that commit fails every request of the batch
@@ -61,7 +64,7 @@ class GroupCommit:
             raise Overloaded(f"{len(self._waiting)} status callbacks are waiting to be stored")
         future = asyncio.get_running_loop().create_future()
         self._waiting.append((row, future))
-        if len(self._tasks) < self.in_flight:
+        if not self._tasks or len(self._tasks) < self.in_flight and len(self._waiting) >= self.max_batch:
             self._tasks.add(asyncio.create_task(self._run(), name="status-callback-group-commit"))
         await future
 

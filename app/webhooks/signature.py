@@ -63,12 +63,14 @@ def _genuine(url: str, params: dict[str, str], signature: str, auth_token: str) 
     """``RequestValidator.validate`` for a form body, with the same answer for less work.
 
     ``validate`` computes both signatures Twilio may have used (the URL without and with its default
-    port, since Twilio's signing is inconsistent about it) and accepts either. Twilio signs without
-    the port when the URL has none, so that one is computed first and the second only when it does
-    not match — one HMAC per genuine callback instead of two (a quarter of each callback's CPU under a
+    port, since Twilio's signing is inconsistent about it) and accepts either. Twilio signs the URL it
+    was given, so that form (with the port when it has one, without when it has none) is computed
+    first and the other only when it does not match — one HMAC per genuine callback instead of two (a quarter of each callback's CPU under a
     full-speed send). Both come from twilio's own ``compute_signature``, ``add_port``/``remove_port``
     and constant-time ``compare``.
     """
     validator, parsed = _validator(auth_token), urlparse(url)
-    return (compare(validator.compute_signature(remove_port(parsed), params), signature)
-            or compare(validator.compute_signature(add_port(parsed), params), signature))
+    # the URL as configured first (with its port when it has one), the other form only when it fails
+    first, second = (add_port, remove_port) if parsed.port else (remove_port, add_port)
+    return (compare(validator.compute_signature(first(parsed), params), signature)
+            or compare(validator.compute_signature(second(parsed), params), signature))
