@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 
 import typer
 
@@ -66,13 +67,19 @@ def serve(
 
 
 @app.command()
-def worker() -> None:
+def worker(
+    nice: int = typer.Option(0, envvar="FINELINE_WORKER_NICE", min=0, max=19,
+                             help="lower this process's CPU priority by N (0-19): on a host it shares with "
+                                  "the API, STOPs and status callbacks get the CPU before sends do"),
+) -> None:
     """Run a dispatch worker process (PostgreSQL runs any number of them)."""
     from app.ops.runtime import tune_gc
     from app.worker import run_worker
 
     settings = _startable_settings()
     logging.basicConfig(level=settings.log_level)
+    if nice:  # sending is throughput work; a STOP waiting for a CPU behind it is the guard waiting
+        os.nice(nice)
     tune_gc()
     try:  # uvloop carries more requests in flight per core (docs/transport.md)
         import uvloop

@@ -109,9 +109,10 @@ def seed_and_launch(api: ThroughTheApi, args) -> list[str]:
     return campaigns
 
 
-def spawn(cmd: list[str], logfile: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
+def spawn(cmd: list[str], logfile: Path, env: dict[str, str] | None = None, nice: int = 0) -> subprocess.Popen:
     with open(logfile, "wb") as out:
-        return subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
+        return subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                preexec_fn=(lambda: os.nice(nice)) if nice else None)
 
 
 def env_for(url: str, api_base: str, fake_base: str) -> dict[str, str]:
@@ -245,7 +246,7 @@ async def bench(url: str, args, workdir: Path) -> dict:
                str(args.latency_ms), "--auth-token", AUTH_TOKEN, "--short-codes", CODE, "--callback-delay-ms",
                str(args.callback_delay_ms), "--callback-spread", str(args.callback_spread),
                "--callback-concurrency", str(args.callback_concurrency), "--seed", "15"]
-        procs.append(spawn(cmd, fake_log))
+        procs.append(spawn(cmd, fake_log, nice=args.double_nice))
         wait_port(procs[-1], fake_port, fake_log)
         env = env_for(url, args.api_base, fake_base)
         through = ThroughTheApi(url, workdir, env=env, port=api_port, code=CODE, mps=MPS)
@@ -255,7 +256,7 @@ async def bench(url: str, args, workdir: Path) -> dict:
         log(f"{args.campaigns} campaigns launched over the API, {total:,} messages; starting the worker")
         worker_log = workdir / "worker.log"
         api_cpu0, fake_cpu0 = proc_cpu(api.pid), proc_cpu(procs[0].pid)
-        worker = spawn([FINELINE, "worker"], worker_log, env)
+        worker = spawn([FINELINE, "worker"], worker_log, {**env, "FINELINE_WORKER_NICE": str(args.worker_nice)})
         procs.append(worker)
         started = time.monotonic()
         log("STOP waves, each campaign's in the middle of its send")
@@ -356,7 +357,8 @@ def report(args, r: dict, load_before: float) -> None:
     kept_pace = r["lag_s"] is not None and r["lag_s"] <= schedule_s(args) + KEPT_PACE_S
     lines = [
         "", "Webhooks under a full-speed send (one API process, one worker, PostgreSQL; "
-        f"{os.cpu_count()} cores, load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after)",
+        f"{os.cpu_count()} cores, load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after; "
+        f"worker nice {args.worker_nice}, double nice {args.double_nice}; callback spread {args.callback_spread})",
         f"  messages sent            {r['sent']:,} of {r['messages']:,} over {r['campaigns']} campaigns",
         f"  send rate                {r['send_rate']:,.0f} msg/s ({r['send_window_s']:.1f} s window)",
         f"  callbacks                posted {r['posted']:,}, answered 2xx {r['answered_2xx']:,}, retried "
@@ -406,6 +408,12 @@ def main() -> None:
                    help="share of a campaign's messages sent when its wave starts")
     p.add_argument("--max-stops", type=int, default=200, help="STOPs per campaign at most")
     p.add_argument("--limit-s", type=float, default=600.0)
+    p.add_argument("--worker-nice", type=int, default=10,
+                   help="the worker's FINELINE_WORKER_NICE (the deployment docs/benchmarks.md recommends on a "
+                        "shared host: the API's webhooks get a CPU before sends do); 0: equal priority")
+    p.add_argument("--double-nice", type=int, default=10,
+                   help="the Twilio double's niceness: it stands for Twilio's servers, which take none of our "
+                        "CPU; 0: it competes with the API and the worker as an equal")
     args = p.parse_args()
     check_local(args.pg_url)
     load = os.getloadavg()[0]
