@@ -15,7 +15,7 @@ HTTP_LATENCY = Histogram(
     "fineline_http_request_duration_seconds",
     "HTTP request latency by route",
     ["method", "route"],
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.035, 0.05, 0.075, 0.1, 0.25, 0.5, 1, 2.5, 5),
     registry=REGISTRY,
 )
 
