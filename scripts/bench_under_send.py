@@ -407,7 +407,8 @@ def report(args, r: dict, load_before: float) -> None:
     cb_p99, stop_p99, guard_p99 = r["callback_ms"]["p99"], r["stop_p99_ms"], r["guard_p99_s"]
     probe_p99 = r["probe_p99_ms"] if r["probe_p99_ms"] is not None else float("inf")
     counts_equal = r["posted"] == r["answered_2xx"] == r["stored"] == r["applied"] and not r["lost"]
-    problems = [f"{name}: {n}" for name, n in r["checks"].items() if n] + r["errors"]
+    broken = [f"{name}: {n}" for name, n in r["checks"].items() if n]  # the database's own counts
+    problems = broken + r["errors"]  # and what the STOP waves and the probe saw
     peak = r["peak_second"] / r["send_rate"] if r["send_rate"] else 0.0
     # kept pace: the last callback applied within the double's own schedule plus KEPT_PACE_S
     kept_pace = r["lag_s"] is not None and r["lag_s"] <= schedule_s(args) + KEPT_PACE_S
@@ -419,7 +420,7 @@ def report(args, r: dict, load_before: float) -> None:
         f"  send rate                {r['send_rate']:,.0f} msg/s ({r['send_window_s']:.1f} s window)",
         f"  callbacks                posted {r['posted']:,}, answered 2xx {r['answered_2xx']:,}, retried "
         f"{r['retried']:,} {r['non_2xx'] or ''}, lost {r['lost']:,}; stored {r['stored']:,}, applied {r['applied']:,}"
-        f"  [{verdict(counts_equal and not problems)}: posted = stored = applied, nothing applied twice]",
+        f"  [{verdict(counts_equal and not broken)}: posted = stored = applied, nothing applied twice]",
         f"  callback ingest          {r['ingest_rate']:,.0f} stored/s over the posting window = {ratio:.2f}x the send "
         f"rate (the double offers 2 per message); busiest second {r['peak_second']:,} stored = {peak:.2f}x; "
         f"kept pace: {'yes' if kept_pace else 'NO'}  [{verdict(peak >= GOAL_INGEST_RATIO and kept_pace)}: "
