@@ -55,13 +55,11 @@ def serve(
     import uvicorn
 
     from app.db import migrations
-    from app.ops.runtime import tune_gc
 
     settings = _startable_settings()
     if migrate_first if migrate_first is not None else settings.is_sqlite:
         migrations.upgrade(settings.database_url)
     logging.basicConfig(level=settings.log_level)
-    tune_gc()  # for this process; uvicorn's --workers children start with the defaults
     uvicorn.run("app.asgi:app", host=host, port=port, workers=workers, log_level=settings.log_level.lower(),
                 proxy_headers=True, access_log=settings.log_level.upper() == "DEBUG")
 
