@@ -55,23 +55,40 @@ _COUNT_OPT_OUT = (
 )
 
 
+# PostgreSQL: both in one statement (one round trip less for every STOP): the message's UPDATE as a
+# CTE whose RETURNING the campaign's UPDATE joins, so the message is still locked before the campaign.
+_attributed = _ATTRIBUTE.cte("attributed")
+_ATTRIBUTE_AND_COUNT = (
+    update(_campaigns).where(_campaigns.c.id == _attributed.c.campaign_id)
+    .values(opt_out_count=_campaigns.c.opt_out_count + 1)
+    .returning(_campaigns.c.id, _campaigns.c.opt_out_count, _campaigns.c.delivered_count,
+               exists().where(Alert.kind == SPIKE, Alert.campaign_id == _campaigns.c.id, Alert.state != AlertState.RESOLVED))
+)
+
+
 async def record_opt_out(session: AsyncSession, phone: str, *, settings: Settings,
                          at: datetime | None = None) -> Alert | None:
     """Attribute one opt-out and judge its campaign. Returns the alert if this opt-out fired it.
 
-    Two statements on the common path: mark the message (an UPDATE whose subquery finds it) and
-    count the opt-out on its campaign (``x = x + 1 RETURNING``, which also says whether a spike
-    alert is already open). The campaign row stays locked from that count to the commit, so it is
-    the last statement of the opt-out and the judge reads the counts it returned.
+    On the common path: mark the message (an UPDATE whose subquery finds it) and count the opt-out
+    on its campaign (``x = x + 1 RETURNING``, which also says whether a spike alert is already open)
+    — one statement on PostgreSQL, two on SQLite. The campaign row stays locked from that count to
+    the commit, so it is the last statement of the opt-out and the judge reads the counts it returned.
     """
     at = at or utcnow()
     connection = await session.connection()  # Core only: no ORM work to do
-    campaign_id = await connection.scalar(_ATTRIBUTE, {
-        "p_phone": phone, "p_since": at - timedelta(hours=settings.attribution_hours), "p_at": at})
-    if campaign_id is None:
-        return None
-    opt_outs, delivered, already_alerted = (
-        await connection.execute(_COUNT_OPT_OUT, {"p_campaign_id": campaign_id})).one()
+    found = {"p_phone": phone, "p_since": at - timedelta(hours=settings.attribution_hours), "p_at": at}
+    if connection.dialect.name == "postgresql":
+        counted = (await connection.execute(_ATTRIBUTE_AND_COUNT, found)).one_or_none()
+        if counted is None:
+            return None
+        campaign_id, opt_outs, delivered, already_alerted = counted
+    else:
+        campaign_id = await connection.scalar(_ATTRIBUTE, found)
+        if campaign_id is None:
+            return None
+        opt_outs, delivered, already_alerted = (
+            await connection.execute(_COUNT_OPT_OUT, {"p_campaign_id": campaign_id})).one()
     # Most opt-outs decide nothing. Below the minimum no baseline can make them fire, and while the
     # campaign's spike alert is open a new one could not open (open_alert would refuse it).
     if already_alerted or opt_outs < settings.spike_min_opt_outs:
