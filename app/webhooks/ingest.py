@@ -9,8 +9,8 @@ throughput is not one fsync round trip per batch. A callback that finds no commi
 once (no waiting at a light load); while one runs, what arrives gathers into its next batch, and
 another committer starts only when a full batch (``max_batch``) is waiting. Starting one per arrival
 instead made batches of one or two callbacks once arrivals spread out, each paying a BEGIN, an
-INSERT and a COMMIT (~0.6 ms of the API's CPU through SQLAlchemy): a quarter of the API's CPU under
-a full-speed send.
+INSERT and a COMMIT (~0.6 ms of the API's CPU through SQLAlchemy): a third of the API's CPU per
+callback under a full-speed send.
 
 A callback is therefore never answered 2xx before it is durable: a request's future is resolved only
 after the COMMIT of the batch holding it returned. If that commit fails every request of the batch

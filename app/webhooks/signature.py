@@ -65,9 +65,9 @@ def _genuine(url: str, params: dict[str, str], signature: str, auth_token: str) 
     ``validate`` computes both signatures Twilio may have used (the URL without and with its default
     port, since Twilio's signing is inconsistent about it) and accepts either. Twilio signs the URL it
     was given, so that form (with the port when it has one, without when it has none) is computed
-    first and the other only when it does not match — one HMAC per genuine callback instead of two (a quarter of each callback's CPU under a
-    full-speed send). Both come from twilio's own ``compute_signature``, ``add_port``/``remove_port``
-    and constant-time ``compare``.
+    first and the other only when it does not match — one HMAC per genuine callback instead of two
+    (validate took a quarter of a callback's CPU under a full-speed send). Both come from twilio's
+    own ``compute_signature``, ``add_port``/``remove_port`` and constant-time ``compare``.
     """
     validator, parsed = _validator(auth_token), urlparse(url)
     # the URL as configured first (with its port when it has one), the other form only when it fails
