@@ -167,12 +167,24 @@ def stop_process(proc: subprocess.Popen, timeout: float = 10.0) -> None:
         proc.wait()
 
 
-def proc_cpu(pid: int) -> float:
+def proc_cpu(pid: int, *, children: bool = False) -> float:
+    """CPU seconds of ``pid`` so far; with ``children``, plus those of its live child processes (the
+    API's uvicorn workers under ``--workers N``)."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     except (OSError, IndexError, ValueError):
         return float("nan")
+    if not children:
+        return own
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[1] == str(pid):
+            own += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return own
 
 
 def vm_hwm_mb(pid: int) -> float:
@@ -498,16 +510,17 @@ class ThroughTheApi:
     ``env``/``port``/``code``/``mps``: another provider's settings (bench_under_send: the Twilio double)."""
 
     def __init__(self, url: str, workdir: Path, *, env: dict[str, str] | None = None, port: int | None = None,
-                 code: str = IMPORT_CODE, mps: int = HI_MPS) -> None:
+                 code: str = IMPORT_CODE, mps: int = HI_MPS, api_workers: int = 1) -> None:
         self.env = env or bench_import._env(url) | {"FINELINE_SANDBOX_OWNED_NUMBERS": IMPORT_CODE}
-        self.workdir, self.port, self.code, self.mps = workdir, port, code, mps
+        self.workdir, self.port, self.code, self.mps, self.api_workers = workdir, port, code, mps, api_workers
         self.server: bench_import.Server | None = None
         self.client: httpx.Client | None = None
 
     def start(self) -> None:
         admin_key = bench_import._run(["create-admin", "bench-dispatch@example.com"], self.env,
                                       self.workdir).strip().splitlines()[-1]
-        self.server = bench_import.Server(self.env, self.workdir, self.workdir / "server.log", self.port)
+        self.server = bench_import.Server(self.env, self.workdir, self.workdir / "server.log", self.port,
+                                          workers=self.api_workers)
         self.server.wait_ready()
         self.client = httpx.Client(base_url=self.server.base, timeout=600, trust_env=False)
         self.admin = {"Authorization": f"Bearer {admin_key}"}

@@ -239,12 +239,13 @@ def _cpu_seconds(pid: int) -> float:
 
 
 class Server:
-    def __init__(self, env: dict[str, str], cwd: Path, log: Path, port: int | None = None) -> None:
+    def __init__(self, env: dict[str, str], cwd: Path, log: Path, port: int | None = None, workers: int = 1) -> None:
         self.port = port or free_port()
         self.log = log
         self._log_handle = log.open("wb")
         self.proc = subprocess.Popen(
-            [*_fineline(), "serve", "--host", "127.0.0.1", "--port", str(self.port), "--no-migrate"],
+            [*_fineline(), "serve", "--host", "127.0.0.1", "--port", str(self.port), "--no-migrate",
+             *(["--workers", str(workers)] if workers > 1 else [])],
             env=env, cwd=cwd, stdout=self._log_handle, stderr=subprocess.STDOUT,
         )
         self.base = f"http://127.0.0.1:{self.port}"

@@ -17,7 +17,7 @@ Run by hand, never from the tests; traffic stays on 127.0.0.1. What it does:
    double, per campaign a list and a CSV import of ``--recipients`` rows (disjoint numbers; 1% of the
    rows deliberately bad and refused), then the campaign (guard policy ``pause``) created, submitted,
    approved and launched. No table statistics are gathered. Then ``fineline worker`` starts.
-4. When ``--wave-at`` of a campaign's messages are sent, its STOP wave: its recipients already sent to
+4. When the worker has claimed ``--wave-at`` of a campaign's messages, its STOP wave: its recipients already sent to
    reply STOP one after another (signed inbound webhooks, attributed to that campaign) until the
    campaign reads ``paused`` in the database; guard latency = from posting the deciding STOP to seeing
    the campaign paused. Every STOP's round trip is timed (the STOP p50/p99 under load).
@@ -175,13 +175,15 @@ class Wave:
         next_sql = text("SELECT id, \"to\" FROM message WHERE campaign_id = :c AND id > :after "
                         "AND state IN ('sent', 'delivered') ORDER BY id LIMIT 20")
         # The worker claims a campaign's messages in id order: once the message at --wave-at of the way
-        # is sent, about that share is. Polled by primary key, so the benchmark's own watching costs the
-        # database next to nothing (counting the sent messages every few ms took a tenth of a core).
+        # is claimed, the send has come that far. Polled by primary key, so the benchmark's own watching
+        # costs the database next to nothing (counting the sent messages every few ms took a tenth of a
+        # core). Claimed, not sent: a batch's sent_at is written once its last send is answered, and a
+        # campaign the worker had mostly in flight by then could finish before its wave decided.
         async with self.db.session() as session:
             mark = await session.scalar(text("SELECT id FROM message WHERE campaign_id = :c ORDER BY id "
                                              "LIMIT 1 OFFSET :n"),
                                         {"c": campaign_id, "n": max(0, int(self.args.wave_at * self.args.recipients) - 1)})
-        sent_sql = text("SELECT sent_at IS NOT NULL FROM message WHERE id = :m")
+        sent_sql = text("SELECT state <> 'queued' FROM message WHERE id = :m")
         while mark is not None:
             async with self.db.session() as session:
                 if await session.scalar(sent_sql, {"m": mark}):
@@ -295,13 +297,13 @@ async def bench(url: str, args, workdir: Path) -> dict:
         procs.append(spawn(cmd, fake_log, nice=args.double_nice))
         wait_port(procs[-1], fake_port, fake_log)
         env = env_for(url, args.api_base, fake_base)
-        through = ThroughTheApi(url, workdir, env=env, port=api_port, code=CODE, mps=MPS)
+        through = ThroughTheApi(url, workdir, env=env, port=api_port, code=CODE, mps=MPS, api_workers=args.api_workers)
         campaigns = await asyncio.to_thread(seed_and_launch, through, args)  # starts the API process
         api = through.server.proc
         total = await count(db, "SELECT count(*) FROM message")
         log(f"{args.campaigns} campaigns launched over the API, {total:,} messages; starting the worker")
         worker_log = workdir / "worker.log"
-        api_cpu0, fake_cpu0 = proc_cpu(api.pid), proc_cpu(procs[0].pid)
+        api_cpu0, fake_cpu0 = proc_cpu(api.pid, children=True), proc_cpu(procs[0].pid)
         worker = spawn([FINELINE, "worker"], worker_log, {**env, "FINELINE_WORKER_NICE": str(args.worker_nice)})
         procs.append(worker)
         started = time.monotonic()
@@ -330,7 +332,7 @@ async def bench(url: str, args, workdir: Path) -> dict:
                 applied_at = time.monotonic()
                 break
             await asyncio.sleep(0.05)
-        api_cpu, fake_cpu, worker_cpu = proc_cpu(api.pid) - api_cpu0, proc_cpu(procs[0].pid) - fake_cpu0, \
+        api_cpu, fake_cpu, worker_cpu = proc_cpu(api.pid, children=True) - api_cpu0, proc_cpu(procs[0].pid) - fake_cpu0, \
             proc_cpu(worker.pid)
         run_s = time.monotonic() - started
         server_ms = {path: await asyncio.to_thread(server_quantiles, args.api_base, path) for path in (STATUS, INBOUND)}
@@ -392,6 +394,10 @@ async def bench(url: str, args, workdir: Path) -> dict:
     return result
 
 
+def api_processes(args) -> str:
+    return "one API process" if args.api_workers == 1 else f"{args.api_workers} API processes (the histogram: one's)"
+
+
 def schedule_s(args) -> float:
     """The longest a message's two callbacks take by the double's own schedule (two delays, each at
     most ``delay × (1 + spread)``)."""
@@ -413,7 +419,7 @@ def report(args, r: dict, load_before: float) -> None:
     # kept pace: the last callback applied within the double's own schedule plus KEPT_PACE_S
     kept_pace = r["lag_s"] is not None and r["lag_s"] <= schedule_s(args) + KEPT_PACE_S
     lines = [
-        "", "Webhooks under a full-speed send (one API process, one worker, PostgreSQL; "
+        "", f"Webhooks under a full-speed send ({api_processes(args)}, one worker, PostgreSQL; "
         f"{os.cpu_count()} cores, load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after; "
         f"worker nice {args.worker_nice}, double nice {args.double_nice}; callback spread {args.callback_spread})",
         f"  messages sent            {r['sent']:,} of {r['messages']:,} over {r['campaigns']} campaigns",
@@ -464,9 +470,11 @@ def main() -> None:
     p.add_argument("--callback-concurrency", type=int, default=512,
                    help="callback POSTs the double has in flight at most (docs/benchmarks.md: why 512)")
     p.add_argument("--wave-at", type=float, default=0.3,
-                   help="share of a campaign's messages sent when its wave starts")
+                   help="share of a campaign's messages the worker has claimed when its wave starts")
     p.add_argument("--max-stops", type=int, default=200, help="STOPs per campaign at most")
     p.add_argument("--limit-s", type=float, default=600.0)
+    p.add_argument("--api-workers", type=int, default=1,
+                   help="API processes behind the one port (fineline serve --workers N); issue 15's goal is for one")
     p.add_argument("--probe-rate", type=float, default=50.0,
                    help="timed callbacks a second from the benchmark's own (uncontended) client")
     p.add_argument("--worker-nice", type=int, default=10,
