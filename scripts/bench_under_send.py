@@ -152,12 +152,24 @@ def fake_summary(base: str) -> dict:
         return json.loads(resp.read())
 
 
+_validator = RequestValidator(AUTH_TOKEN)
+
+
+async def post_signed(http: ClientSession, api: str, public_base: str, path: str, params: dict[str, str]) -> tuple[int, float]:
+    """A Twilio webhook as Twilio posts it, signed over the public URL (``path`` with its query):
+    its HTTP status and its round trip in ms, timed from this (nearly idle) process."""
+    signature = _validator.compute_signature(public_base + path, params)
+    started = time.perf_counter()
+    async with http.post(api + path, data=params, headers={"X-Twilio-Signature": signature}) as resp:
+        await resp.read()
+        return resp.status, (time.perf_counter() - started) * 1000
+
+
 class Wave:
     """Attributed STOPs, campaign by campaign at once, until each campaign is paused."""
 
     def __init__(self, api: str, db: Database, args, campaigns: list[str]) -> None:
         self.api, self.db, self.args, self.campaigns = api, db, args, campaigns
-        self.validator = RequestValidator(AUTH_TOKEN)
         self.stop_ms: list[float] = []
         self.guard_s: dict[str, float] = {}
         self.deciding: dict[str, int] = {}
@@ -169,7 +181,7 @@ class Wave:
             await asyncio.gather(*(self.campaign(http, c) for c in self.campaigns))
 
     async def campaign(self, http: ClientSession, campaign_id: str) -> None:
-        """The campaign's own wave, once ``--wave-at`` of its messages are sent (the worker sends the
+        """The campaign's own wave, once ``--wave-at`` of its messages are claimed (the worker sends the
         campaigns partly one after another, so each is hit in the middle of its own send)."""
         last_id, index = 0, 0
         next_sql = text("SELECT id, \"to\" FROM message WHERE campaign_id = :c AND id > :after "
@@ -183,10 +195,10 @@ class Wave:
             mark = await session.scalar(text("SELECT id FROM message WHERE campaign_id = :c ORDER BY id "
                                              "LIMIT 1 OFFSET :n"),
                                         {"c": campaign_id, "n": max(0, int(self.args.wave_at * self.args.recipients) - 1)})
-        sent_sql = text("SELECT state <> 'queued' FROM message WHERE id = :m")
+        claimed_sql = text("SELECT state <> 'queued' FROM message WHERE id = :m")
         while mark is not None:
             async with self.db.session() as session:
-                if await session.scalar(sent_sql, {"m": mark}):
+                if await session.scalar(claimed_sql, {"m": mark}):
                     break
             await asyncio.sleep(0.05)
         while index < self.args.max_stops:
@@ -200,14 +212,11 @@ class Wave:
                 sid = "SM" + uuid.uuid4().hex
                 params = {"MessageSid": sid, "SmsSid": sid, "AccountSid": ACCOUNT_SID, "From": number, "To": CODE,
                           "Body": "STOP", "NumMedia": "0", "ApiVersion": "2010-04-01", "SmsStatus": "received"}
-                signature = self.validator.compute_signature(self.args.api_base + INBOUND, params)
                 started = time.perf_counter()
-                async with http.post(self.api + INBOUND, data=params,
-                                     headers={"X-Twilio-Signature": signature}) as resp:
-                    await resp.read()
-                    if resp.status != 200:
-                        self.errors.append(f"STOP answered {resp.status}")
-                self.stop_ms.append((time.perf_counter() - started) * 1000)
+                code, ms = await post_signed(http, self.api, self.args.api_base, INBOUND, params)
+                if code != 200:
+                    self.errors.append(f"STOP answered {code}")
+                self.stop_ms.append(ms)
                 async with self.db.session() as session:
                     state = await session.scalar(text("SELECT state FROM campaign WHERE id = :c"), {"c": campaign_id})
                 if state == "paused":
@@ -229,7 +238,6 @@ class Probe:
 
     def __init__(self, api: str, db: Database, args) -> None:
         self.api, self.db, self.args = api, db, args
-        self.validator = RequestValidator(AUTH_TOKEN)
         self.ms: list[float] = []
         self.answered = 0
         self.errors: list[str] = []
@@ -250,19 +258,14 @@ class Probe:
                         continue
                 message_id, sid, number = targets.pop()
                 probed.add(sid)
-                url = f"{self.args.api_base}{STATUS}?m={message_id}"
                 params = {"AccountSid": ACCOUNT_SID, "ApiVersion": "2010-04-01", "From": CODE, "MessageSid": sid,
                           "MessageStatus": "queued", "SmsSid": sid, "SmsStatus": "queued", "To": number}
-                signature = self.validator.compute_signature(url, params)
-                started = time.perf_counter()
-                async with http.post(url.replace(self.args.api_base, self.api), data=params,
-                                     headers={"X-Twilio-Signature": signature}) as resp:
-                    await resp.read()
-                    if resp.status >= 300:
-                        self.errors.append(f"a probe callback answered {resp.status}")
-                        continue
-                self.ms.append((time.perf_counter() - started) * 1000)
-                self.answered += 1
+                code, ms = await post_signed(http, self.api, self.args.api_base, f"{STATUS}?m={message_id}", params)
+                if code >= 300:
+                    self.errors.append(f"a probe callback answered {code}")
+                else:
+                    self.ms.append(ms)
+                    self.answered += 1
                 await asyncio.sleep(1 / self.args.probe_rate)
 
 

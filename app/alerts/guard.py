@@ -47,23 +47,22 @@ _ATTRIBUTE = (
     ).order_by(_sent_or_claimed.desc()).limit(1).scalar_subquery(), _messages.c.opted_out_at.is_(None))
     .values(opted_out_at=bindparam("p_at")).returning(_messages.c.campaign_id)
 )
-_COUNT_OPT_OUT = (
-    update(_campaigns).where(_campaigns.c.id == bindparam("p_campaign_id"))
-    .values(opt_out_count=_campaigns.c.opt_out_count + 1)
-    .returning(_campaigns.c.opt_out_count, _campaigns.c.delivered_count,
-               exists().where(Alert.kind == SPIKE, Alert.campaign_id == _campaigns.c.id, Alert.state != AlertState.RESOLVED))
-)
 
 
+def _count_opt_out(campaign_id):
+    """One more opt-out on the campaign ``campaign_id`` names (a parameter, or the attribution's
+    RETURNING), returning its id, its counts and whether a spike alert is already open."""
+    return (update(_campaigns).where(_campaigns.c.id == campaign_id)
+            .values(opt_out_count=_campaigns.c.opt_out_count + 1)
+            .returning(_campaigns.c.id, _campaigns.c.opt_out_count, _campaigns.c.delivered_count,
+                       exists().where(Alert.kind == SPIKE, Alert.campaign_id == _campaigns.c.id,
+                                      Alert.state != AlertState.RESOLVED)))
+
+
+_COUNT_OPT_OUT = _count_opt_out(bindparam("p_campaign_id"))
 # PostgreSQL: both in one statement (one round trip less for every STOP): the message's UPDATE as a
 # CTE whose RETURNING the campaign's UPDATE joins, so the message is still locked before the campaign.
-_attributed = _ATTRIBUTE.cte("attributed")
-_ATTRIBUTE_AND_COUNT = (
-    update(_campaigns).where(_campaigns.c.id == _attributed.c.campaign_id)
-    .values(opt_out_count=_campaigns.c.opt_out_count + 1)
-    .returning(_campaigns.c.id, _campaigns.c.opt_out_count, _campaigns.c.delivered_count,
-               exists().where(Alert.kind == SPIKE, Alert.campaign_id == _campaigns.c.id, Alert.state != AlertState.RESOLVED))
-)
+_ATTRIBUTE_AND_COUNT = _count_opt_out(_ATTRIBUTE.cte("attributed").c.campaign_id)
 
 
 async def record_opt_out(session: AsyncSession, phone: str, *, settings: Settings,
@@ -87,7 +86,7 @@ async def record_opt_out(session: AsyncSession, phone: str, *, settings: Setting
         campaign_id = await connection.scalar(_ATTRIBUTE, found)
         if campaign_id is None:
             return None
-        opt_outs, delivered, already_alerted = (
+        _, opt_outs, delivered, already_alerted = (
             await connection.execute(_COUNT_OPT_OUT, {"p_campaign_id": campaign_id})).one()
     # Most opt-outs decide nothing. Below the minimum no baseline can make them fire, and while the
     # campaign's spike alert is open a new one could not open (open_alert would refuse it).
