@@ -175,3 +175,40 @@ async def test_a_failed_batch_answers_none_of_its_callbacks(scratch_database_url
     finally:
         await ingest.aclose()
         await db.dispose()
+
+
+async def test_a_batch_is_one_round_trip_that_commits_itself(scratch_database_url, monkeypatch):
+    """On PostgreSQL a batch is its own statement's transaction on the driver connection: one call to
+    the driver, no BEGIN, no COMMIT, nothing prepared through SQLAlchemy — and the moment it returns
+    another connection reads every row. Elsewhere (SQLite) it is a unit of work, equally committed."""
+    await asyncio.to_thread(migrations.upgrade, scratch_database_url)
+    db, observer = Database.from_url(scratch_database_url), Database.from_url(scratch_database_url)
+    rows = [status.parse({"MessageSid": f"SM{n:032d}", "MessageStatus": "delivered"}, None) for n in range(25)]
+    calls: list[str] = []
+    if db.dialect == "postgresql":
+        import asyncpg
+
+        assert await db.fetch_in_one_round_trip("SELECT 1 AS one") == [(1,)]  # the pool's first connection
+
+        for name in ("fetch", "execute", "prepare", "executemany"):
+            original = getattr(asyncpg.Connection, name)
+
+            def spy(self, query, *args, _name=name, _original=original, **kwargs):
+                calls.append(f"{_name}: {' '.join(str(query).split())[:40]}")
+                return _original(self, query, *args, **kwargs)
+
+            monkeypatch.setattr(asyncpg.Connection, name, spy)
+    try:
+        assert await status.store_committed(db, rows) == 25
+        if db.dialect == "postgresql":
+            assert len(calls) == 1 and calls[0].startswith("fetch: WITH stored AS (INSERT"), calls
+        monkeypatch.undo()
+        async with observer.session() as session:  # a connection of its own: committed rows only
+            assert await session.scalar(text("SELECT count(*) FROM status_callback_pending")) == 25
+        assert await status.store_committed(db, rows) == 0  # a replay stores and queues nothing
+        with pytest.raises(RuntimeError, match="unbound PostgreSQL"):
+            bound = Database(db.engine, bind=object(), owns_engine=False)  # a test's bound database
+            await bound.fetch_in_one_round_trip("SELECT 1")
+    finally:
+        await db.dispose()
+        await observer.dispose()

@@ -1,16 +1,17 @@
 """Group commit for status callbacks: many requests, one INSERT and one COMMIT, then every answer.
 
 Each callback request hands its row to ``GroupCommit.store`` and waits. A committer takes whatever
-has gathered (up to ``max_batch``), stores it with ``status.store`` (one multi-row INSERT and the
-pending rows) and commits; only then are that batch's requests released to answer 204. Up to
+has gathered (up to ``max_batch``) and stores it with ``status.store_committed`` (on PostgreSQL one
+statement inserting the callbacks and their pending rows, its own transaction: one round trip); only
+once that has committed are the batch's requests released to answer 204. Up to
 ``in_flight`` committers run at once, each on its own pooled connection: while one batch waits for its
 COMMIT's fsync the next is already being written (PostgreSQL flushes concurrent commits together), so
 throughput is not one fsync round trip per batch. A callback that finds no committer starts one at
 once (no waiting at a light load); while one runs, what arrives gathers into its next batch, and
 another committer starts only when a full batch (``max_batch``) is waiting. Starting one per arrival
 instead made batches of one or two callbacks once arrivals spread out, each paying a BEGIN, an
-INSERT and a COMMIT (~0.6 ms of the API's CPU through SQLAlchemy): a third of the API's CPU per
-callback under a full-speed send.
+INSERT and a COMMIT (~0.6 ms of the API's CPU through SQLAlchemy, when batches were units of work):
+a third of the API's CPU per callback under a full-speed send.
 
 A callback is therefore never answered 2xx before it is durable: a request's future is resolved only
 after the COMMIT of the batch holding it returned. If that commit fails every request of the batch
@@ -83,8 +84,7 @@ class GroupCommit:
             self._committing += 1
             self.most_in_flight = max(self.most_in_flight, self._committing)
             try:
-                async with self.db.unit_of_work() as session:
-                    await status.store(session, sorted((row for row, _ in batch), key=_lock_order))
+                await status.store_committed(self.db, sorted((row for row, _ in batch), key=_lock_order))
             except Exception as exc:
                 log.warning("a batch of %d status callbacks could not be stored: %s", len(batch), exc)
                 for _, future in batch:
