@@ -212,3 +212,36 @@ async def test_a_batch_is_one_round_trip_that_commits_itself(scratch_database_ur
     finally:
         await db.dispose()
         await observer.dispose()
+
+
+async def test_a_batch_on_a_cut_connection_fails_once_and_the_next_gets_a_new_one(scratch_database_url):
+    """The group commit's statement goes past SQLAlchemy, which therefore does not see its errors: a
+    connection cut under it (a database restart, a killed backend) must not go back into the pool,
+    or every later batch would be handed the same dead connection (the pool reuses the last one)."""
+    await asyncio.to_thread(migrations.upgrade, scratch_database_url)
+    db, observer = Database.from_url(scratch_database_url), Database.from_url(scratch_database_url)
+    if db.dialect != "postgresql":  # SQLite's batches are units of work: SQLAlchemy handles their errors
+        rows = [status.parse({"MessageSid": "SM" + "1" * 32, "MessageStatus": "sent"}, None)]
+        assert await status.store_committed(db, rows) == 1
+        await db.dispose()
+        await observer.dispose()
+        return
+    try:
+        (backend,), = await db.fetch_in_one_round_trip("SELECT pg_backend_pid()")
+        async with observer.session() as session:
+            assert await session.scalar(text("SELECT pg_terminate_backend(:pid)"), {"pid": backend})
+        for _ in range(50):  # until the server has closed it
+            async with observer.session() as session:
+                if not await session.scalar(text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"),
+                                            {"pid": backend}):
+                    break
+            await asyncio.sleep(0.05)
+        rows = [status.parse({"MessageSid": f"SM{n:032d}", "MessageStatus": "sent"}, None) for n in range(3)]
+        with pytest.raises(Exception):  # noqa: B017 - whichever error the driver raises for a cut connection
+            await status.store_committed(db, rows)
+        assert await status.store_committed(db, rows) == 3  # a new connection: Twilio's retry is stored
+        (again,), = await db.fetch_in_one_round_trip("SELECT pg_backend_pid()")
+        assert again != backend
+    finally:
+        await db.dispose()
+        await observer.dispose()

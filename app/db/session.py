@@ -12,6 +12,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from asyncpg import PostgresError
 from sqlalchemy import event, exc
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -135,12 +136,21 @@ class Database:
         connection under a pooled one: no BEGIN and no COMMIT (the statement commits itself, and with
         synchronous_commit it is durable before its rows come back), and none of SQLAlchemy's work
         per statement — one round trip where a unit of work takes three. For the hottest single
-        statement there is (the status callbacks' group commit); everything else uses sessions."""
+        statement there is (the status callbacks' group commit); everything else uses sessions.
+        SQLAlchemy does not see the driver's errors here, so a connection that failed other than by
+        the server refusing the statement is invalidated, as SQLAlchemy does with its own."""
         if self.dialect != "postgresql" or self.bound:
             raise RuntimeError("fetch_in_one_round_trip needs an unbound PostgreSQL database")
         async with self.engine.connect() as connection:  # nothing executed through it: no BEGIN is sent
             driver = (await connection.get_raw_connection()).driver_connection
-            return await driver.fetch(sql, *args)
+            try:
+                return await driver.fetch(sql, *args)
+            except BaseException as error:
+                # Refused by the server, the statement rolled back and the connection is sound; cut,
+                # timed out or cancelled mid-statement, it never goes back into the pool.
+                if driver.is_closed() or not isinstance(error, PostgresError):
+                    await connection.invalidate()
+                raise
 
     async def dispose(self) -> None:
         if self.owns_engine:
