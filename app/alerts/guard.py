@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, exists, func, select, update
+from sqlalchemy import bindparam, exists, func, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.alerts import detector
@@ -56,13 +56,27 @@ def _count_opt_out(campaign_id):
             .values(opt_out_count=_campaigns.c.opt_out_count + 1)
             .returning(_campaigns.c.id, _campaigns.c.opt_out_count, _campaigns.c.delivered_count,
                        exists().where(Alert.kind == SPIKE, Alert.campaign_id == _campaigns.c.id,
-                                      Alert.state != AlertState.RESOLVED)))
+                                      Alert.state != AlertState.RESOLVED).label("already_alerted")))
 
 
 _COUNT_OPT_OUT = _count_opt_out(bindparam("p_campaign_id"))
-# PostgreSQL: both in one statement (one round trip less for every STOP): the message's UPDATE as a
-# CTE whose RETURNING the campaign's UPDATE joins, so the message is still locked before the campaign.
-_ATTRIBUTE_AND_COUNT = _count_opt_out(_ATTRIBUTE.cte("attributed").c.campaign_id)
+
+
+def attribute_and_count(gate=None):
+    """PostgreSQL: the attribution and its campaign's count in one statement (one round trip less for
+    every STOP): the message's UPDATE as a CTE whose RETURNING the campaign's UPDATE joins, so the
+    message is still locked before the campaign. With ``gate`` (a CTE of an enclosing statement: the
+    inbound webhook's new suppression) nothing is attributed unless it returned a row."""
+    attribute = _ATTRIBUTE if gate is None else _ATTRIBUTE.where(exists(select(literal(1)).select_from(gate)))
+    return _count_opt_out(attribute.cte("attributed").c.campaign_id)
+
+
+_ATTRIBUTE_AND_COUNT = attribute_and_count()
+
+
+def attribution_parameters(phone: str, *, settings: Settings, at: datetime) -> dict:
+    """The values ``_ATTRIBUTE`` (and ``attribute_and_count``) binds."""
+    return {"p_phone": phone, "p_since": at - timedelta(hours=settings.attribution_hours), "p_at": at}
 
 
 async def record_opt_out(session: AsyncSession, phone: str, *, settings: Settings,
@@ -76,7 +90,7 @@ async def record_opt_out(session: AsyncSession, phone: str, *, settings: Setting
     """
     at = at or utcnow()
     connection = await session.connection()  # Core only: no ORM work to do
-    found = {"p_phone": phone, "p_since": at - timedelta(hours=settings.attribution_hours), "p_at": at}
+    found = attribution_parameters(phone, settings=settings, at=at)
     if connection.dialect.name == "postgresql":
         counted = (await connection.execute(_ATTRIBUTE_AND_COUNT, found)).one_or_none()
         if counted is None:
@@ -88,18 +102,30 @@ async def record_opt_out(session: AsyncSession, phone: str, *, settings: Setting
             return None
         _, opt_outs, delivered, already_alerted = (
             await connection.execute(_COUNT_OPT_OUT, {"p_campaign_id": campaign_id})).one()
+    return await judge_counted(session, campaign_id, opt_outs, delivered, already_alerted, settings=settings)
+
+
+async def judge_counted(session: AsyncSession, campaign_id: str, opt_outs: int, delivered: int,
+                        already_alerted: bool, *, settings: Settings) -> Alert | None:
+    """After an opt-out was counted on ``campaign_id`` (its counts as the count returned them, the
+    campaign row still locked): judge it when it could decide something. Returns the alert it fired."""
     # Most opt-outs decide nothing. Below the minimum no baseline can make them fire, and while the
     # campaign's spike alert is open a new one could not open (open_alert would refuse it).
     if already_alerted or opt_outs < settings.spike_min_opt_outs:
         return None
-    if not detector.would_fire(opt_outs, delivered, await company_baseline(session, settings), spike_policy(settings)):
-        return None
-    return await judge(session, campaign_id, settings=settings)
-
-
-async def judge(session: AsyncSession, campaign_id: str, *, settings: Settings) -> Alert | None:
-    campaign = await session.get(Campaign, campaign_id, with_for_update=True, populate_existing=True)
     baseline = await company_baseline(session, settings)
+    if not detector.would_fire(opt_outs, delivered, baseline, spike_policy(settings)):
+        return None
+    return await judge(session, campaign_id, settings=settings, baseline=baseline)
+
+
+async def judge(session: AsyncSession, campaign_id: str, *, settings: Settings,
+                baseline: float | None = None) -> Alert | None:
+    """Judge ``campaign_id`` on its counts now (locking its row): open the spike alert and pause it
+    when the detector fires. ``baseline``: the company's, when the caller has just read it."""
+    campaign = await session.get(Campaign, campaign_id, with_for_update=True, populate_existing=True)
+    if baseline is None:
+        baseline = await company_baseline(session, settings)
     verdict = detector.evaluate(campaign.opt_out_count, campaign.delivered_count, baseline, spike_policy(settings))
     if not verdict.fires:
         return None

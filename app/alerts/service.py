@@ -33,10 +33,9 @@ async def open_alert(session: AsyncSession, kind: str, *, message: str, action: 
     insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(Alert)
     statement = insert.values(**values).on_conflict_do_nothing(
         index_elements=["kind", "campaign_id", "sender_id"], index_where=text(f"state != '{AlertState.RESOLVED}'"))
-    result = await session.execute(statement)
-    if not result.rowcount:
+    alert = await session.scalar(statement.returning(Alert))  # the new row as an entity: no read back
+    if alert is None:
         return None
-    alert = await session.get(Alert, values["id"])
     record(session, "alert.opened", actor=None, target_type="alert", target_id=alert.id, kind=kind,
            campaign_id=campaign_id or None, sender_id=sender_id or None, alert_action=action)
     return alert

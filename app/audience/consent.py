@@ -114,9 +114,8 @@ async def opt_out(
     at = at or utcnow()
     connection = await session.connection()  # Core only: no ORM work to do
     if connection.dialect.name == "postgresql":
-        return await connection.scalar(_opt_out_in_one_statement(), {
-            "p_phone": phone, "p_reason": reason, "p_at": at, "p_event_id": new_id("cev"), "p_now": utcnow(),
-            "p_channel": channel, "p_inbound_sid": inbound_sid})
+        return await connection.scalar(_opt_out_in_one_statement(), opt_out_parameters(
+            phone, channel=channel, reason=reason, inbound_sid=inbound_sid, at=at))
     newly = await suppress(session, phone, reason=reason, at=at)
     subscriber_id = await connection.scalar(_MARK_OPTED_OUT, {"p_phone": phone, "p_at": at})
     if subscriber_id is not None:
@@ -148,15 +147,36 @@ _LEDGER_EVENT = insert(ConsentEvent.__table__)  # the values at execution; id an
 
 @cache
 def _opt_out_in_one_statement():
-    """The same four steps as one PostgreSQL statement (data-modifying CTEs), returning ``newly``.
+    """The same four steps as one PostgreSQL statement (data-modifying CTEs), returning ``newly``."""
+    suppressed, steps = opt_out_steps()
+    return select(exists(select(suppressed.c.phone))).add_cte(*steps)
+
+
+def opt_out_steps(gate=None):
+    """The opt-out's four steps as PostgreSQL data-modifying CTEs: ``(suppressed, steps)``, where
+    ``suppressed`` returns the phone when its suppression is new and ``steps`` are every CTE the
+    statement must carry (``select(...).add_cte(*steps)``).
 
     Every step sees the snapshot the statement started with and the others' RETURNING output: the
     subscriptions are found through the subscriber just marked, and the ledger event is appended
     only when the suppression was new. Two STOPs from one number serialise on the suppression row
-    as in the step-by-step version.
+    as in the step-by-step version. With ``gate`` (a CTE of the same statement) nothing happens
+    unless it returned a row: the inbound webhook gates the opt-out on the inbound message being
+    new (a replayed STOP changes nothing, app/webhooks/inbound.py).
     """
-    suppressed = _suppress_statement("postgresql").cte("suppressed")
-    marked = _MARK_OPTED_OUT.cte("marked")
+    gated = (lambda clause: clause) if gate is None else (lambda clause: clause.where(exists(select(literal(1)).select_from(gate))))
+    if gate is None:
+        suppressed = _suppress_statement("postgresql").cte("suppressed")
+    else:  # INSERT … SELECT, so the gate can be its WHERE
+        values = insert_for("postgresql", _suppressions).from_select(["phone", "reason", "opted_out_at"], gated(select(
+            bindparam("p_phone", type_=_suppressions.c.phone.type), bindparam("p_reason", type_=_suppressions.c.reason.type),
+            bindparam("p_at", type_=_suppressions.c.opted_out_at.type))))
+        suppressed = values.on_conflict_do_update(
+            index_elements=["phone"],
+            set_={"reason": values.excluded.reason, "opted_out_at": values.excluded.opted_out_at, "lifted_at": None},
+            where=_suppressions.c.lifted_at.is_not(None),
+        ).returning(_suppressions.c.phone).cte("suppressed")
+    marked = gated(_MARK_OPTED_OUT).cte("marked")
     unsubscribed = (_unsubscribe(_subscriptions.c.subscriber_id.in_(select(marked.c.id)))
                     .returning(_subscriptions.c.id).cte("unsubscribed"))
     events = ConsentEvent.__table__
@@ -172,7 +192,13 @@ def _opt_out_in_one_statement():
         ).where(exists(select(suppressed.c.phone))), include_defaults=False)
         .returning(events.c.id).cte("recorded")
     )
-    return select(exists(select(suppressed.c.phone))).add_cte(unsubscribed, recorded)
+    return suppressed, [suppressed, marked, unsubscribed, recorded]
+
+
+def opt_out_parameters(phone: str, *, channel: str, reason: str, inbound_sid: str | None, at: datetime) -> dict:
+    """The values ``opt_out_steps`` binds."""
+    return {"p_phone": phone, "p_reason": reason, "p_at": at, "p_event_id": new_id("cev"), "p_now": utcnow(),
+            "p_channel": channel, "p_inbound_sid": inbound_sid}
 
 
 async def lift(session: AsyncSession, phone: str, *, at: datetime) -> None:

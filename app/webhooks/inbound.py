@@ -4,13 +4,17 @@ Order matters (docs/design.md, invariants 3 and 8): the message is stored first 
 finds it and changes nothing), then the opt-out or opt-in is applied, and the caller commits
 before the 200 — so a STOP is durable before Twilio hears back. A one-word reply that is a
 list's join keyword on the sender it was texted to (looked up only after the keywords, so STOP
-never waits for it) signs the number up (app/audience/signup.py).
+never waits for it) signs the number up (app/audience/signup.py). On PostgreSQL a STOP's writes —
+the stored message, the opt-out and its attribution — are one statement whose every step is gated
+on the one before (``_stop_in_one_statement``): the same order, one round trip.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
+from sqlalchemy import bindparam, exists, literal, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.alerts import guard
@@ -18,7 +22,7 @@ from app.audience import consent, signup, texts
 from app.audience.keywords import Keyword, classify
 from app.config import Settings
 from app.db.base import new_id, utcnow
-from app.db.upsert import insert_ignore
+from app.db.upsert import insert_for, insert_ignore
 from app.inbox import replies as inbox_replies
 from app.inbox import service as inbox
 from app.models import InboundMessage
@@ -43,6 +47,8 @@ async def handle(session: AsyncSession, params: dict[str, str], settings: Settin
         join = await signup.find_join(session, to=params.get("To") or "",
                                       messaging_service_sid=params.get("MessagingServiceSid"), body=body)
         kind = Keyword.JOIN if join is not None else kind
+    if kind is Keyword.OPT_OUT and (await session.connection()).dialect.name == "postgresql":
+        return await _stop(session, params, sid=sid, phone=phone, body=body, settings=settings)
     stored = await insert_ignore(session, InboundMessage, {
         "id": new_id("inb"), "message_sid": sid, "from_phone": phone,
         "to": params.get("To") or "", "body": body, "classification": kind.value, "params": params,
@@ -81,3 +87,48 @@ async def handle(session: AsyncSession, params: dict[str, str], settings: Settin
     if conversation is not None:
         await inbox_replies.queue_auto_reply(session, conversation, settings=settings)
     return InboundResult(kind, False, None)
+
+
+@cache
+def _stop_in_one_statement():
+    """PostgreSQL: a STOP's whole write as one statement (data-modifying CTEs) — the inbound row
+    unless its MessageSid is stored (a replay then changes nothing), the opt-out's four steps gated
+    on that row (``consent.opt_out_steps``), and the attribution with its campaign's count gated on
+    the suppression being new (``guard.attribute_and_count``): the same steps, in the same order of
+    locks, as SQLite's statement by statement, in one round trip instead of three. Returns one row:
+    stored, newly, and the counted campaign's id, opt-outs, delivered and already_alerted (NULLs
+    when nothing was attributed)."""
+    table = InboundMessage.__table__
+    stored = (insert_for("postgresql", table).values(
+        id=bindparam("p_inbound_id", type_=table.c.id.type), message_sid=bindparam("p_sid", type_=table.c.message_sid.type),
+        from_phone=bindparam("p_phone", type_=table.c.from_phone.type), to=bindparam("p_to", type_=table.c.to.type),
+        body=bindparam("p_body", type_=table.c.body.type), classification=bindparam("p_kind", type_=table.c.classification.type),
+        params=bindparam("p_params", type_=table.c.params.type),
+        received_at=bindparam("p_received_at", type_=table.c.received_at.type),
+    ).on_conflict_do_nothing(index_elements=["message_sid"]).returning(table.c.id).cte("stored"))
+    suppressed, steps = consent.opt_out_steps(gate=stored)
+    counted = guard.attribute_and_count(gate=suppressed).cte("counted")
+    one = select(literal(1).label("one")).subquery("one")
+    return (select(exists(select(stored.c.id)), exists(select(suppressed.c.phone)), counted.c.id, counted.c.opt_out_count,
+                   counted.c.delivered_count, counted.c.already_alerted)
+            .select_from(one.outerjoin(counted, true())).add_cte(stored, *steps))
+
+
+async def _stop(session: AsyncSession, params: dict[str, str], *, sid: str, phone: str, body: str,
+                settings: Settings) -> InboundResult:
+    """A STOP on PostgreSQL: ``_stop_in_one_statement``, then the spike guard's judgement when the
+    count could decide something (in the same transaction, the campaign row still locked)."""
+    at = utcnow()
+    reason = f"replied {body.strip()[:60]!r}"
+    connection = await session.connection()
+    stored, _, campaign_id, opt_outs, delivered, already_alerted = (await connection.execute(_stop_in_one_statement(), {
+        "p_inbound_id": new_id("inb"), "p_sid": sid, "p_to": params.get("To") or "", "p_body": body,
+        "p_kind": Keyword.OPT_OUT.value, "p_params": params, "p_received_at": at,
+        **consent.opt_out_parameters(phone, channel="keyword", reason=reason, inbound_sid=sid, at=at),
+        **guard.attribution_parameters(phone, settings=settings, at=at),
+    })).one()
+    if not stored:
+        return InboundResult(Keyword.OPT_OUT, duplicate=True, reply=None)
+    if campaign_id is not None:  # judged now, not minutes later
+        await guard.judge_counted(session, campaign_id, opt_outs, delivered, already_alerted, settings=settings)
+    return InboundResult(Keyword.OPT_OUT, False, texts.opted_out(settings.brand_name))
