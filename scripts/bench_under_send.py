@@ -29,6 +29,8 @@ Run by hand, never from the tests; traffic stays on 127.0.0.1. What it does:
    API's own histogram saw them, posted/answered/stored/applied, the lag from the last send to the
    last callback applied, cores busy per process, STOP p50/p99 under load and guard latency p50/p99,
    each goal of issue 15 met or missed, the load average and this command line.
+7. With ``--runs N``: all of it N times, each on a fresh database, then the STOPs, the timed callbacks
+   and the guard latencies of every run pooled, each latency goal judged on them and run by run.
 """
 
 from __future__ import annotations
