@@ -25,6 +25,7 @@ import pytest
 from sqlalchemy import text
 
 from app.db import Database, migrations
+from app.db import session as db_session
 from app.webhooks import status
 from app.webhooks.ingest import GroupCommit
 from tests import crash_support as cs
@@ -214,11 +215,12 @@ async def test_a_batch_is_one_round_trip_that_commits_itself(scratch_database_ur
         await observer.dispose()
 
 
-async def test_a_batch_on_a_cut_connection_fails_once_and_the_next_gets_a_new_one(scratch_database_url):
+async def test_a_batch_on_a_cut_connection_fails_once_and_the_next_gets_a_new_one(scratch_database_url, monkeypatch):
     """The group commit's statement goes past SQLAlchemy, which therefore does not see its errors: a
     connection cut under it (a database restart, a killed backend) must not go back into the pool,
     or every later batch would be handed the same dead connection (the pool reuses the last one)."""
     await asyncio.to_thread(migrations.upgrade, scratch_database_url)
+    monkeypatch.setattr(db_session, "IDLE_PING_SECONDS", 3600.0)  # no idle ping to replace the dead one first
     db, observer = Database.from_url(scratch_database_url), Database.from_url(scratch_database_url)
     if db.dialect != "postgresql":  # SQLite's batches are units of work: SQLAlchemy handles their errors
         rows = [status.parse({"MessageSid": "SM" + "1" * 32, "MessageStatus": "sent"}, None)]

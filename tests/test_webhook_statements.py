@@ -13,14 +13,16 @@ import asyncio
 from contextlib import contextmanager
 
 import pytest
-from sqlalchemy import event, select, update
+from sqlalchemy import event, func, select, text, update
 
 from app.audience import consent
+from app.config import Settings
 from app.db import Database, migrations
 from app.db.base import utcnow
 from app.models import (
     Campaign,
     ConsentEvent,
+    InboundMessage,
     Message,
     StatusCallback,
     Subscriber,
@@ -28,6 +30,7 @@ from app.models import (
     Subscription,
     Suppression,
 )
+from app.webhooks import inbound as inbound_webhook
 from tests import test_dispatch
 from tests.test_dispatch import _sent_message, status
 from tests.twilio_signing import apply_callbacks, inbound
@@ -131,33 +134,99 @@ def committed_url(scratch_database_url):
     return scratch_database_url
 
 
-async def test_simultaneous_stops_from_one_number_record_one_opt_out(committed_url):
+async def _one_subscriber(db: Database, phone: str) -> None:
+    async with db.unit_of_work() as session:
+        lst = SubscriberList(name="L", opt_in="single")
+        subscriber = Subscriber(phone=phone, time_zone="America/Los_Angeles", time_zones=[])
+        session.add_all([lst, subscriber])
+        await session.flush()
+        session.add(Subscription(list_id=lst.id, subscriber_id=subscriber.id, state="subscribed"))
+
+
+def _stop_params(sid: str, phone: str) -> dict[str, str]:
+    return {"MessageSid": sid, "SmsSid": sid, "From": phone, "To": "+15005550006", "Body": "STOP"}
+
+
+@pytest.mark.parametrize("path", ["consent.opt_out", "the inbound webhook's STOP"])
+async def test_simultaneous_stops_from_one_number_record_one_opt_out(committed_url, path):
     """Twilio retries, or a person sends STOP twice: on separate connections at the same moment,
-    exactly one of them is the opt-out (one ledger event), and the number ends up suppressed."""
+    exactly one of them is the opt-out (one ledger event), and the number ends up suppressed — by
+    the opt-out itself, and by the webhook's handling (on PostgreSQL its one statement)."""
     db = Database.from_url(committed_url)
+    settings = Settings(database_url=committed_url, provider="sandbox", worker="off", _env_file=None)
     phone = "+14155550123"
     try:
-        async with db.unit_of_work() as session:
-            lst = SubscriberList(name="L", opt_in="single")
-            subscriber = Subscriber(phone=phone, time_zone="America/Los_Angeles", time_zones=[])
-            session.add_all([lst, subscriber])
-            await session.flush()
-            session.add(Subscription(list_id=lst.id, subscriber_id=subscriber.id, state="subscribed"))
+        await _one_subscriber(db, phone)
 
         async def stop(index: int) -> bool:
             async with db.unit_of_work() as session:
-                return await consent.opt_out(session, phone, channel="keyword", reason=f"STOP #{index}")
+                if path == "consent.opt_out":
+                    return await consent.opt_out(session, phone, channel="keyword", reason=f"STOP #{index}")
+                result = await inbound_webhook.handle(session, _stop_params(f"SM{index:032d}", phone), settings)
+                return result.kind.value == "opt_out" and not result.duplicate
 
         results = await asyncio.gather(*(stop(i) for i in range(6)))
-        assert sorted(results) == [False] * 5 + [True]
+        if path == "consent.opt_out":
+            assert sorted(results) == [False] * 5 + [True]
+        else:  # every STOP is stored and answered; one of them opted the number out
+            assert results == [True] * 6
         async with db.session() as session:
             events = (await session.scalars(select(ConsentEvent.kind).where(ConsentEvent.phone == phone))).all()
             assert events == ["opt_out"]
             assert await consent.active_suppression(session, phone) is not None
             states = (await session.scalars(select(Subscription.state))).all()
             assert states == ["unsubscribed"]
+            if path != "consent.opt_out":
+                assert await session.scalar(select(func.count()).select_from(InboundMessage)) == 6
     finally:
         await db.dispose()
+
+
+async def test_a_stop_waiting_behind_a_start_unsubscribes_the_lists_it_restored(committed_url):
+    """START (opt back in) holds the number's suppression row while a STOP from the same number
+    arrives. On PostgreSQL the STOP is one statement: it started before START committed, waits for
+    the suppression row, and must then unsubscribe the lists START restored — which its own snapshot
+    still shows unsubscribed (a filter on that state skipped them: suppressed, lists subscribed)."""
+    db, observer = Database.from_url(committed_url), Database.from_url(committed_url)
+    if db.dialect == "sqlite":
+        await db.dispose()
+        await observer.dispose()
+        pytest.skip("SQLite has one writer: a STOP cannot start while a START holds its rows")
+    settings = Settings(database_url=committed_url, provider="sandbox", worker="off", _env_file=None)
+    phone = "+14155550124"
+    try:
+        await _one_subscriber(db, phone)
+        async with db.unit_of_work() as session:
+            await inbound_webhook.handle(session, _stop_params("SM" + "1" * 32, phone), settings)
+        async with db.unit_of_work() as start:  # START, not yet committed
+            await consent.opt_back_in(start, phone, channel="keyword", evidence="replied 'START'")
+            assert set((await start.scalars(select(Subscription.state))).all()) == {"subscribed"}
+
+            async def second_stop():
+                async with db.unit_of_work() as session:
+                    return await inbound_webhook.handle(session, _stop_params("SM" + "2" * 32, phone), settings)
+
+            stopping = asyncio.create_task(second_stop())
+            for _ in range(200):  # until the STOP waits for START's row lock
+                async with observer.session() as session:
+                    if await session.scalar(text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = "
+                                                 "'Lock' AND datname = current_database()")):
+                        break
+                await asyncio.sleep(0.01)
+            else:
+                raise AssertionError("the STOP never waited for START's lock")
+        result = await stopping  # START committed; the STOP goes on
+        assert not result.duplicate
+        async with observer.session() as session:
+            assert await consent.active_suppression(session, phone) is not None
+            assert (await session.scalar(select(Subscriber.opted_out_at).where(Subscriber.phone == phone))) is not None
+            assert set((await session.scalars(select(Subscription.state))).all()) == {"unsubscribed"}
+            kinds = (await session.scalars(select(ConsentEvent.kind).where(ConsentEvent.phone == phone)
+                                           .order_by(ConsentEvent.recorded_at))).all()
+            assert kinds[0] == "opt_out" and kinds[-1] == "opt_out" and "opt_back_in" in kinds
+    finally:
+        await db.dispose()
+        await observer.dispose()
 
 
 async def test_a_replayed_stop_after_start_changes_nothing(client, world, session):

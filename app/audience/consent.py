@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from functools import cache
 
-from sqlalchemy import and_, bindparam, exists, func, insert, literal, literal_column, select, update
+from sqlalchemy import and_, bindparam, case, exists, func, insert, literal, literal_column, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.base import new_id, utcnow
@@ -136,9 +136,16 @@ _MARK_OPTED_OUT = (
 
 
 def _unsubscribe(which):
-    """Every list of the subscriber(s) ``which`` selects, unsubscribed at ``p_at``."""
-    return (update(_subscriptions).where(which, _subscriptions.c.state != SubscriptionState.UNSUBSCRIBED)
-            .values(state=SubscriptionState.UNSUBSCRIBED, updated_at=bindparam("p_at")))
+    """Every list of the subscriber(s) ``which`` selects, unsubscribed at ``p_at`` (one already
+    unsubscribed keeps its time). No filter on the state: in PostgreSQL's one-statement opt-out, a
+    STOP that waited behind a START for the suppression row still reads the subscriptions as its
+    statement's snapshot has them (unsubscribed), and a row a filter rejected there is never looked
+    at again — the lists START restored would stay subscribed. Without the filter every row of the
+    subscriber is updated, and one changed meanwhile is checked again at its latest version."""
+    return (update(_subscriptions).where(which)
+            .values(state=SubscriptionState.UNSUBSCRIBED,
+                    updated_at=case((_subscriptions.c.state != SubscriptionState.UNSUBSCRIBED, bindparam("p_at")),
+                                    else_=_subscriptions.c.updated_at)))
 
 
 _UNSUBSCRIBE_ALL = _unsubscribe(_subscriptions.c.subscriber_id == bindparam("p_subscriber_id"))

@@ -94,8 +94,11 @@ def _stop_in_one_statement():
     """PostgreSQL: a STOP's whole write as one statement (data-modifying CTEs) — the inbound row
     unless its MessageSid is stored (a replay then changes nothing), the opt-out's four steps gated
     on that row (``consent.opt_out_steps``), and the attribution with its campaign's count gated on
-    the suppression being new (``guard.attribute_and_count``): the same steps, in the same order of
-    locks, as SQLite's statement by statement, in one round trip instead of three. Returns one row:
+    the suppression being new (``guard.attribute_and_count``): the same steps as SQLite's statement
+    by statement, in one round trip instead of three. PostgreSQL runs a step whose RETURNING another
+    reads before that one (so the gates hold, and the message is locked before its campaign); the
+    others in an order of its own. No order among those matters: every opt-out of a number takes its
+    suppression row first, so two of them serialise there. Returns one row:
     stored, newly, and the counted campaign's id, opt-outs, delivered and already_alerted (NULLs
     when nothing was attributed)."""
     table = InboundMessage.__table__
