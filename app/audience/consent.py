@@ -65,16 +65,25 @@ async def active_suppression(session: AsyncSession, phone: str) -> Suppression |
 _subscribers, _subscriptions, _suppressions = Subscriber.__table__, Subscription.__table__, Suppression.__table__
 
 
-@cache
-def _suppress_statement(dialect: str):
-    statement = insert_for(dialect, _suppressions).values(
-        phone=bindparam("p_phone"), reason=bindparam("p_reason"), opted_out_at=bindparam("p_at"))
+def _suppress_statement(dialect: str, when=None):
+    """Suppress ``p_phone`` (again, if it was lifted), returning the phone only when that is new.
+    ``when``: a condition of an enclosing statement, without which nothing is inserted (then an
+    INSERT … SELECT, so the condition can be its WHERE)."""
+    values = (bindparam("p_phone", type_=_suppressions.c.phone.type), bindparam("p_reason", type_=_suppressions.c.reason.type),
+              bindparam("p_at", type_=_suppressions.c.opted_out_at.type))
+    columns = ("phone", "reason", "opted_out_at")
+    statement = insert_for(dialect, _suppressions)
+    statement = (statement.values(dict(zip(columns, values, strict=True))) if when is None
+                 else statement.from_select(columns, select(*values).where(when)))
     return statement.on_conflict_do_update(
         index_elements=["phone"],
         set_={"reason": statement.excluded.reason, "opted_out_at": statement.excluded.opted_out_at,
               "lifted_at": None},
         where=_suppressions.c.lifted_at.is_not(None),
     ).returning(_suppressions.c.phone)
+
+
+_SUPPRESS = {dialect: _suppress_statement(dialect) for dialect in ("postgresql", "sqlite")}
 
 
 async def suppress(session: AsyncSession, phone: str, *, reason: str, at: datetime) -> bool:
@@ -84,7 +93,7 @@ async def suppress(session: AsyncSession, phone: str, *, reason: str, at: dateti
     both succeed, and only the first is told the number was new (the second waits on the row).
     """
     connection = await session.connection()
-    result = await connection.execute(_suppress_statement(connection.dialect.name),
+    result = await connection.execute(_SUPPRESS[connection.dialect.name],
                                       {"p_phone": phone, "p_reason": reason, "p_at": at})
     return result.first() is not None
 
@@ -159,7 +168,7 @@ def _opt_out_in_one_statement():
     return select(exists(select(suppressed.c.phone))).add_cte(*steps)
 
 
-def opt_out_steps(gate=None):
+def opt_out_steps(when=None):
     """The opt-out's four steps as PostgreSQL data-modifying CTEs: ``(suppressed, steps)``, where
     ``suppressed`` returns the phone when its suppression is new and ``steps`` are every CTE the
     statement must carry (``select(...).add_cte(*steps)``).
@@ -167,23 +176,12 @@ def opt_out_steps(gate=None):
     Every step sees the snapshot the statement started with and the others' RETURNING output: the
     subscriptions are found through the subscriber just marked, and the ledger event is appended
     only when the suppression was new. Two STOPs from one number serialise on the suppression row
-    as in the step-by-step version. With ``gate`` (a CTE of the same statement) nothing happens
-    unless it returned a row: the inbound webhook gates the opt-out on the inbound message being
-    new (a replayed STOP changes nothing, app/webhooks/inbound.py).
+    as in the step-by-step version. With ``when`` (a condition on another CTE of the same
+    statement) nothing happens unless it holds: the inbound webhook gates the opt-out on the inbound
+    message being new (a replayed STOP changes nothing, app/webhooks/inbound.py).
     """
-    gated = (lambda clause: clause) if gate is None else (lambda clause: clause.where(exists(select(literal(1)).select_from(gate))))
-    if gate is None:
-        suppressed = _suppress_statement("postgresql").cte("suppressed")
-    else:  # INSERT … SELECT, so the gate can be its WHERE
-        values = insert_for("postgresql", _suppressions).from_select(["phone", "reason", "opted_out_at"], gated(select(
-            bindparam("p_phone", type_=_suppressions.c.phone.type), bindparam("p_reason", type_=_suppressions.c.reason.type),
-            bindparam("p_at", type_=_suppressions.c.opted_out_at.type))))
-        suppressed = values.on_conflict_do_update(
-            index_elements=["phone"],
-            set_={"reason": values.excluded.reason, "opted_out_at": values.excluded.opted_out_at, "lifted_at": None},
-            where=_suppressions.c.lifted_at.is_not(None),
-        ).returning(_suppressions.c.phone).cte("suppressed")
-    marked = gated(_MARK_OPTED_OUT).cte("marked")
+    suppressed = _suppress_statement("postgresql", when).cte("suppressed")
+    marked = (_MARK_OPTED_OUT if when is None else _MARK_OPTED_OUT.where(when)).cte("marked")
     unsubscribed = (_unsubscribe(_subscriptions.c.subscriber_id.in_(select(marked.c.id)))
                     .returning(_subscriptions.c.id).cte("unsubscribed"))
     events = ConsentEvent.__table__

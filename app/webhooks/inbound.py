@@ -5,8 +5,8 @@ finds it and changes nothing), then the opt-out or opt-in is applied, and the ca
 before the 200 — so a STOP is durable before Twilio hears back. A one-word reply that is a
 list's join keyword on the sender it was texted to (looked up only after the keywords, so STOP
 never waits for it) signs the number up (app/audience/signup.py). On PostgreSQL a STOP's writes —
-the stored message, the opt-out and its attribution — are one statement whose every step is gated
-on the one before (``_stop_in_one_statement``): the same order, one round trip.
+the stored message, the opt-out and its attribution — are one statement, the opt-out gated on the
+message being new and the attribution on the suppression being new (``_stop_in_one_statement``).
 """
 
 from __future__ import annotations
@@ -109,8 +109,8 @@ def _stop_in_one_statement():
         params=bindparam("p_params", type_=table.c.params.type),
         received_at=bindparam("p_received_at", type_=table.c.received_at.type),
     ).on_conflict_do_nothing(index_elements=["message_sid"]).returning(table.c.id).cte("stored"))
-    suppressed, steps = consent.opt_out_steps(gate=stored)
-    counted = guard.attribute_and_count(gate=suppressed).cte("counted")
+    suppressed, steps = consent.opt_out_steps(when=exists(select(stored.c.id)))
+    counted = guard.attribute_and_count(when=exists(select(suppressed.c.phone))).cte("counted")
     one = select(literal(1).label("one")).subquery("one")
     return (select(exists(select(stored.c.id)), exists(select(suppressed.c.phone)), counted.c.id, counted.c.opt_out_count,
                    counted.c.delivered_count, counted.c.already_alerted)
