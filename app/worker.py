@@ -18,11 +18,10 @@ from datetime import timedelta
 import httpx
 
 from app.alerts import notifier
-from app.audience import outbound
 from app.config import Settings
 from app.db import Database
 from app.db.base import utcnow
-from app.dispatch import canary, reconcile, runner
+from app.dispatch import canary, outbound, reconcile, runner
 from app.inbox import delivery as inbox
 from app.ops import idempotency
 from app.providers import Provider, build_provider

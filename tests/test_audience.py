@@ -5,9 +5,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select, text, update
 
 from app.audience import consent
 from app.models import ConsentEvent, InboundMessage, OutboundText, Subscriber, Subscription
@@ -299,7 +300,7 @@ async def test_roles_on_audience_routes(client, marketer, reviewer, ops, sender_
 
 
 async def test_worker_sends_confirmation_once_and_skips_opted_out(client, marketer, sender_id, db, provider):
-    from app.audience import outbound
+    from app.dispatch import outbound
 
     lst = await make_list(client, marketer, sender_id, opt_in="double")
     await add(client, marketer, lst["id"])
@@ -312,6 +313,65 @@ async def test_worker_sends_confirmation_once_and_skips_opted_out(client, market
     assert again == {"sent": 0, "skipped": 0, "failed": 0, "retry": 0}
     assert len(provider.sent) == 1
 
+
+
+async def _confirmations(session) -> list[OutboundText]:
+    return list((await session.scalars(select(OutboundText).order_by(OutboundText.to)
+                                       .execution_options(populate_existing=True))).all())
+
+
+async def test_confirmations_take_send_slots_shared_with_campaigns(client, marketer, sender_id, db, provider, session):
+    """Invariant 6 holds for confirmation texts: each leaves in its own slot on the sender's timeline,
+    and while a campaign holds the sender's next slots a confirmation waits in the queue for its own."""
+    from app.dispatch import outbound, throttle
+    from app.models import Sender
+
+    lst = await make_list(client, marketer, sender_id, opt_in="double")
+    await add(client, marketer, lst["id"])
+    await add(client, marketer, lst["id"], phone="+14155552672")
+    mps = (await session.get(Sender, sender_id)).mps
+    assert (await outbound.send_queued(db, provider))["sent"] == 2
+    first, second = await _confirmations(session)
+    assert {first.state, second.state} == {"sent"}
+    slots = sorted([first.slot_at, second.slot_at])
+    assert (slots[1] - slots[0]).total_seconds() == pytest.approx(throttle.interval(mps), abs=0.01)
+    assert all(text.sent_at >= text.slot_at for text in (first, second))  # none left before its slot
+
+    async with db.unit_of_work() as s:  # a campaign batch holds the sender's next slots, ten seconds of them
+        await throttle.reserve(s, sender_id, mps, int(10 * mps / throttle.SPACING) + 1)
+    await add(client, marketer, (await make_list(client, marketer, sender_id, opt_in="double", name="B"))["id"],
+              phone="+14155552673")
+    began = datetime.now(UTC)
+    assert await outbound.send_queued(db, provider) == {"sent": 0, "skipped": 0, "failed": 0, "retry": 0}
+    third = (await _confirmations(session))[2]
+    assert third.state == "queued" and third.not_before == third.slot_at
+    assert (third.not_before - began).total_seconds() > throttle.MAX_SLOT_WAIT
+    assert len(provider.sent) == 2
+
+
+async def test_confirmations_count_against_the_senders_daily_cap(client, marketer, sender_id, db, provider, session):
+    from app.dispatch import outbound, throttle
+    from app.models import Sender, SenderQuota
+
+    await session.execute(update(Sender).where(Sender.id == sender_id).values(daily_cap=1))
+    await session.commit()
+    lst = await make_list(client, marketer, sender_id, opt_in="double")
+    await add(client, marketer, lst["id"])
+    await add(client, marketer, lst["id"], phone="+14155552672")
+    now = datetime.now(UTC)
+    assert (await outbound.send_queued(db, provider, now=now))["sent"] == 1
+    sent, waiting = sorted(await _confirmations(session), key=lambda text: text.state != "sent")
+    next_day = throttle.carrier_day(now)[1]
+    assert sent.state == "sent" and waiting.state == "queued" and waiting.not_before == next_day
+    assert "allows 1 messages a day" in waiting.error and "next carrier day" in waiting.error
+    assert (await outbound.send_queued(db, provider, now=now))["sent"] == 0  # not due before the next day
+    # The next carrier day it leaves, the note gone, and that day's count has it.
+    assert (await outbound.send_queued(db, provider, now=next_day + timedelta(seconds=1)))["sent"] == 1
+    waiting = next(text for text in await _confirmations(session) if text.id == waiting.id)
+    assert waiting.state == "sent" and waiting.error is None and len(provider.sent) == 2
+    used = (await session.scalars(select(SenderQuota.used).where(SenderQuota.sender_id == sender_id)
+                                  .order_by(SenderQuota.day))).all()
+    assert used == [1, 1]
 
 
 async def test_old_consent_never_outlives_a_stop_even_after_a_lift(client, marketer, sender_id):
@@ -341,7 +401,7 @@ async def test_start_after_stop_keeps_an_unconfirmed_double_opt_in_pending(clien
 async def test_21610_on_a_confirmation_text_is_an_opt_out(client, marketer, sender_id, db, settings, httpx_mock):
     import re
 
-    from app.audience import outbound
+    from app.dispatch import outbound
     from app.providers.twilio import TwilioProvider
 
     lst = await make_list(client, marketer, sender_id, opt_in="double")

@@ -15,8 +15,9 @@ import httpx
 import pytest
 from sqlalchemy import delete, func, select
 
-from app.audience import outbound, signup
+from app.audience import signup
 from app.db import Database, migrations
+from app.dispatch import outbound
 from app.main import create_app
 from app.models import (
     ConsentEvent,

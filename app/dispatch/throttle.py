@@ -40,6 +40,9 @@ JITTER = 0.10
 SPACING = 1.0 + LATE + JITTER
 #: Reservations start a little ahead of now, so a batch's first slots are not already late.
 LEAD = 0.02
+#: A single text (an inbox reply, a confirmation) whose slot is further off than this waits in its
+#: queue for it rather than in the worker: a campaign holds the sender's next slots.
+MAX_SLOT_WAIT = 3.0
 
 
 def interval(mps: int) -> float:

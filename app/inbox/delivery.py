@@ -45,8 +45,6 @@ from app.vocab.message import MessageState
 
 #: A reply claimed this long ago and still ``sending`` lost its process: it is reconciled.
 STALE_CLAIM = timedelta(minutes=2)
-#: A reply whose send slot is further off than this waits in the queue for it, not in a request.
-MAX_SLOT_WAIT = 3.0
 
 
 def status_callback_url(settings: Settings, reply_id: str) -> str:
@@ -84,7 +82,7 @@ async def _claim(session: AsyncSession, reply_id: str, settings: Settings, now: 
     if reply.slot_at is None or time.time() - reply.slot_at.timestamp() > throttle.LATE:
         first, offset = await throttle.reserve(session, sender.id, sender.mps, 1)
         reply.slot_at = datetime.fromtimestamp(first - offset, UTC)
-    if reply.slot_at.timestamp() - time.time() > MAX_SLOT_WAIT:  # a campaign holds the next slots: queue behind
+    if reply.slot_at.timestamp() - time.time() > throttle.MAX_SLOT_WAIT:  # a campaign holds the next slots: queue behind
         reply.not_before, reply.updated_at = reply.slot_at, now
         return None
     # The registration's daily cap counts every message from the sender, replies with campaigns: a

@@ -176,3 +176,5 @@ class OutboundText(Base):
     error: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = created_at_column()
     sent_at: Mapped[datetime | None]
+    not_before: Mapped[datetime | None]  # its send slot is further off, or the sender's daily cap is used up
+    slot_at: Mapped[datetime | None]  # its send slot on the sender's timeline (rate limits, invariant 6)

@@ -1,5 +1,5 @@
 """What a send's answer means, read one way by every path that sends: campaign dispatch
-(``app.dispatch.send``), double opt-in confirmations (``app.audience.outbound``) and test sends
+(``app.dispatch.send``), double opt-in confirmations (``app.dispatch.outbound``) and test sends
 (``app.campaigns.testsend``). Each path then writes down its own record of it.
 
     sent               the provider accepted it (it has a SID)
