@@ -61,7 +61,8 @@ def serve(
         migrations.upgrade(settings.database_url)
     logging.basicConfig(level=settings.log_level)
     uvicorn.run("app.asgi:app", host=host, port=port, workers=workers, log_level=settings.log_level.lower(),
-                proxy_headers=True, access_log=settings.log_level.upper() == "DEBUG")
+                proxy_headers=True, forwarded_allow_ips=settings.trusted_proxies,
+                access_log=settings.log_level.upper() == "DEBUG")
 
 
 @app.command()

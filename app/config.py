@@ -119,6 +119,10 @@ class Settings(BaseSettings):
     # Self sign-up (app/audience/signup.py, app/signup/): where the company serves, and the abuse limits.
     served_countries: str = "US,CA"  # ISO regions; a number from elsewhere gets no subscription and no text
     signup_per_ip_per_hour: int = Field(default=10, ge=1)  # web-form submissions from one address
+    # The proxies whose X-Forwarded-For / X-Forwarded-Proto ``fineline serve`` believes (addresses or
+    # networks, comma-separated; "*" for any): behind them a request's client address is the one they
+    # forwarded (the sign-up form's per-IP limit, the consent record's IP, /metrics' loopback rule).
+    trusted_proxies: str = "127.0.0.1,::1"
     signup_per_number_per_day: int = Field(default=3, ge=1)  # web-form sign-ups of one number
 
     @field_validator("provider", "worker", "twilio_account_sid", "twilio_auth_token", "ops_webhook_url",
@@ -142,6 +146,20 @@ class Settings(BaseSettings):
     @classmethod
     def _no_trailing_slash(cls, value: str) -> str:
         return value.rstrip("/")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _trusted_proxies_shape(cls, value: str) -> str:
+        entries = [entry.strip() for entry in value.split(",") if entry.strip()]
+        if entries == ["*"]:
+            return "*"
+        for entry in entries:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address or network (e.g. 10.0.0.0/8); "
+                                 "list addresses or networks separated by commas, or '*'") from None
+        return ",".join(entries)
 
     @field_validator("link_domain", mode="before")
     @classmethod
