@@ -28,7 +28,6 @@ import random
 import statistics
 import sys
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -38,16 +37,15 @@ if str(ROOT) not in sys.path:
 
 import httpx  # noqa: E402
 from sqlalchemy import insert, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
 
 from app.config import Settings  # noqa: E402
-from app.db import Database, migrations  # noqa: E402
-from app.db.admin import on_server  # noqa: E402
+from app.db import Database  # noqa: E402
 from app.db.base import new_id  # noqa: E402
 from app.inbox import service  # noqa: E402
 from app.main import create_app  # noqa: E402
 from app.models import Conversation, Sender  # noqa: E402
 from app.users import service as users  # noqa: E402
+from scripts.benchkit import scratch_database  # noqa: E402
 
 AGENTS = 50
 
@@ -174,14 +172,8 @@ def main() -> None:
                         help="leave the table without statistics, as right after the rows arrived")
     parser.add_argument("--pg-url", default="postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
     args = parser.parse_args()
-    name = f"fineline_bench_inbox_{uuid.uuid4().hex[:8]}"
-    url = make_url(args.pg_url).set(database=name).render_as_string(hide_password=False)
-    asyncio.run(on_server(args.pg_url, f'CREATE DATABASE "{name}"'))
-    try:
-        migrations.upgrade(url)
+    with scratch_database(args.pg_url, "inbox", migrate=True) as url:
         asyncio.run(_run(url, args.conversations, args.requests, not args.no_analyze))
-    finally:
-        asyncio.run(on_server(args.pg_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 if __name__ == "__main__":

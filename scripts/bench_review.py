@@ -21,22 +21,20 @@ import shlex
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from sqlalchemy.engine import make_url  # noqa: E402
 
 from app.audience import imports  # noqa: E402
 from app.campaigns import service  # noqa: E402
 from app.config import Settings  # noqa: E402
 from app.db import Database, migrations  # noqa: E402
-from app.db.admin import on_server  # noqa: E402
 from app.models import Sender, SubscriberList  # noqa: E402
 from app.users import service as users  # noqa: E402
+from scripts.benchkit import scratch_database  # noqa: E402
 
 PLAIN = "Fineline Demo Co: fall sale, 20% off today. Reply STOP to opt out."
 PERSONAL = "Fineline Demo Co: Hi {first_name|there}, fall sale with code {attributes.code}. Reply STOP to opt out."
@@ -104,14 +102,8 @@ def main() -> None:
             migrations.upgrade(url)
             asyncio.run(run(url, args.rows, args.repeat))
         return
-    name = f"fineline_bench_review_{uuid.uuid4().hex[:8]}"
-    asyncio.run(on_server(args.url, f'CREATE DATABASE "{name}"'))
-    try:
-        url = make_url(args.url).set(database=name).render_as_string(hide_password=False)
-        migrations.upgrade(url)
+    with scratch_database(args.url, "review", migrate=True) as url:
         asyncio.run(run(url, args.rows, args.repeat))
-    finally:
-        asyncio.run(on_server(args.url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 if __name__ == "__main__":

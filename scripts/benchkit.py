@@ -10,7 +10,7 @@ from contextlib import contextmanager
 
 from sqlalchemy.engine import make_url
 
-from app.db.admin import on_server
+from app.db import admin
 
 LOCAL = ("127.0.0.1", "localhost", "::1")
 
@@ -35,8 +35,7 @@ def scratch_database(pg_url: str, label: str, *, migrate: bool = False) -> Itera
     Call outside a running event loop."""
     check_local(pg_url)
     name = f"fineline_bench_{label}_{uuid.uuid4().hex[:10]}"
-    url = make_url(pg_url).set(database=name).render_as_string(hide_password=False)
-    asyncio.run(on_server(pg_url, f'CREATE DATABASE "{name}"'))
+    url = asyncio.run(admin.create_database(pg_url, name))
     print(f"created scratch database {name}", flush=True)
     try:
         if migrate:
@@ -45,5 +44,5 @@ def scratch_database(pg_url: str, label: str, *, migrate: bool = False) -> Itera
             migrations.upgrade(url)  # runs its own event loop
         yield url
     finally:
-        asyncio.run(on_server(pg_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(admin.drop_database(url))
         print(f"dropped scratch database {name}", flush=True)

@@ -22,3 +22,14 @@ async def on_server(url: str, statement: str) -> None:
             await connection.execute(text(statement))
     finally:
         await engine.dispose()
+
+
+async def create_database(server_url: str, name: str) -> str:
+    """A new empty database ``name`` on the server of ``server_url``; returns its URL."""
+    await on_server(server_url, f'CREATE DATABASE "{name}"')
+    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
+
+
+async def drop_database(url: str) -> None:
+    """Drops the database of ``url``, connections to it and all (WITH (FORCE)); none is no error."""
+    await on_server(url, f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
