@@ -14,7 +14,7 @@ Run by hand, never from the tests. Traffic goes to 127.0.0.1 only. Steps:
    subscribers each with a message delivered an hour ago and one tracked link (90 days to live);
    then ``VACUUM (ANALYZE)``.
 3. Start the API as its own process (``fineline serve --no-migrate``, worker off, sandbox provider).
-4. A separate load-generator process (this file with ``--loadgen``: aiohttp on uvloop,
+4. A separate load-generator process (``scripts/benchkit.py --loadgen``: aiohttp on uvloop,
    ``--concurrency`` keep-alive connections, redirects not followed) fires two phases:
    - **first clicks**: every link once, in random order: each token is new to the process, so each
      redirect resolves its link in the database (the realistic case: a recipient opens their link);
@@ -37,13 +37,13 @@ import json
 import os
 import random
 import shlex
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from scripts.bench_webhooks import proc_cpu, start_api, stop_api, system_cpu
+from scripts import benchkit
+from scripts.bench_webhooks import start_api, stop_api
 from scripts.benchkit import free_port, scratch_database
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,74 +65,12 @@ def token(g: int) -> str:
     return "b" + str(g).rjust(15, "0")  # 16 URL-safe characters, the shape of a real token
 
 
-# ---------------------------------------------------------------------------------------------
-# the load generator (a separate process: this file with --loadgen JOB)
-# ---------------------------------------------------------------------------------------------
-
-def loadgen_main(job_path: str) -> None:
-    import aiohttp
-
-    job = json.loads(Path(job_path).read_text())
-    requests = job["requests"]  # [[token, user agent], ...]
-
-    async def run() -> dict:
-        latencies: list[float] = []
-        statuses: dict[str, int] = {}
-        next_index = 0
-        connector = aiohttp.TCPConnector(limit=job["concurrency"], force_close=False)
-        async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30)) as http:
-            async def warm() -> None:
-                async with http.get(job["base"] + "/healthz") as r:
-                    await r.read()
-            await asyncio.gather(*(warm() for _ in range(job["concurrency"])))
-
-            async def worker() -> None:
-                nonlocal next_index
-                while next_index < len(requests):
-                    tok, agent = requests[next_index]
-                    next_index += 1
-                    started = time.perf_counter()
-                    try:
-                        async with http.get(f"{job['base']}/{tok}", headers={"User-Agent": agent},
-                                            allow_redirects=False) as response:
-                            await response.read()
-                            code = response.status
-                    except Exception as exc:  # counted, never retried
-                        code = type(exc).__name__
-                    latencies.append(time.perf_counter() - started)
-                    statuses[str(code)] = statuses.get(str(code), 0) + 1
-
-            cpu0, wall0 = time.process_time(), time.perf_counter()
-            await asyncio.gather(*(worker() for _ in range(job["concurrency"])))
-            wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
-        latencies.sort()
-        n = len(latencies)
-        return {"sent": n, "seconds": wall, "rps": n / wall, "p50_ms": latencies[n // 2] * 1e3,
-                "p99_ms": latencies[min(n - 1, int(n * 0.99))] * 1e3, "max_ms": latencies[-1] * 1e3,
-                "redirects": statuses.get("302", 0), "statuses": statuses, "client_cpu_s": cpu}
-
-    try:
-        import uvloop
-
-        result = uvloop.run(run())
-    except ImportError:  # pragma: no cover
-        result = asyncio.run(run())
-    print(json.dumps(result))
-
-
-def fire(base: str, requests: list[list[str]], concurrency: int, api_pid: int, workdir: Path, name: str) -> dict:
-    job = workdir / f"{name}.json"
-    job.write_text(json.dumps({"base": base, "requests": requests, "concurrency": concurrency}))
-    cpu0, stat0 = proc_cpu(api_pid), system_cpu()
-    done = subprocess.run([sys.executable, "-m", "scripts.bench_redirects", "--loadgen", str(job)], capture_output=True, text=True,
-                          timeout=900, cwd=ROOT)
-    api_cpu, (busy, total) = proc_cpu(api_pid) - cpu0, [b - a for a, b in zip(stat0, system_cpu(), strict=True)]
-    if done.returncode != 0:
-        raise RuntimeError(f"load generator failed: {done.stderr[-2000:]}")
-    result = json.loads(done.stdout.strip().splitlines()[-1])
-    result.update(name=name, api_cpu_ms_per_req=api_cpu / result["sent"] * 1e3,
-                  api_core_share=api_cpu / result["seconds"], machine_busy=busy / total if total else 0.0)
-    return result
+def fire(base: str, clicks: list[list[str]], concurrency: int, api_pid: int, workdir: Path, name: str) -> dict:
+    """One phase of clicks ([token, user agent]) from the load generator; redirects not followed."""
+    requests = [["GET", f"/{tok}", None, {"User-Agent": agent}] for tok, agent in clicks]
+    result = benchkit.fire(base, requests, concurrency=concurrency, expect=302, api_pid=api_pid, workdir=workdir,
+                           name=name)
+    return {**result, "redirects": result["statuses"].get("302", 0)}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -261,9 +199,6 @@ def bench(url: str, args, workdir: Path) -> None:
 
 
 def main() -> None:
-    if len(sys.argv) == 3 and sys.argv[1] == "--loadgen":
-        loadgen_main(sys.argv[2])
-        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pg-url", default="postgresql+asyncpg://postgres@127.0.0.1:5432/postgres",
                         help="a database on the server; a scratch database is created beside it")

@@ -27,7 +27,7 @@ Run by hand, never from the tests. Traffic goes to 127.0.0.1 only. Steps:
 3. Start the API as its own process: ``fineline serve --port P --no-migrate`` with
    FINELINE_DATABASE_URL, FINELINE_WORKER=off, FINELINE_PUBLIC_BASE_URL=http://127.0.0.1:P,
    FINELINE_TWILIO_AUTH_TOKEN, FINELINE_PROVIDER=sandbox, FINELINE_QUIET_HOURS=off.
-4. Each flood is fired by a separate load-generator process (this file with ``--loadgen``: aiohttp
+4. Each flood is fired by a separate load-generator process (``scripts/benchkit.py --loadgen``: aiohttp
    on uvloop, ``--concurrency`` keep-alive connections, every request signed with twilio's
    ``RequestValidator`` against FINELINE_PUBLIC_BASE_URL + path before the clock starts, realistic
    Twilio field sets). It reports req/s, p50/p99/max latency and non-2xx/errors; the API process's
@@ -54,7 +54,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import shlex
 import signal
@@ -67,12 +66,16 @@ import time
 from pathlib import Path
 from urllib.parse import urlencode
 
+from twilio.request_validator import RequestValidator
+
+from scripts import benchkit
 from scripts.benchkit import free_port, scratch_database
 
 ROOT = Path(__file__).resolve().parent.parent
 
 GOAL_RPS, GOAL_P99_MS, GOAL_GUARD_P99_S = 1000.0, 50.0, 1.0
 TOKEN = "bench-webhooks-auth-token-" + "x" * 8
+_validator = RequestValidator(TOKEN)
 ACCOUNT = "AC" + "b" * 32
 OWNED = "+15005550006"
 INBOUND_PATH, STATUS_PATH = "/webhooks/twilio/inbound", "/webhooks/twilio/status"
@@ -108,105 +111,22 @@ def status_params(sid: str, to: str, status: str = "delivered") -> dict[str, str
 
 
 # ---------------------------------------------------------------------------------------------
-# the load generator (a separate process: this file with --loadgen JOB)
+# the load generator (a separate process: scripts/benchkit.py's)
 # ---------------------------------------------------------------------------------------------
-
-def loadgen_main(job_path: str) -> None:
-    import aiohttp
-    from twilio.request_validator import RequestValidator
-
-    job = json.loads(Path(job_path).read_text())
-    validator = RequestValidator(job["token"])
-    url = job["base"] + job["path"]
-    prepared = [(urlencode(p).encode(), validator.compute_signature(url, p)) for p in job["params"]]
-    expect = job["expect"]
-
-    async def run() -> dict:
-        latencies: list[float] = []
-        statuses: dict[str, int] = {}
-        errors: list[str] = []
-        next_index = 0
-        connector = aiohttp.TCPConnector(limit=job["concurrency"], force_close=False)
-        timeout = aiohttp.ClientTimeout(total=30)
-        async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
-            async def warm() -> None:  # open the connections before the clock starts
-                async with http.get(job["base"] + "/healthz") as r:
-                    await r.read()
-            await asyncio.gather(*(warm() for _ in range(job["concurrency"])))
-
-            async def worker() -> None:
-                nonlocal next_index
-                while next_index < len(prepared):
-                    body, signature = prepared[next_index]
-                    next_index += 1
-                    headers = {"X-Twilio-Signature": signature,
-                               "Content-Type": "application/x-www-form-urlencoded"}
-                    started = time.perf_counter()
-                    try:
-                        async with http.post(url, data=body, headers=headers) as response:
-                            await response.read()
-                            code = response.status
-                    except Exception as exc:  # counted, never retried
-                        code = type(exc).__name__
-                    latencies.append(time.perf_counter() - started)
-                    statuses[str(code)] = statuses.get(str(code), 0) + 1
-                    if code != expect and len(errors) < 5:
-                        errors.append(f"{code}")
-
-            cpu0, wall0 = time.process_time(), time.perf_counter()
-            await asyncio.gather(*(worker() for _ in range(job["concurrency"])))
-            wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
-        latencies.sort()
-        n = len(latencies)
-        return {"sent": n, "seconds": wall, "rps": n / wall, "p50_ms": latencies[n // 2] * 1e3,
-                "p99_ms": latencies[min(n - 1, int(n * 0.99))] * 1e3, "max_ms": latencies[-1] * 1e3,
-                "errors": n - statuses.get(str(expect), 0), "statuses": statuses, "client_cpu_s": cpu,
-                "error_sample": errors}
-
-    try:
-        import uvloop
-
-        result = uvloop.run(run())
-    except ImportError:  # pragma: no cover
-        result = asyncio.run(run())
-    print(json.dumps(result))
-
 
 def fire(base: str, path: str, params: list[dict[str, str]], concurrency: int, expect: int, api_pid: int,
          workdir: Path, name: str) -> dict:
-    """Run one flood from a separate load-generator process; add the API process's CPU."""
-    job = workdir / f"{name}.json"
-    job.write_text(json.dumps({"base": base, "path": path, "params": params, "concurrency": concurrency,
-                               "token": TOKEN, "expect": expect}))
-    cpu0, stat0 = proc_cpu(api_pid), system_cpu()
-    done = subprocess.run([sys.executable, "-m", "scripts.bench_webhooks", "--loadgen", str(job)], capture_output=True, text=True,
-                          timeout=600, cwd=ROOT)
-    api_cpu, (busy, total) = proc_cpu(api_pid) - cpu0, [b - a for a, b in zip(stat0, system_cpu(), strict=True)]
-    if done.returncode != 0:
-        raise RuntimeError(f"load generator failed: {done.stderr[-2000:]}")
-    result = json.loads(done.stdout.strip().splitlines()[-1])
-    result.update(name=name, api_cpu_s=api_cpu, api_cpu_ms_per_req=api_cpu / result["sent"] * 1e3,
-                  api_core_share=api_cpu / result["seconds"], machine_busy=busy / total if total else 0.0)
-    return result
-
-
-def proc_cpu(pid: int) -> float:
-    """User + system CPU seconds of ``pid`` and its children that were waited for."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
-
-
-def system_cpu() -> tuple[int, int]:
-    values = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    idle = values[3] + values[4]
-    return sum(values) - idle, sum(values)
+    """One flood of signed webhooks (signed here, before the clock starts) from the load generator."""
+    url = base + path
+    requests = [["POST", path, urlencode(p), {"X-Twilio-Signature": _validator.compute_signature(url, p),
+                                             "Content-Type": "application/x-www-form-urlencoded"}] for p in params]
+    return benchkit.fire(base, requests, concurrency=concurrency, expect=expect, api_pid=api_pid, workdir=workdir,
+                         name=name, timeout=600)
 
 
 # ---------------------------------------------------------------------------------------------
 # the scratch database and the seed
 # ---------------------------------------------------------------------------------------------
-
-
 
 def group_range(group: str, count: int) -> tuple[int, int]:
     first = GROUP_OFFSET[group] + 1
@@ -657,9 +577,6 @@ def print_profile(path: str) -> None:
 
 
 def main() -> None:
-    if len(sys.argv) == 3 and sys.argv[1] == "--loadgen":
-        loadgen_main(sys.argv[2])
-        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pg-url", default="postgresql+asyncpg://postgres@127.0.0.1:5432/postgres",
                         help="a database on the server; a scratch database is created beside it")
