@@ -398,7 +398,9 @@ async def test_start_after_stop_keeps_an_unconfirmed_double_opt_in_pending(clien
     assert not await consent.is_sendable(session, sub_id, [lst["id"]])
 
 
-async def test_21610_on_a_confirmation_text_is_an_opt_out(client, marketer, sender_id, db, settings, httpx_mock):
+async def _confirmation_answered(client, marketer, sender_id, db, settings, httpx_mock, status: int,
+                                 answer: dict) -> dict[str, int]:
+    """One double opt-in confirmation queued, then sent by the worker to a Twilio answering ``answer``."""
     import re
 
     from app.dispatch import outbound
@@ -406,15 +408,39 @@ async def test_21610_on_a_confirmation_text_is_an_opt_out(client, marketer, send
 
     lst = await make_list(client, marketer, sender_id, opt_in="double")
     await add(client, marketer, lst["id"])
-    httpx_mock.add_response(url=re.compile(r".*/Messages\.json$"), method="POST", status_code=400,
-                            json={"code": 21610, "message": "Attempt to send to unsubscribed recipient", "status": 400})
+    httpx_mock.add_response(url=re.compile(r".*/Messages\.json$"), method="POST", status_code=status, json=answer)
     twilio = TwilioProvider(account_sid=settings.account_sid, auth_token="x", api_base="https://twilio.test",
                             transport="httpx")
-    counts = await outbound.send_queued(db, twilio)
-    await twilio.aclose()
+    try:
+        return await outbound.send_queued(db, twilio)
+    finally:
+        await twilio.aclose()
+
+
+async def test_21610_on_a_confirmation_text_is_an_opt_out(client, marketer, sender_id, db, settings, httpx_mock):
+    counts = await _confirmation_answered(client, marketer, sender_id, db, settings, httpx_mock, 400, {
+        "code": 21610, "message": "Attempt to send to unsubscribed recipient", "status": 400})
     assert counts["failed"] == 1
     async with db.session() as session:
         assert await consent.active_suppression(session, PHONE) is not None
+
+
+async def test_a_throttled_confirmation_slows_its_sender_and_waits(client, marketer, sender_id, db, settings,
+                                                                    httpx_mock, session):
+    from app.dispatch import outbound, throttle
+    from app.models import Sender, SenderRate
+
+    began = datetime.now(UTC)
+    counts = await _confirmation_answered(client, marketer, sender_id, db, settings, httpx_mock, 429, {
+        "code": 20429, "message": "Too Many Requests", "status": 429})
+    assert counts["retry"] == 1
+    [confirmation] = await _confirmations(session)
+    assert confirmation.state == "queued" and "retrying" in confirmation.error
+    assert confirmation.not_before >= began + outbound.RETRY_AFTER  # not tried again at once
+    # Every sender of the number is slowed down: its timeline moved a penalty past the slot the text used.
+    mps = (await session.get(Sender, sender_id)).mps
+    end = float(await session.scalar(select(SenderRate.next_at).where(SenderRate.sender_id == sender_id)))
+    assert end >= confirmation.slot_at.timestamp() + throttle.interval(mps) + throttle.PENALTY_SECONDS - 0.05
 
 
 async def test_a_bulk_import_leaves_statistics_for_the_launch_that_follows(client, marketer, sender_id, session):

@@ -377,6 +377,14 @@ async def test_a_scheduled_reply_goes_out_when_its_window_opens(client, sender, 
 
 # --- provider errors ------------------------------------------------------------------------------
 
+async def sender_timeline_end(session, sender_id: str) -> float:
+    """Where the sender's send slots end (``sender_rate.next_at``, seconds since the epoch)."""
+    from app.models import SenderRate
+
+    return float(await session.scalar(select(SenderRate.next_at).where(SenderRate.sender_id == sender_id)
+                                      .execution_options(populate_existing=True)))
+
+
 class Failing:
     """A provider whose sends fail with ``error``; everything else is the sandbox's."""
 
@@ -416,6 +424,7 @@ async def test_a_definite_refusal_is_shown_on_the_reply_and_not_retried(client, 
 
 async def test_a_throttled_send_is_retried_and_an_unknown_one_reconciled(client, sender, agent, session, settings,
                                                                          db, provider):
+    from app.dispatch import throttle
     from app.providers.errors import ProviderThrottled, ProviderUnknownOutcome
 
     reply = await _queued_reply(client, agent, session, settings)
@@ -423,6 +432,9 @@ async def test_a_throttled_send_is_retried_and_an_unknown_one_reconciled(client,
     assert await delivery.send(db, throttled, settings, reply.id) == "queued"
     await session.refresh(reply)
     assert reply.not_before is not None and "retrying" in reply.error
+    # The sender is slowed down for campaigns and replies alike: its timeline moved a penalty past the slot.
+    assert await sender_timeline_end(session, sender["id"]) >= (
+        reply.slot_at.timestamp() + throttle.interval(sender["mps"]) + throttle.PENALTY_SECONDS - 0.05)
 
     later = reply.not_before + timedelta(seconds=1)
     unknown = Failing(provider, ProviderUnknownOutcome("503 Service Unavailable", status=503))

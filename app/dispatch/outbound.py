@@ -96,8 +96,11 @@ async def send_queued(db: Database, provider: Provider, *, limit: int = 50,
                 case SendResult.SENDER_REFUSED:
                     values, key = {"state": MessageState.SKIPPED, "error": answer.reason}, "skipped"
                 case SendResult.RETRY:  # throttled, or never connected: nothing accepted; a new slot later
-                    values, key = {"state": MessageState.QUEUED, "slot_at": None, "not_before": utcnow() + RETRY_AFTER,
+                    values, key = {"state": MessageState.QUEUED, "not_before": utcnow() + RETRY_AFTER,
                                    "error": f"not sent yet, retrying: {answer.reason}"[:500]}, "retry"
+                    if answer.throttled:  # the provider asked the sender to slow down: every sender of it does
+                        async with db.unit_of_work() as session:
+                            await throttle.penalise(session, text.sender.id)
                 case SendResult.UNKNOWN:  # it may have gone out, so never re-sent blindly
                     values, key = {"state": MessageState.UNKNOWN, "error": answer.reason[:500]}, "failed"
                 case _:  # a definite refusal; 21610 is an opt-out too (invariant 3)

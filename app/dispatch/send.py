@@ -275,14 +275,14 @@ async def process_batch(db: Database, provider: Provider, settings: Settings, ba
         outcomes.append(outcome)
         if outcome.values.get("state") == MessageState.SENT:
             sent_by[outcome.claimed.sender_id] += 1
-        if outcome.values.get("error_code") == 20429 or outcome.values.get("_throttled"):
+        if outcome.values.get("_throttled"):
             result.throttled_senders.add(contexts[outcome.claimed.campaign_id].campaign.sender_id)
     for sender_id, count in sent_by.items():
         metrics.SENDER_SENDS.labels(sender_id).inc(count)
     await _record(db, outcomes, result, now, settings)
     for sender_id in result.throttled_senders:
         async with db.unit_of_work() as session:
-            await throttle.penalise(session, sender_id, 1.0)
+            await throttle.penalise(session, sender_id)
     return result
 
 

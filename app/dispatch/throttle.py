@@ -78,7 +78,11 @@ async def reserve(session: AsyncSession, sender_id: str, mps: int, count: int) -
     return float(end) - span, float(db_now) - time.time()
 
 
-async def penalise(session: AsyncSession, sender_id: str, seconds: float) -> None:
+#: After a 429 / 20429 nobody sends from that sender for this long beyond its reserved slots.
+PENALTY_SECONDS = 1.0
+
+
+async def penalise(session: AsyncSession, sender_id: str, seconds: float = PENALTY_SECONDS) -> None:
     """After a 429: nobody sends from this sender for ``seconds`` beyond its reserved slots."""
     await session.execute(
         update(SenderRate).where(SenderRate.sender_id == sender_id)

@@ -132,6 +132,8 @@ async def send(db: Database, provider: Provider, settings: Settings, reply_id: s
         values = {"state": ReplyState.FAILED, "error_code": answer.error_code or (21610 if opted_out else None),
                   "error": answer.reason[:500]}
     async with db.unit_of_work() as session:
+        if answer.throttled:  # the provider asked the sender to slow down: campaigns and replies alike
+            await throttle.penalise(session, sender.id)
         reply = await session.get(Reply, reply_id, populate_existing=True)
         conversation = await session.get(Conversation, reply.conversation_id)
         if reply.state == ReplyState.SENDING:  # a status callback (?r=) may have moved it on already

@@ -18,7 +18,13 @@ from enum import StrEnum
 
 from app.models import Sender
 from app.providers.base import Provider, SenderRefused, SentMessage
-from app.providers.errors import InvalidRecipient, ProviderError, ProviderUnknownOutcome, RecipientOptedOut
+from app.providers.errors import (
+    InvalidRecipient,
+    ProviderError,
+    ProviderThrottled,
+    ProviderUnknownOutcome,
+    RecipientOptedOut,
+)
 
 
 class SendResult(StrEnum):
@@ -61,8 +67,8 @@ class Attempt:
 
     @property
     def throttled(self) -> bool:
-        """HTTP 429: the provider asked us to slow down (the sender's rate is penalised)."""
-        return isinstance(self.error, ProviderError) and self.error.status == 429
+        """HTTP 429 or Twilio 20429: the provider asked us to slow down (the sender's rate is penalised)."""
+        return isinstance(self.error, ProviderThrottled)
 
     @property
     def reason(self) -> str:
