@@ -352,7 +352,8 @@ async def reset(engine: AsyncEngine) -> None:
     """The same starting point for every measurement: an empty ``message``; the rows the foreign-key
     checks lock (FOR KEY SHARE writes each referenced subscriber and consent event tuple) frozen
     again, as after seeding; nothing dirty."""
-    await autocommit(engine, "TRUNCATE message", "VACUUM (FREEZE) subscriber, consent_event, campaign",
+    # link and link_click point at messages (and are empty here): TRUNCATE refuses one without the other
+    await autocommit(engine, "TRUNCATE message, link, link_click", "VACUUM (FREEZE) subscriber, consent_event, campaign",
                      "CHECKPOINT")
 
 

@@ -179,12 +179,15 @@ def describe(plan: dict, depth: int = 0) -> str:
     return "\n".join([line, *(describe(child, depth + 1) for child in plan.get("Plans", []))])
 
 
-async def explain(connection, statement: str, parameters, *, generic: bool) -> dict:
+async def explain(connection, statement: str, parameters, *, generic: bool, setup: tuple[str, ...] = ()) -> dict:
     """EXPLAIN ANALYZE the statement exactly as the driver was given it, in a savepoint rolled back
     afterwards (so an UPDATE explained changes nothing). ``generic``: as a prepared statement that has
-    settled on its generic plan (``plan_cache_mode = force_generic_plan``)."""
+    settled on its generic plan (``plan_cache_mode = force_generic_plan``). ``setup``: what the code ran
+    before it in its transaction (``SET LOCAL …``), run first."""
     savepoint = await connection.begin_nested()
     try:
+        for step in setup:
+            await connection.exec_driver_sql(step)
         if not generic:
             rows = await connection.exec_driver_sql("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + statement, parameters)
         else:
@@ -232,11 +235,12 @@ def assert_searches_by_key(steps: list[str], keys: dict[str, str | tuple[str, ..
                 assert any(k in step for k in ((key,) if isinstance(key, str) else key)), steps
 
 
-async def assert_touches_only(connection, statement: str, parameters, rows: int, what: str) -> None:
+async def assert_touches_only(connection, statement: str, parameters, rows: int, what: str,
+                              setup: tuple[str, ...] = ()) -> None:
     """PostgreSQL: the custom and the generic plan each read at most ROWS_PER_ROW rows and touch at
     most BUFFERS_PER_ROW buffers per row the statement is about."""
     for generic in (False, True):
-        plan = await explain(connection, statement, parameters, generic=generic)
+        plan = await explain(connection, statement, parameters, generic=generic, setup=setup)
         kind = "generic" if generic else "custom"
         assert rows_read(plan) <= ROWS_PER_ROW * rows, \
             f"{what} ({kind} plan) read {rows_read(plan)} rows for {rows}:\n{describe(plan)}"
@@ -376,3 +380,42 @@ async def test_a_redirect_and_its_click_write_touch_their_links_only(never_analy
         assert len(reads) == 2
         await assert_each_touches_only(connection, reads, 200, "a redirect and its click",
                                        {"link ": "(token=?)", "message ": "(rowid=?)"})
+
+
+async def test_a_page_of_a_campaigns_messages_reads_that_page_only(never_analysed):
+    """GET /v1/campaigns/{id}/messages for a campaign sent after a big one: each page (the first, a
+    state's first, one past a cursor) reads its own rows, not the messages of the campaigns before it
+    nor the whole campaign to sort it."""
+    from app.campaigns import service as campaigns
+
+    url, world = never_analysed
+    page, count = 50, 5_000
+    async with _database(url) as (db, connection):
+        async with db.unit_of_work() as session:
+            first = await session.get(Campaign, world["campaign"])
+            newer = Campaign(name="Newer", author_id=first.author_id, owner_id=first.owner_id,
+                             sender_id=first.sender_id, body=first.body, state=CampaignState.SENDING)
+            session.add(newer)
+            await session.flush()
+            await session.execute(text(
+                _COUNTER + "INSERT INTO message (id, campaign_id, subscriber_id, \"to\", state, attempts, held, "
+                f"created_at) SELECT :first + i, :campaign, {_SUB}, {_PHONE}, "
+                "CASE WHEN i % 2 = 0 THEN 'queued' ELSE 'skipped' END, 0, false, :now FROM g"
+            ).bindparams(bindparam("now", type_=UTCDateTime())), {"n": count, "first": N, "campaign": newer.id, "now": NOW})
+        for after, state in ((None, None), (None, "skipped"), (N + count // 2, None), (N + count // 2, "queued")):
+            with captured(connection, "") as everything:
+                async with db.session() as session:
+                    got = await campaigns.list_messages(session, newer, limit=page + 1, after=after, state=state)
+            setup = tuple(statement for statement, _ in everything if statement.startswith("SET LOCAL"))
+            seen = [(statement, parameters) for statement, parameters in everything if "FROM message" in statement]
+            assert len(seen) == 1
+            assert len(got) == page + 1 and all(m.campaign_id == newer.id for m in got)
+            assert got[0].id > (after or N) and (state is None or {m.state for m in got} == {state})
+            for statement, parameters in seen:
+                if connection.dialect.name == "sqlite":
+                    steps = await sqlite_plan(connection, statement, parameters)
+                    assert not any("TEMP B-TREE" in step for step in steps), steps  # no sort of the whole campaign
+                    assert_searches_by_key(steps, {"message ": "(campaign_id=?"})
+                else:
+                    await assert_touches_only(connection, statement, parameters, page + 1,
+                                              f"a page of messages (after={after}, state={state})", setup)

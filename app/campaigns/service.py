@@ -12,7 +12,7 @@ import json
 from collections.abc import Mapping
 from datetime import datetime
 
-from sqlalchemy import Text, case, cast, delete, func, select
+from sqlalchemy import Text, case, cast, delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audience import quiet_hours
@@ -105,13 +105,27 @@ async def list_reviews(session: AsyncSession, campaign: Campaign) -> list[Review
 
 async def list_messages(session: AsyncSession, campaign: Campaign, *, limit: int, after: int | None,
                         state: str | None) -> list[Message]:
-    """The campaign's messages in send order, a keyset page after message id ``after``."""
+    """The campaign's messages in send order, a keyset page after message id ``after``.
+
+    A page walks ``ix_message_campaign_id`` in id order and stops at ``limit`` (for one state, skipping
+    the campaign's other messages). On PostgreSQL the walk is pinned for this one statement: a planner
+    without statistics on ``message`` (right after a launch) guesses a few hundred rows per campaign
+    and prefers a bitmap scan of the whole campaign and a sort, which reads every message of a big
+    campaign per page (tests/test_hot_plans.py)."""
     query = select(Message).where(Message.campaign_id == campaign.id).order_by(Message.id).limit(limit)
     if after is not None:
         query = query.where(Message.id > after)
     if state:
         query = query.where(Message.state == state)
-    return list((await session.scalars(query)).all())
+    if (await session.connection()).dialect.name != "postgresql":
+        return list((await session.scalars(query)).all())
+    await session.execute(text("SET LOCAL enable_bitmapscan = off"))
+    await session.execute(text("SET LOCAL enable_sort = off"))
+    try:
+        return list((await session.scalars(query)).all())
+    finally:
+        await session.execute(text("RESET enable_bitmapscan"))
+        await session.execute(text("RESET enable_sort"))
 
 
 def sample_text(full_body: str, settings: Settings, first_name: str | None, attributes: dict | None) -> str:

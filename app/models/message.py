@@ -35,6 +35,9 @@ class Message(Base):
     __table_args__ = (
         UniqueConstraint("campaign_id", "subscriber_id"),
         Index("ix_message_campaign_state", "campaign_id", "state"),
+        # A campaign's messages in id order: a page of GET /v1/campaigns/{id}/messages walks its own
+        # rows, not the campaigns before it nor the whole campaign to sort it (tests/test_hot_plans.py).
+        Index("ix_message_campaign_id", "campaign_id", "id"),
         # Only the queued rows, per campaign in id order: the claim (campaign = ?, id > cursor, by id,
         # LIMIT n) walks this and nothing already processed, and no other index can look cheaper to
         # a planner without statistics (one that finds the campaign's queued rows and sorts them all
