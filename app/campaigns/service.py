@@ -121,11 +121,11 @@ async def list_messages(session: AsyncSession, campaign: Campaign, *, limit: int
         return list((await session.scalars(query)).all())
     await session.execute(text("SET LOCAL enable_bitmapscan = off"))
     await session.execute(text("SET LOCAL enable_sort = off"))
-    try:
-        return list((await session.scalars(query)).all())
-    finally:
-        await session.execute(text("RESET enable_bitmapscan"))
-        await session.execute(text("RESET enable_sort"))
+    page = list((await session.scalars(query)).all())
+    # back for the rest of the transaction (a failed statement rolls it back, and the SET LOCALs with it)
+    await session.execute(text("RESET enable_bitmapscan"))
+    await session.execute(text("RESET enable_sort"))
+    return page
 
 
 def sample_text(full_body: str, settings: Settings, first_name: str | None, attributes: dict | None) -> str:
